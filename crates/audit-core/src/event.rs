@@ -1,0 +1,333 @@
+//! The event model: one [`Event`] is one thing that happened on a tmux server, as observed.
+//!
+//! Field names here are the names users see in `--json` output and in `docs/EVENTS.md`; they are
+//! part of the public interface. The byte form that is stored and hashed lives in
+//! [`crate::encoding`] and is frozen separately.
+
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// What kind of thing happened. The names are fixed: they are stored and matched by users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A tmux server was found running (live, or already running when the daemon started).
+    ServerStarted,
+    /// A tmux server went away.
+    ServerExited,
+    /// A session appeared.
+    SessionCreated,
+    /// A session got a new name.
+    SessionRenamed,
+    /// A session went away.
+    SessionClosed,
+    /// A window appeared in a session.
+    WindowCreated,
+    /// A window got a new name.
+    WindowRenamed,
+    /// A window went away.
+    WindowClosed,
+    /// A pane appeared.
+    PaneCreated,
+    /// A pane went away.
+    PaneExited,
+    /// A client attached to a session (including the attach half of a switch).
+    ClientAttached,
+    /// A client left a session (including the detach half of a switch).
+    ClientDetached,
+    /// A client's read-only flag changed while it stayed attached.
+    ClientReadonlyChanged,
+    /// The recording daemon started.
+    AuditStarted,
+    /// The recording daemon stopped cleanly.
+    AuditStopped,
+    /// An interval in which nothing was observed (the previous daemon died).
+    AuditGap,
+}
+
+impl Kind {
+    /// Every kind, in a stable order.
+    pub const ALL: [Kind; 16] = [
+        Kind::ServerStarted,
+        Kind::ServerExited,
+        Kind::SessionCreated,
+        Kind::SessionRenamed,
+        Kind::SessionClosed,
+        Kind::WindowCreated,
+        Kind::WindowRenamed,
+        Kind::WindowClosed,
+        Kind::PaneCreated,
+        Kind::PaneExited,
+        Kind::ClientAttached,
+        Kind::ClientDetached,
+        Kind::ClientReadonlyChanged,
+        Kind::AuditStarted,
+        Kind::AuditStopped,
+        Kind::AuditGap,
+    ];
+
+    /// The stored and displayed name, such as `client-attached`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ServerStarted => "server-started",
+            Kind::ServerExited => "server-exited",
+            Kind::SessionCreated => "session-created",
+            Kind::SessionRenamed => "session-renamed",
+            Kind::SessionClosed => "session-closed",
+            Kind::WindowCreated => "window-created",
+            Kind::WindowRenamed => "window-renamed",
+            Kind::WindowClosed => "window-closed",
+            Kind::PaneCreated => "pane-created",
+            Kind::PaneExited => "pane-exited",
+            Kind::ClientAttached => "client-attached",
+            Kind::ClientDetached => "client-detached",
+            Kind::ClientReadonlyChanged => "client-readonly-changed",
+            Kind::AuditStarted => "audit-started",
+            Kind::AuditStopped => "audit-stopped",
+            Kind::AuditGap => "audit-gap",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not one of [`Kind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKind(pub String);
+
+impl fmt::Display for UnknownKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown event kind {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownKind {}
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a client left a session (the `reason` field of `client-detached`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The client detached itself (key binding, or `tmux detach` from inside its session).
+    Detach,
+    /// The client switched to another session.
+    Switch,
+    /// The client process went away without detaching: killed, or its terminal closed.
+    Exit,
+    /// Someone else detached it (`detach-client -t/-s/-a` from another client).
+    Kicked,
+    /// The whole tmux server went away.
+    ServerExit,
+    /// Its session was closed (killed, or its last pane exited).
+    SessionClosed,
+    /// It happened while nothing was watching (found at daemon start).
+    Unknown,
+}
+
+impl Reason {
+    /// The stored name, such as `kicked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Detach => "detach",
+            Reason::Switch => "switch",
+            Reason::Exit => "exit",
+            Reason::Kicked => "kicked",
+            Reason::ServerExit => "server-exit",
+            Reason::SessionClosed => "session-closed",
+            Reason::Unknown => "unknown",
+        }
+    }
+}
+
+/// How an event was observed (the `observed` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Seen as it happened.
+    Live,
+    /// Found already in place (or already gone) when the daemon (re)connected; the event time is
+    /// when it was found, not when it happened.
+    AtStart,
+}
+
+impl Observed {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observed::Live => "live",
+            Observed::AtStart => "at-start",
+        }
+    }
+}
+
+/// One observed happening. Absent fields do not apply to the kind.
+///
+/// `seq` and the chain hash are not here: the store assigns them when it appends (see
+/// [`Stored`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// When it was observed (UTC, microseconds).
+    pub time: Timestamp,
+    /// What happened.
+    pub kind: Kind,
+    /// The host name of the machine the daemon ran on.
+    pub host: String,
+    /// The tmux server's socket path (for `audit-*` events: what the daemon watched).
+    pub server: String,
+    /// Session name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// Session id, `$N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Window name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Window id, `@N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_id: Option<String>,
+    /// Pane id, `%N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pane_id: Option<String>,
+    /// tmux client name (usually the client's tty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The client's pid as the client reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_pid: Option<i64>,
+    /// User id the kernel attests for the client's connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<i64>,
+    /// User name for `uid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Whether the client is read-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readonly: Option<bool>,
+    /// The client's terminal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tty: Option<String>,
+    /// The client's `TERM`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    /// Where the client came from: an SSH remote address, or `local`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Why (see [`Reason`] for `client-detached`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How it was observed (see [`Observed`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// Start of the interval an `audit-gap` covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Timestamp>,
+    /// End of the interval an `audit-gap` covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// tmux version (`server-started`) or tmux-audit version (`audit-started`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The tmux server's pid (`server-*`) or the daemon's pid (`audit-*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i64>,
+    /// The client that caused it (who kicked a client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The user who caused it, when tmux names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_user: Option<String>,
+    /// A human-readable note (what an old tmux cannot report, why a gap happened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Event {
+    /// An event of `kind` at `time` with only the fields every event has.
+    pub fn new(time: Timestamp, kind: Kind, host: &str, server: &str) -> Self {
+        Event {
+            time,
+            kind,
+            host: host.to_owned(),
+            server: server.to_owned(),
+            session: None,
+            session_id: None,
+            window: None,
+            window_id: None,
+            pane_id: None,
+            client: None,
+            client_pid: None,
+            uid: None,
+            user: None,
+            readonly: None,
+            tty: None,
+            term: None,
+            origin: None,
+            reason: None,
+            observed: None,
+            from: None,
+            until: None,
+            version: None,
+            pid: None,
+            by: None,
+            by_user: None,
+            message: None,
+        }
+    }
+
+    /// Sets `observed`.
+    pub fn observed(mut self, how: Observed) -> Self {
+        self.observed = Some(how.as_str().to_owned());
+        self
+    }
+
+    /// Sets `reason`.
+    pub fn reason(mut self, why: Reason) -> Self {
+        self.reason = Some(why.as_str().to_owned());
+        self
+    }
+}
+
+/// An event as stored: its place in the log and its chain hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stored {
+    /// Position in the log: 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Chain hash of this record (hex in JSON).
+    #[serde(serialize_with = "crate::chain::serialize_hex")]
+    pub hash: crate::chain::ChainHash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(k.as_str().parse::<Kind>().unwrap(), k);
+        }
+        assert!("client-attach".parse::<Kind>().is_err());
+    }
+}

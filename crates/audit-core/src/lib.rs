@@ -1,0 +1,29 @@
+//! The heart of tmux-audit: the event model, its frozen canonical encoding, the hash chain
+//! that makes the log tamper-evident, and the folds that turn a log back into "who was where".
+//!
+//! Everything here is pure: no I/O, no threads, no tmux. Data flows through tmux-audit one way,
+//!
+//! ```text
+//! sources (audit-tmux) ──Event──▶ daemon ──▶ chain (this crate) ──▶ store (audit-store) ──▶ views (CLI)
+//! ```
+//!
+//! and every other crate depends on this one, never the reverse.
+//!
+//! * [`event`] — [`Event`] and [`Kind`]: what one stored record says.
+//! * [`encoding`] — the canonical byte encoding that is stored and hashed (frozen, versioned).
+//! * [`chain`] — linking each record's hash to the previous one, and verifying a whole log.
+//! * [`fold`] — replaying events into the state of the world at a moment (`who --at`) and into
+//!   per-session summaries (`sessions`).
+//! * [`time`] — microsecond UTC timestamps, as stored and as printed (RFC 3339).
+#![deny(missing_docs)]
+
+pub mod chain;
+pub mod encoding;
+pub mod event;
+pub mod fold;
+pub mod time;
+
+pub use chain::{ChainError, ChainHash, Verifier, VerifyReport};
+pub use encoding::DecodeError;
+pub use event::{Event, Kind, Observed, Reason, Stored};
+pub use time::Timestamp;

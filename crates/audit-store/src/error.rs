@@ -1,0 +1,51 @@
+//! Store errors, each naming the store and, where it helps, the fix.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Something went wrong reaching or reading a store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store does not exist (views never create one).
+    #[error("no store at {}: nothing has been recorded there (start `tmux-audit daemon`, or pass --db)", path.display())]
+    Missing {
+        /// Where we looked.
+        path: PathBuf,
+    },
+    /// The store or its folder could not be created or opened.
+    #[error("cannot open store {}: {source}", path.display())]
+    Open {
+        /// Which store.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database engine failed.
+    #[error("store {}: {source}", path.display())]
+    Sqlite {
+        /// Which store.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file is not a tmux-audit store, or one from a newer version.
+    #[error("{} is not a tmux-audit store this version can read ({what})", path.display())]
+    Foreign {
+        /// Which file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A stored record cannot be read back (see `tmux-audit verify`).
+    #[error("store {}: seq {seq} is unreadable: {what} (run `tmux-audit verify`)", path.display())]
+    Corrupt {
+        /// Which store.
+        path: PathBuf,
+        /// Where.
+        seq: u64,
+        /// What is wrong.
+        what: String,
+    },
+}

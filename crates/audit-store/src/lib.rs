@@ -1,0 +1,61 @@
+//! Where events live: append-only stores behind one trait, [`EventStore`].
+//!
+//! A store assigns each appended event its `seq` and chain hash (computed by
+//! [`audit_core::chain`]) in the same transaction that writes it, so a record is either stored
+//! whole, linked to the one before, or not at all. Views read through the same trait, and
+//! [`EventStore::verify`] re-checks every stored byte against the chain.
+//!
+//! The backend is chosen once, at the edge, by [`open`]: today the embedded SQLite store
+//! ([`SqliteStore`]); a PostgreSQL backend for fleets can implement the same trait without
+//! touching the sources or the views. `tests/conformance.rs` is the suite every backend passes.
+#![deny(missing_docs)]
+
+mod error;
+mod sqlite;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+use audit_core::{ChainError, Event, Stored, Timestamp, VerifyReport};
+use std::path::Path;
+
+/// Which stored events a scan visits. Bounds are inclusive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Range {
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events at or before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// An append-only, hash-chained event log.
+pub trait EventStore: Send {
+    /// Appends `events` in order, in one transaction, giving each the next `seq` and its chain
+    /// hash. Returns them as stored.
+    fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError>;
+
+    /// The last stored record, if any.
+    fn head(&self) -> Result<Option<Stored>, StoreError>;
+
+    /// Visits stored events in `seq` order; `visit` returns `false` to stop early.
+    fn scan(&self, range: Range, visit: &mut dyn FnMut(Stored) -> bool) -> Result<(), StoreError>;
+
+    /// Re-checks every record: positions, canonical bytes, chain hashes and index columns.
+    /// `Ok(Err(..))` is a tampered log; `Err(..)` means it could not be checked at all.
+    fn verify(&self) -> Result<Result<VerifyReport, ChainError>, StoreError>;
+}
+
+/// How to open a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Create it (and its parent folders, owner-only) if missing; for the daemon.
+    Create,
+    /// It must exist; never written; for views.
+    ReadOnly,
+}
+
+/// Opens the store at `location`. Today every location is an SQLite file; a `postgres://` URL
+/// will select another backend here and nowhere else.
+pub fn open(location: &Path, access: Access) -> Result<Box<dyn EventStore>, StoreError> {
+    Ok(Box::new(SqliteStore::open(location, access)?))
+}

@@ -1,0 +1,314 @@
+//! The embedded store: one SQLite file in WAL mode — nothing to install or start.
+//!
+//! Each row holds the event's canonical bytes (`data`, exactly what is hashed) and its chain
+//! `hash`; `time`, `kind`, `server` and `session` are copies kept only for indexed lookups, and
+//! `verify` checks them against `data`. Triggers refuse `UPDATE` and `DELETE` so no tool edits
+//! the log by accident; they stop no determined attacker — the chain is what detects that.
+
+use crate::{Access, EventStore, Range, StoreError};
+use audit_core::chain::{self, ChainError, Verifier, VerifyReport, GENESIS};
+use audit_core::{encoding, Event, Stored};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq     INTEGER PRIMARY KEY,
+    time    INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    server  TEXT NOT NULL,
+    session TEXT,
+    data    BLOB NOT NULL,
+    hash    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'tmux-audit events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'tmux-audit events are append-only'); END;
+";
+
+/// An SQLite-backed [`EventStore`].
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or, with [`Access::Create`], creates) the store at `path`.
+    pub fn open(path: &Path, access: Access) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let flags = match access {
+            Access::Create => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .map_err(open_err)?;
+                }
+                // Create the file ourselves so it is owner-only from its first byte.
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(open_err)?;
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+            }
+            Access::ReadOnly => {
+                match std::fs::metadata(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(StoreError::Missing { path })
+                    }
+                    Err(e) => return Err(open_err(e)),
+                    Ok(_) => {}
+                }
+                // Read access is checked up front so the error names the real cause.
+                std::fs::File::open(&path).map_err(open_err)?;
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+            }
+        };
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(&path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
+        let store = SqliteStore { conn, path };
+        store.prepare(access)?;
+        Ok(store)
+    }
+
+    fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn prepare(&self, access: Access) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.foreign(e))?;
+        let has_events: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+            .map_err(|e| self.foreign(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                what: format!("schema version {version}, newer than {SCHEMA_VERSION}"),
+            });
+        }
+        if access == Access::ReadOnly {
+            if !has_events || version != SCHEMA_VERSION {
+                return Err(StoreError::Foreign {
+                    path: self.path.clone(),
+                    what: "no events table".into(),
+                });
+            }
+            return Ok(());
+        }
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(self.sql_err())?;
+        if version == 0 && tables > 0 && !has_events {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                what: "an SQLite database of something else".into(),
+            });
+        }
+        // FULL: a committed event survives power loss, not only a killed daemon.
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(self.sql_err())?;
+        self.conn.execute_batch(SCHEMA).map_err(self.sql_err())?;
+        self.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(self.sql_err())?;
+        Ok(())
+    }
+
+    fn foreign(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::Foreign {
+            path: self.path.clone(),
+            what: e.to_string(),
+        }
+    }
+
+    fn corrupt(&self, seq: u64, what: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            seq,
+            what: what.to_string(),
+        }
+    }
+
+    fn decode_row(&self, seq: u64, data: &[u8], hash: &[u8]) -> Result<Stored, StoreError> {
+        let (_, event) = encoding::decode(data).map_err(|e| self.corrupt(seq, e))?;
+        let hash = hash
+            .try_into()
+            .map_err(|_| self.corrupt(seq, "hash is not 32 bytes"))?;
+        Ok(Stored { seq, event, hash })
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let head: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql)?;
+        let (mut seq, mut prev) = match head {
+            Some((seq, hash)) => (
+                seq as u64,
+                hash.try_into().map_err(|_| StoreError::Corrupt {
+                    path: path.clone(),
+                    seq: seq as u64,
+                    what: "hash is not 32 bytes".into(),
+                })?,
+            ),
+            None => (0, GENESIS),
+        };
+        let mut stored = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (seq, time, kind, server, session, data, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(sql)?;
+            for event in events {
+                seq += 1;
+                let data = encoding::encode(seq, event);
+                let hash = chain::link(&prev, &data);
+                insert
+                    .execute(params![
+                        seq as i64,
+                        event.time.as_micros(),
+                        event.kind.as_str(),
+                        event.server,
+                        event.session,
+                        data,
+                        &hash[..],
+                    ])
+                    .map_err(sql)?;
+                prev = hash;
+                stored.push(Stored {
+                    seq,
+                    event: event.clone(),
+                    hash,
+                });
+            }
+        }
+        tx.commit().map_err(sql)?;
+        Ok(stored)
+    }
+
+    fn head(&self) -> Result<Option<Stored>, StoreError> {
+        let row: Option<(i64, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, data, hash FROM events ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        row.map(|(seq, data, hash)| self.decode_row(seq as u64, &data, &hash))
+            .transpose()
+    }
+
+    fn scan(&self, range: Range, visit: &mut dyn FnMut(Stored) -> bool) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, data, hash FROM events
+                 WHERE time >= ?1 AND time <= ?2 ORDER BY seq",
+            )
+            .map_err(self.sql_err())?;
+        let since = range.since.map_or(i64::MIN, |t| t.as_micros());
+        let until = range.until.map_or(i64::MAX, |t| t.as_micros());
+        let mut rows = stmt.query(params![since, until]).map_err(self.sql_err())?;
+        while let Some(row) = rows.next().map_err(self.sql_err())? {
+            let seq: i64 = row.get(0).map_err(self.sql_err())?;
+            let data: Vec<u8> = row.get(1).map_err(self.sql_err())?;
+            let hash: Vec<u8> = row.get(2).map_err(self.sql_err())?;
+            if !visit(self.decode_row(seq as u64, &data, &hash)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn verify(&self) -> Result<Result<VerifyReport, ChainError>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, time, kind, server, session, data, hash FROM events ORDER BY seq")
+            .map_err(self.sql_err())?;
+        let mut rows = stmt.query([]).map_err(self.sql_err())?;
+        let mut verifier = Verifier::default();
+        while let Some(row) = rows.next().map_err(self.sql_err())? {
+            let seq: i64 = row.get(0).map_err(self.sql_err())?;
+            let seq = seq as u64;
+            // A column of the wrong SQL type is an edit too, not a reason to give up.
+            let bytes = |i| row.get::<_, Vec<u8>>(i).unwrap_or_default();
+            let event = match verifier.push(seq, &bytes(5), &bytes(6)) {
+                Ok(e) => e,
+                Err(e) => return Ok(Err(e)),
+            };
+            let column = |column| ChainError::IndexMismatch { seq, column };
+            if row.get::<_, i64>(1).ok() != Some(event.time.as_micros()) {
+                return Ok(Err(column("time")));
+            }
+            if row.get::<_, String>(2).ok().as_deref() != Some(event.kind.as_str()) {
+                return Ok(Err(column("kind")));
+            }
+            if row.get::<_, String>(3).ok().as_deref() != Some(event.server.as_str()) {
+                return Ok(Err(column("server")));
+            }
+            if row.get::<_, Option<String>>(4).ok() != Some(event.session.clone()) {
+                return Ok(Err(column("session")));
+            }
+        }
+        Ok(Ok(verifier.report()))
+    }
+}

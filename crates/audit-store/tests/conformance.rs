@@ -1,0 +1,157 @@
+//! The suite every store backend must pass. Each test takes a fresh store from `backends()`.
+
+use audit_core::{ChainError, Event, Kind, Timestamp};
+use audit_store::{Access, EventStore, Range, SqliteStore};
+
+fn backends() -> Vec<(&'static str, Box<dyn EventStore>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("nested/audit.db"), Access::Create).unwrap();
+    vec![("sqlite", Box::new(sqlite), dir)]
+}
+
+fn event(t: i64, kind: Kind, session: &str) -> Event {
+    let mut e = Event::new(Timestamp::from_secs(t), kind, "host", "/tmp/sock");
+    e.session = Some(session.to_owned());
+    e
+}
+
+#[test]
+fn append_assigns_gapless_seq_and_links_hashes() {
+    for (name, mut store, _dir) in backends() {
+        let a = store
+            .append(&[event(1, Kind::SessionCreated, "a")])
+            .unwrap();
+        let b = store
+            .append(&[
+                event(2, Kind::SessionCreated, "b"),
+                event(3, Kind::SessionClosed, "a"),
+            ])
+            .unwrap();
+        let seqs: Vec<u64> = a.iter().chain(&b).map(|s| s.seq).collect();
+        assert_eq!(seqs, [1, 2, 3], "{name}");
+        assert_eq!(store.head().unwrap().unwrap(), b[1], "{name}");
+        let report = store.verify().unwrap().unwrap();
+        assert_eq!(report.records, 3, "{name}");
+        assert_eq!(report.head, b[1].hash, "{name}");
+    }
+}
+
+#[test]
+fn scan_filters_by_time_and_stops_early() {
+    for (name, mut store, _dir) in backends() {
+        let events: Vec<_> = (0..10)
+            .map(|t| event(t, Kind::WindowCreated, "s"))
+            .collect();
+        store.append(&events).unwrap();
+        let mut seen = Vec::new();
+        let range = Range {
+            since: Some(Timestamp::from_secs(3)),
+            until: Some(Timestamp::from_secs(6)),
+        };
+        store
+            .scan(range, &mut |s| {
+                seen.push(s.seq);
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, [4, 5, 6, 7], "{name}");
+        let mut first = None;
+        store
+            .scan(Range::default(), &mut |s| {
+                first = Some(s.seq);
+                false
+            })
+            .unwrap();
+        assert_eq!(first, Some(1), "{name}");
+    }
+}
+
+#[test]
+fn hostile_strings_are_kept_exactly() {
+    for (name, mut store, _dir) in backends() {
+        let hostile = "$(touch /tmp/x); `id` \u{1b}]52;c;AAAA\u{7} #{pane_id} -rf 🦀 \\ '\"";
+        store
+            .append(&[event(1, Kind::SessionCreated, hostile)])
+            .unwrap();
+        let got = store.head().unwrap().unwrap();
+        assert_eq!(got.event.session.as_deref(), Some(hostile), "{name}");
+    }
+}
+
+#[test]
+fn empty_store_verifies() {
+    for (name, store, _dir) in backends() {
+        assert_eq!(store.verify().unwrap().unwrap().records, 0, "{name}");
+        assert!(store.head().unwrap().is_none(), "{name}");
+    }
+}
+
+#[test]
+fn sqlite_edit_of_index_column_or_data_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut store = SqliteStore::open(&path, Access::Create).unwrap();
+    store
+        .append(&[
+            event(1, Kind::SessionCreated, "a"),
+            event(2, Kind::SessionCreated, "b"),
+        ])
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The triggers refuse a plain edit...
+    assert!(conn
+        .execute("UPDATE events SET session = 'z' WHERE seq = 2", [])
+        .is_err());
+    // ...an attacker drops them; the chain still tells.
+    conn.execute_batch("DROP TRIGGER events_append_only_update")
+        .unwrap();
+    conn.execute("UPDATE events SET session = 'z' WHERE seq = 2", [])
+        .unwrap();
+    assert_eq!(
+        store.verify().unwrap().unwrap_err(),
+        ChainError::IndexMismatch {
+            seq: 2,
+            column: "session"
+        }
+    );
+    conn.execute("UPDATE events SET session = 'b' WHERE seq = 2", [])
+        .unwrap();
+    conn.execute(
+        "UPDATE events SET data = CAST(replace(CAST(data AS TEXT), 'a', 'q') AS BLOB) WHERE seq = 1",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        store.verify().unwrap().unwrap_err(),
+        ChainError::HashMismatch { seq: 1 }
+    );
+}
+
+#[test]
+fn sqlite_refuses_foreign_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.db");
+    let err = SqliteStore::open(&missing, Access::ReadOnly).unwrap_err();
+    assert!(err.to_string().contains("no store at"), "{err}");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x)")
+        .unwrap();
+    let err = SqliteStore::open(&other, Access::Create).unwrap_err();
+    assert!(err.to_string().contains("not a tmux-audit store"), "{err}");
+    let text = dir.path().join("text.db");
+    std::fs::write(&text, "hello, not a database at all, just some text here").unwrap();
+    assert!(SqliteStore::open(&text, Access::ReadOnly).is_err());
+}
+
+#[test]
+fn sqlite_store_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/audit.db");
+    SqliteStore::open(&path, Access::Create).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+}

@@ -56,13 +56,46 @@ pub struct SessionState {
     pub since: Timestamp,
 }
 
+/// A running server as last recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerState {
+    /// When it was (first) seen.
+    pub since: Timestamp,
+    /// Its pid, which tells a restarted server from the same one.
+    pub pid: Option<i64>,
+}
+
+/// A live window as last recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowState {
+    /// Name.
+    pub name: String,
+    /// Session id.
+    pub session_id: String,
+}
+
+/// A live pane as last recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaneState {
+    /// Window id.
+    pub window_id: String,
+    /// Session id.
+    pub session_id: String,
+    /// Its pty.
+    pub tty: Option<String>,
+}
+
 /// Who and what was present, as of the last applied event.
 #[derive(Clone, Debug, Default)]
 pub struct World {
-    /// Servers known running, by socket path, with the time they were (first) seen.
-    pub servers: BTreeMap<String, Timestamp>,
+    /// Servers known running, by socket path.
+    pub servers: BTreeMap<String, ServerState>,
     /// Live sessions by (server, session id).
     pub sessions: BTreeMap<(String, String), SessionState>,
+    /// Live windows by (server, window id).
+    pub windows: BTreeMap<(String, String), WindowState>,
+    /// Live panes by (server, pane id).
+    pub panes: BTreeMap<(String, String), PaneState>,
     /// Attached clients by (server, client name).
     pub clients: BTreeMap<(String, String), Attachment>,
     /// The last `audit-gap` applied: (from, until).
@@ -78,12 +111,51 @@ impl World {
     pub fn apply(&mut self, e: &Event) {
         match e.kind {
             Kind::ServerStarted => {
-                self.servers.entry(e.server.clone()).or_insert(e.time);
+                let state = ServerState {
+                    since: e.time,
+                    pid: e.pid,
+                };
+                let known = self.servers.entry(e.server.clone()).or_insert(state);
+                if known.pid != e.pid {
+                    known.pid = e.pid;
+                    known.since = e.time;
+                }
             }
-            Kind::ServerExited => {
-                self.servers.remove(&e.server);
-                self.sessions.retain(|(s, _), _| s != &e.server);
-                self.clients.retain(|(s, _), _| s != &e.server);
+            Kind::ServerExited => self.forget_server(&e.server),
+            Kind::WindowCreated | Kind::WindowRenamed => {
+                if let (Some(k), Some(session_id)) = (key(&e.server, &e.window_id), &e.session_id) {
+                    self.windows.insert(
+                        k,
+                        WindowState {
+                            name: e.window.clone().unwrap_or_default(),
+                            session_id: session_id.clone(),
+                        },
+                    );
+                }
+            }
+            Kind::WindowClosed => {
+                if let Some(k) = key(&e.server, &e.window_id) {
+                    self.windows.remove(&k);
+                }
+            }
+            Kind::PaneCreated => {
+                if let (Some(k), Some(w), Some(s)) =
+                    (key(&e.server, &e.pane_id), &e.window_id, &e.session_id)
+                {
+                    self.panes.insert(
+                        k,
+                        PaneState {
+                            window_id: w.clone(),
+                            session_id: s.clone(),
+                            tty: e.tty.clone(),
+                        },
+                    );
+                }
+            }
+            Kind::PaneExited => {
+                if let Some(k) = key(&e.server, &e.pane_id) {
+                    self.panes.remove(&k);
+                }
             }
             Kind::SessionCreated | Kind::SessionRenamed => {
                 if let (Some(k), Some(name)) = (key(&e.server, &e.session_id), &e.session) {
@@ -130,6 +202,15 @@ impl World {
         }
     }
 
+    /// Drops everything known about `server`.
+    pub fn forget_server(&mut self, server: &str) {
+        self.servers.remove(server);
+        self.sessions.retain(|(s, _), _| s != server);
+        self.windows.retain(|(s, _), _| s != server);
+        self.panes.retain(|(s, _), _| s != server);
+        self.clients.retain(|(s, _), _| s != server);
+    }
+
     fn attach(&mut self, e: &Event) {
         let (Some(k), Some(session_id)) = (key(&e.server, &e.client), &e.session_id) else {
             return;
@@ -141,7 +222,6 @@ impl World {
             }
             _ => e.time,
         };
-        self.servers.entry(e.server.clone()).or_insert(e.time);
         self.clients.insert(
             k,
             Attachment {

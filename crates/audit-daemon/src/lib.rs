@@ -1,1 +1,179 @@
-//! placeholder
+//! The recording daemon: wires sources to the store.
+//!
+//! ```text
+//! discovery ──socket──▶ watcher (one thread per tmux server) ──Vec<Event>──▶ bounded channel
+//!                                                                              │ (senders wait
+//!                                                                              ▼  when full)
+//!                                                     writer thread: group commit into the store
+//! ```
+//!
+//! On start it folds the stored log into the last known state, records `audit-gap` if the
+//! previous daemon died without `audit-stopped`, then `audit-started`, then what each server
+//! holds now (`observed: "at-start"`). SIGTERM, SIGINT or SIGHUP end our control clients, drain
+//! the channel and record `audit-stopped`.
+#![deny(missing_docs)]
+
+mod lock;
+mod registry;
+mod writer;
+
+use audit_core::fold::World;
+use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_store::{Access, EventStore, Range, StoreError};
+use audit_tmux::discovery::{self, Scope};
+use audit_tmux::Shutdown;
+use std::path::PathBuf;
+use std::sync::Arc;
+use thiserror::Error;
+
+pub use lock::LockError;
+
+/// What to record and where.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The store.
+    pub db: PathBuf,
+    /// Which servers.
+    pub scope: Scope,
+    /// The `tmux` program used to talk to servers.
+    pub tmux: PathBuf,
+    /// This host's name.
+    pub host: String,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another daemon records into the same store.
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// Watching for servers failed.
+    #[error("cannot watch {what} for tmux servers: {source}")]
+    Watch {
+        /// The socket or folder.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signals could not be set up.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+/// Records until SIGTERM, SIGINT or SIGHUP. Returns after `audit-stopped` is committed.
+pub fn run(config: Config) -> Result<(), DaemonError> {
+    let store = audit_store::open(&config.db, Access::Create)?;
+    let _lock = lock::Lock::take(&config.db)?;
+    let (world, head) = replay(store.as_ref())?;
+    let scope_name = config.scope.display();
+    let now = Timestamp::now();
+
+    let mut opening = Vec::new();
+    if let Some(head) = head.filter(|h| h.kind != Kind::AuditStopped) {
+        let mut gap = Event::new(now, Kind::AuditGap, &config.host, &scope_name);
+        gap.from = Some(head.time);
+        gap.until = Some(now);
+        gap.reason = Some("unclean-stop".into());
+        gap.message = Some(format!(
+            "the previous daemon stopped without recording audit-stopped (killed, crashed or power lost); nothing was observed between its last event ({}) and this start",
+            head.time
+        ));
+        opening.push(gap);
+    }
+    let mut started = Event::new(now, Kind::AuditStarted, &config.host, &scope_name);
+    started.pid = Some(i64::from(std::process::id()));
+    started.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+    opening.push(started);
+
+    let writer = writer::Writer::start(store);
+    writer.sink().send_now(opening);
+
+    let shutdown = Arc::new(Shutdown::default());
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])
+    .map_err(DaemonError::Signals)?;
+    let signal_handle = signals.handle();
+    {
+        let shutdown = Arc::clone(&shutdown);
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!("signal {sig}: stopping");
+                shutdown.trigger();
+                let _ = stop_tx.send(());
+            }
+        });
+    }
+
+    let registry =
+        registry::Registry::new(config.clone(), world, writer.sink(), Arc::clone(&shutdown));
+    // Servers the log believes running but whose socket is gone are reported gone.
+    registry.start_known();
+    {
+        let registry = registry.clone();
+        let scope = config.scope.clone();
+        let what = scope.display();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("discovery".into())
+            .spawn(move || {
+                let result = discovery::run(&scope, |socket, initial| {
+                    registry.found(socket, initial);
+                });
+                let _ = ready_tx.send(result);
+            })
+            .map_err(|source| DaemonError::Watch {
+                what: what.clone(),
+                source,
+            })?;
+        // discovery::run only returns on failure; give it a moment to fail on a bad path.
+        if let Ok(Err(source)) = ready_rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            shutdown.trigger();
+            return Err(DaemonError::Watch { what, source });
+        }
+    }
+    tracing::info!(db = %config.db.display(), scope = %scope_name, "recording");
+
+    let _ = stop_rx.recv();
+    signal_handle.close();
+    registry.join_all();
+    let mut stopped = Event::new(
+        Timestamp::now(),
+        Kind::AuditStopped,
+        &config.host,
+        &scope_name,
+    );
+    stopped.pid = Some(i64::from(std::process::id()));
+    stopped.reason = Some("signal".into());
+    writer.sink().send_now(vec![stopped]);
+    writer.finish()?;
+    Ok(())
+}
+
+/// Folds the whole log: the state it describes, and its last event.
+fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> {
+    let mut world = World::default();
+    let mut last = None;
+    store.scan(Range::default(), &mut |s| {
+        world.apply(&s.event);
+        last = Some(s.event);
+        true
+    })?;
+    Ok((world, last))
+}
+
+/// `observed` for a server found by discovery.
+fn observed_for(initial: bool) -> Observed {
+    if initial {
+        Observed::AtStart
+    } else {
+        Observed::Live
+    }
+}

@@ -1,1 +1,28 @@
-//! placeholder
+//! The tmux source: watches tmux servers and emits typed [`audit_core::Event`]s. It knows
+//! nothing about storage; the daemon hands it a [`Sink`].
+//!
+//! How it observes (see `docs/ARCHITECTURE.md` for why):
+//!
+//! * [`discovery`] finds server sockets — one given path, or every socket in the user's tmux
+//!   folder, including servers started later (inotify, no polling).
+//! * [`watcher`] keeps one control-mode client ([`conn`]) per server, attached with
+//!   `no-output`. Notifications ([`control`]) and one format subscription wake it; it then
+//!   re-reads the server's panes and clients ([`snapshot`]) and emits the difference
+//!   ([`diff`]). tmux's message log ([`messages`]) tells a detach from a kick; `/proc`
+//!   ([`origin`]) tells where a client came from.
+//! * [`shutdown`] ends the control clients (ours, by pid) so every watcher returns promptly.
+#![deny(missing_docs)]
+
+pub mod conn;
+pub mod control;
+pub mod diff;
+pub mod discovery;
+pub mod messages;
+pub mod origin;
+pub mod prior;
+pub mod shutdown;
+pub mod snapshot;
+pub mod watcher;
+
+pub use shutdown::Shutdown;
+pub use watcher::{Sink, Watch};

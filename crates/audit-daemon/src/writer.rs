@@ -1,0 +1,118 @@
+//! The single writer: takes batches of events from a bounded channel and commits them in
+//! groups. Senders wait when the channel is full (no event is dropped); a failing store (disk
+//! full) is retried with the batch kept in memory, and the failure is logged once per outage.
+
+use audit_core::Event;
+use audit_store::{EventStore, StoreError};
+use audit_tmux::Sink;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Batches waiting in the channel before senders block.
+const CHANNEL_BATCHES: usize = 1024;
+/// Most events committed in one transaction.
+const GROUP_MAX: usize = 4096;
+
+enum Msg {
+    Events(Vec<Event>),
+    Finish,
+}
+
+/// A handle for sending events to the writer.
+#[derive(Clone)]
+pub struct ChannelSink(SyncSender<Msg>);
+
+impl ChannelSink {
+    /// Sends a batch (waits while the channel is full).
+    pub fn send_now(&self, events: Vec<Event>) {
+        // Fails only after the writer has finished, when nothing more may be recorded.
+        let _ = self.0.send(Msg::Events(events));
+    }
+}
+
+impl Sink for ChannelSink {
+    fn send(&self, events: Vec<Event>) {
+        self.send_now(events);
+    }
+}
+
+/// The writer thread.
+pub struct Writer {
+    sink: Option<ChannelSink>,
+    thread: JoinHandle<Result<(), StoreError>>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which owns `store`.
+    pub fn start(store: Box<dyn EventStore>) -> Self {
+        let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
+        let thread = std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || write_loop(store, rx))
+            .expect("spawn writer thread");
+        Writer {
+            sink: Some(ChannelSink(tx)),
+            thread,
+        }
+    }
+
+    /// A sender.
+    pub fn sink(&self) -> ChannelSink {
+        self.sink.clone().expect("writer running")
+    }
+
+    /// Waits until everything sent so far is committed, then ends the writer. Anything sent
+    /// later is discarded: callers stop their sources first.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        if let Some(sink) = self.sink.take() {
+            let _ = sink.0.send(Msg::Finish);
+        }
+        self.thread.join().unwrap_or(Ok(()))
+    }
+}
+
+fn write_loop(mut store: Box<dyn EventStore>, rx: Receiver<Msg>) -> Result<(), StoreError> {
+    let mut finishing = false;
+    while !finishing {
+        let mut batch = match rx.recv() {
+            Ok(Msg::Events(events)) => events,
+            Ok(Msg::Finish) | Err(_) => break,
+        };
+        while batch.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(Msg::Events(more)) => batch.extend(more),
+                Ok(Msg::Finish) => {
+                    finishing = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut failing = false;
+        loop {
+            match store.append(&batch) {
+                Ok(_) => {
+                    if failing {
+                        tracing::warn!(
+                            "store writable again; {} held events committed",
+                            batch.len()
+                        );
+                    }
+                    break;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(
+                            "cannot commit {} events, holding them and retrying: {e}",
+                            batch.len()
+                        );
+                        failing = true;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! One control-mode connection to a tmux server: a `tmux -C attach` child process whose output
+//! a reader thread turns into timestamped [`Message`]s.
+//!
+//! The client attaches with `no-output` (tmux sends it no pane output, so it costs nothing when
+//! panes are busy) and `ignore-size` (it never changes a window's size). It is started with
+//! arguments only — no shell ever sees a name.
+
+use crate::control::{Message, Notification, Parser};
+use audit_core::Timestamp;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+use thiserror::Error;
+
+/// How long a command reply may take before the connection is treated as dead.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection could not be made or used.
+#[derive(Debug, Error)]
+pub enum ConnError {
+    /// No tmux server listens on the socket.
+    #[error("no tmux server at {socket}: {detail}")]
+    NoServer {
+        /// The socket.
+        socket: String,
+        /// What tmux said.
+        detail: String,
+    },
+    /// The `tmux` program could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection closed (server gone, or this client was detached).
+    #[error("control client closed: {0}")]
+    Closed(String),
+    /// tmux answered a command with an error.
+    #[error("tmux refused `{command}`: {detail}")]
+    Refused {
+        /// The command.
+        command: String,
+        /// tmux's reply.
+        detail: String,
+    },
+}
+
+enum Incoming {
+    Message(Timestamp, Message),
+    Closed,
+}
+
+/// What [`Connection::next`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// A notification, with the time it was read.
+    Notification(Timestamp, Notification),
+    /// Nothing within the timeout.
+    Timeout,
+    /// The connection is gone.
+    Closed,
+}
+
+/// A live control client.
+pub struct Connection {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Incoming>,
+    pending: VecDeque<(Timestamp, Notification)>,
+    socket: String,
+}
+
+impl Connection {
+    /// Attaches a control client to the server at `socket` (to tmux's choice of session).
+    pub fn open(tmux: &Path, socket: &Path) -> Result<Self, ConnError> {
+        let socket_text = socket.display().to_string();
+        let mut child = Command::new(tmux)
+            .arg("-S")
+            .arg(socket)
+            .args(["-C", "attach-session", "-f", "no-output,ignore-size"])
+            .env_remove("TMUX")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| ConnError::Spawn {
+                program: tmux.display().to_string(),
+                source,
+            })?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, incoming) = mpsc::sync_channel(4096);
+        std::thread::Builder::new()
+            .name("tmux-control-reader".into())
+            .spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut parser = Parser::default();
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if let Some(m) = parser.feed(&line) {
+                        // Blocks when the daemon is behind: tmux then holds the data, nothing
+                        // is dropped here.
+                        if tx.send(Incoming::Message(Timestamp::now(), m)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(Incoming::Closed);
+            })
+            .map_err(|source| ConnError::Spawn {
+                program: "reader thread".into(),
+                source,
+            })?;
+        let mut conn = Connection {
+            child,
+            stdin,
+            incoming,
+            pending: VecDeque::new(),
+            socket: socket_text.clone(),
+        };
+        // The first reply is the attach itself.
+        match conn.reply("attach-session") {
+            Ok(_) => Ok(conn),
+            Err(ConnError::Closed(detail)) | Err(ConnError::Refused { detail, .. }) => {
+                Err(ConnError::NoServer {
+                    socket: socket_text,
+                    detail,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pid of the control client process, to recognise (and hide) it in client lists.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs one tmux command and returns its output lines.
+    pub fn command(&mut self, command: &str) -> Result<Vec<Vec<u8>>, ConnError> {
+        let mut line = command.as_bytes().to_vec();
+        line.push(b'\n');
+        self.stdin
+            .write_all(&line)
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| ConnError::Closed(e.to_string()))?;
+        self.reply(command)
+    }
+
+    fn reply(&mut self, command: &str) -> Result<Vec<Vec<u8>>, ConnError> {
+        loop {
+            match self.incoming.recv_timeout(REPLY_TIMEOUT) {
+                Ok(Incoming::Message(_, Message::Reply { ok: true, lines })) => return Ok(lines),
+                Ok(Incoming::Message(_, Message::Reply { ok: false, lines })) => {
+                    let detail = lines
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    return Err(ConnError::Refused {
+                        command: command.to_owned(),
+                        detail,
+                    });
+                }
+                Ok(Incoming::Message(at, Message::Notification(n))) => {
+                    if let Notification::Exit(reason) = &n {
+                        let reason = reason.clone().unwrap_or_else(|| "exit".into());
+                        self.pending.push_back((at, n));
+                        return Err(ConnError::Closed(reason));
+                    }
+                    self.pending.push_back((at, n));
+                }
+                Ok(Incoming::Closed) => return Err(ConnError::Closed(self.stderr())),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(ConnError::Closed(format!(
+                        "no reply to `{command}` in 10 s"
+                    )))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ConnError::Closed(self.stderr()))
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the next notification.
+    pub fn next(&mut self, timeout: Duration) -> Next {
+        if let Some((at, n)) = self.pending.pop_front() {
+            return Next::Notification(at, n);
+        }
+        match self.incoming.recv_timeout(timeout) {
+            Ok(Incoming::Message(at, Message::Notification(n))) => Next::Notification(at, n),
+            // A reply nobody waits for (cannot happen: commands are synchronous); ignore it.
+            Ok(Incoming::Message(_, Message::Reply { .. })) => Next::Timeout,
+            Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => Next::Closed,
+            Err(RecvTimeoutError::Timeout) => Next::Timeout,
+        }
+    }
+
+    /// What tmux printed on stderr, once the client has exited.
+    fn stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            format!("connection to {} closed", self.socket)
+        } else {
+            text
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Our own child, ended by its pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,171 @@
+//! The control-mode protocol (`tmux -C`), as pure parsing: lines in, [`Message`]s out.
+//!
+//! A control client receives command replies framed by `%begin` … `%end` (or `%error`) and, in
+//! between, asynchronous notifications, one per line, starting with `%`. Only the notifications
+//! tmux-audit acts on are named in [`Notification`]; the rest are kept as [`Notification::Other`].
+
+/// One unit read from a control client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The reply to one command, in the order commands were sent.
+    Reply {
+        /// `%end` (true) or `%error` (false).
+        ok: bool,
+        /// The lines between `%begin` and the end, raw.
+        lines: Vec<Vec<u8>>,
+    },
+    /// An asynchronous notification.
+    Notification(Notification),
+}
+
+/// The notifications that tell tmux-audit something changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// The control client is leaving (detached, kicked, or the server is going away).
+    Exit(Option<String>),
+    /// A client left its session (`%client-detached NAME`).
+    ClientDetached(String),
+    /// A client attached, switched, or had its flags changed (`%client-session-changed`).
+    ClientSessionChanged(String),
+    /// Sessions, windows or panes changed somewhere (several notification names).
+    Structure,
+    /// A format subscription's value changed.
+    Subscription(String),
+    /// Anything else.
+    Other(String),
+}
+
+/// Parses a control client's output line by line.
+#[derive(Debug, Default)]
+pub struct Parser {
+    block: Option<Vec<Vec<u8>>>,
+}
+
+fn word(line: &[u8], n: usize) -> Option<String> {
+    line.split(|&b| b == b' ')
+        .nth(n)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+}
+
+impl Parser {
+    /// Feeds one line (without its newline). Returns a message when one is complete.
+    pub fn feed(&mut self, line: &[u8]) -> Option<Message> {
+        if let Some(block) = &mut self.block {
+            // Inside a reply only a guard line ends it; tmux never starts a reply line with
+            // "%end " or "%error " followed by the same numbers, so the prefix test is enough.
+            if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
+                let ok = line.starts_with(b"%end ");
+                let lines = std::mem::take(block);
+                self.block = None;
+                return Some(Message::Reply { ok, lines });
+            }
+            block.push(line.to_vec());
+            return None;
+        }
+        if line.starts_with(b"%begin ") {
+            self.block = Some(Vec::new());
+            return None;
+        }
+        Some(Message::Notification(classify(line)))
+    }
+}
+
+fn classify(line: &[u8]) -> Notification {
+    let name = word(line, 0).unwrap_or_default();
+    match name.as_str() {
+        "%exit" => {
+            let reason = line
+                .get(6..)
+                .map(|r| String::from_utf8_lossy(r).into_owned());
+            Notification::Exit(reason.filter(|r| !r.is_empty()))
+        }
+        "%client-detached" => Notification::ClientDetached(rest_after(line, 1)),
+        "%client-session-changed" => {
+            // %client-session-changed NAME $ID SESSION-NAME: the client name is everything
+            // before the last two fields only if it had no spaces; tmux names have none in
+            // practice, and the whole list is re-read anyway.
+            Notification::ClientSessionChanged(word(line, 1).unwrap_or_default())
+        }
+        "%sessions-changed"
+        | "%session-renamed"
+        | "%session-changed"
+        | "%window-add"
+        | "%window-close"
+        | "%window-renamed"
+        | "%unlinked-window-add"
+        | "%unlinked-window-close"
+        | "%unlinked-window-renamed"
+        | "%layout-change"
+        | "%session-window-changed"
+        | "%window-pane-changed" => Notification::Structure,
+        "%subscription-changed" => Notification::Subscription(word(line, 1).unwrap_or_default()),
+        _ => Notification::Other(String::from_utf8_lossy(line).into_owned()),
+    }
+}
+
+fn rest_after(line: &[u8], words: usize) -> String {
+    let mut rest = line;
+    for _ in 0..words {
+        match rest.iter().position(|&b| b == b' ') {
+            Some(i) => rest = &rest[i + 1..],
+            None => return String::new(),
+        }
+    }
+    String::from_utf8_lossy(rest).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(lines: &[&str]) -> Vec<Message> {
+        let mut p = Parser::default();
+        lines.iter().filter_map(|l| p.feed(l.as_bytes())).collect()
+    }
+
+    #[test]
+    fn frames_replies_and_notifications() {
+        let got = feed_all(&[
+            "%begin 1795902716 280 1",
+            "client-2177 2177 1",
+            "%client-detached inside-a-reply-is-data",
+            "%end 1795902716 280 1",
+            "%client-session-changed /dev/pts/2 $1 two",
+            "%client-detached /dev/pts/2",
+            "%begin 1 2 1",
+            "%error 1 2 1",
+            "%unlinked-window-add @2",
+            "%exit",
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                Message::Reply {
+                    ok: true,
+                    lines: vec![
+                        b"client-2177 2177 1".to_vec(),
+                        b"%client-detached inside-a-reply-is-data".to_vec()
+                    ]
+                },
+                Message::Notification(Notification::ClientSessionChanged("/dev/pts/2".into())),
+                Message::Notification(Notification::ClientDetached("/dev/pts/2".into())),
+                Message::Reply {
+                    ok: false,
+                    lines: vec![]
+                },
+                Message::Notification(Notification::Structure),
+                Message::Notification(Notification::Exit(None)),
+            ]
+        );
+    }
+
+    #[test]
+    fn exit_keeps_its_reason() {
+        assert_eq!(
+            feed_all(&["%exit too far behind"]),
+            vec![Message::Notification(Notification::Exit(Some(
+                "too far behind".into()
+            )))]
+        );
+    }
+}

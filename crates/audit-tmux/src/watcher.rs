@@ -1,0 +1,349 @@
+//! One server, watched until it exits (or the daemon stops): connect, report what is there,
+//! then report each change as tmux announces it.
+
+use crate::conn::{ConnError, Connection, Next};
+use crate::control::Notification;
+use crate::diff::{self, Context, Departure};
+use crate::messages::{self, Cause, Departing, Log};
+use crate::origin;
+use crate::shutdown::Shutdown;
+use crate::snapshot::{self, ServerView};
+use audit_core::{Event, Kind, Observed, Reason, Timestamp};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where events go. `send` blocks when the receiver is behind: events wait, none are dropped.
+pub trait Sink: Send + Sync {
+    /// Delivers events in order.
+    fn send(&self, events: Vec<Event>);
+}
+
+/// What to watch and how.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    /// The `tmux` program.
+    pub tmux: PathBuf,
+    /// The server's socket.
+    pub socket: PathBuf,
+    /// This host's name, for every event.
+    pub host: String,
+}
+
+/// What the log said about this server when the daemon started.
+#[derive(Clone, Debug, Default)]
+pub struct Prior {
+    /// Sessions, windows, panes and clients as last recorded.
+    pub view: ServerView,
+    /// The server's pid, if the log says it is running.
+    pub running_pid: Option<Option<i64>>,
+    /// Whether this watcher starts with the daemon (state is then reported `at-start`).
+    pub at_daemon_start: bool,
+}
+
+/// Oldest tmux whose control mode has what the watcher needs (`attach -f no-output`, format
+/// subscriptions).
+pub const MIN_VERSION: (u32, u32) = (3, 2);
+
+struct State<'a> {
+    watch: &'a Watch,
+    sink: &'a dyn Sink,
+    server: String,
+    known: ServerView,
+    running_pid: Option<Option<i64>>,
+    log: Log,
+    /// Our previous control client was detached: the next look explains departures that
+    /// happened while we were away (a `detach-client -a` detaches us too).
+    reconnected: bool,
+}
+
+/// Watches one server until it is gone or `shutdown` is triggered.
+pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
+    let mut st = State {
+        watch,
+        sink,
+        server: watch.socket.display().to_string(),
+        known: prior.view,
+        running_pid: prior.running_pid,
+        log: Log::default(),
+        reconnected: false,
+    };
+    let mut observed = if prior.at_daemon_start {
+        Observed::AtStart
+    } else {
+        Observed::Live
+    };
+    let mut failures = 0;
+    while !shutdown.stopping() {
+        let mut conn = match Connection::open(&watch.tmux, &watch.socket) {
+            Ok(c) => c,
+            Err(ConnError::NoServer { detail, .. })
+                if failures < 3 && detail.contains("no sessions") =>
+            {
+                // A server between its last session closing and exiting: look again shortly.
+                failures += 1;
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(server = %st.server, "not connected: {e}");
+                if st.running_pid.is_some() && !shutdown.stopping() {
+                    st.server_gone(observed, None);
+                }
+                return;
+            }
+        };
+        failures = 0;
+        if !shutdown.register(conn.pid()) {
+            return;
+        }
+        match st.session(&mut conn, observed) {
+            Ok(()) => {}
+            Err(e) => tracing::debug!(server = %st.server, "control client ended: {e}"),
+        }
+        shutdown.unregister(conn.pid());
+        observed = Observed::Live;
+        st.reconnected = true;
+    }
+}
+
+impl State<'_> {
+    fn event(&self, time: Timestamp, kind: Kind, observed: Observed) -> Event {
+        Event::new(time, kind, &self.watch.host, &self.server).observed(observed)
+    }
+
+    /// One control-client connection's life.
+    fn session(&mut self, conn: &mut Connection, observed: Observed) -> Result<(), ConnError> {
+        let info = snapshot::read_server(&conn.command(snapshot::SERVER_COMMAND)?);
+        let now = Timestamp::now();
+        if self.running_pid != Some(info.pid) {
+            if self.running_pid.is_some() {
+                // A different server process answers now. If we were connected to the old one
+                // we saw it go; otherwise (daemon start) it ended unobserved.
+                let how = if self.reconnected {
+                    Observed::Live
+                } else {
+                    Observed::AtStart
+                };
+                self.server_gone(how, None);
+            }
+            let mut e = self.event(now, Kind::ServerStarted, observed);
+            e.pid = info.pid;
+            e.version = Some(info.version.clone());
+            e.message = version_note(&info.version);
+            self.sink.send(vec![e]);
+            self.running_pid = Some(info.pid);
+        }
+        if snapshot::version_number(&info.version).is_some_and(|v| v < MIN_VERSION) {
+            // Without no-output and subscriptions we would slow every pane; refuse instead.
+            return Err(ConnError::Refused {
+                command: "attach".into(),
+                detail: format!("tmux {} is older than 3.2", info.version),
+            });
+        }
+        // Subscriptions exist from 3.2; without one, changes in other sessions' panes are
+        // seen at the next notification instead.
+        if let Err(e) = conn.command(snapshot::SUBSCRIBE_COMMAND) {
+            tracing::warn!(server = %self.server, "no format subscription: {e}");
+        }
+        if self.log.is_empty() {
+            // Prime the message log so only entries after this point explain detaches.
+            self.read_log(conn)?;
+        }
+        let restate = observed == Observed::AtStart;
+        self.refresh(conn, now, observed, restate)?;
+        loop {
+            let first = match conn.next(Duration::from_secs(3600)) {
+                Next::Notification(_, Notification::Exit(reason)) => {
+                    return Err(ConnError::Closed(reason.unwrap_or_else(|| "exit".into())))
+                }
+                Next::Notification(at, n) if wakes(&n) => at,
+                Next::Notification(..) | Next::Timeout => continue,
+                Next::Closed => return Err(ConnError::Closed("connection closed".into())),
+            };
+            // Coalesce whatever else already arrived into the same refresh.
+            let mut exit = false;
+            while let Next::Notification(_, n) = conn.next(Duration::ZERO) {
+                exit |= matches!(n, Notification::Exit(_));
+            }
+            let result = self.refresh(conn, first, Observed::Live, false);
+            if exit {
+                return Err(ConnError::Closed("exit".into()));
+            }
+            result?;
+        }
+    }
+
+    /// Re-reads the server and reports the difference.
+    fn refresh(
+        &mut self,
+        conn: &mut Connection,
+        time: Timestamp,
+        observed: Observed,
+        restate: bool,
+    ) -> Result<(), ConnError> {
+        let mut view = ServerView::default();
+        let bad_panes = snapshot::read_panes(&mut view, &conn.command(snapshot::PANES_COMMAND)?);
+        let bad_clients =
+            snapshot::read_clients(&mut view, &conn.command(snapshot::CLIENTS_COMMAND)?);
+        for line in bad_panes.iter().chain(&bad_clients) {
+            tracing::warn!(server = %self.server, "unreadable tmux list line: {line:?}");
+        }
+        let own = i64::from(conn.pid());
+        view.clients.retain(|_, c| c.pid != Some(own));
+        let departures = if observed == Observed::Live {
+            self.departures(conn, &view)?
+        } else {
+            BTreeMap::new()
+        };
+        let ctx = Context {
+            host: &self.watch.host,
+            server: &self.server,
+            time,
+            observed,
+            restate,
+            departures: &departures,
+            origin: &origin::of_pid,
+        };
+        let events = diff::diff(&self.known, &view, &ctx);
+        if !events.is_empty() {
+            self.sink.send(events);
+        }
+        self.known = view;
+        self.reconnected = false;
+        Ok(())
+    }
+
+    /// Why each client that vanished since the last look left.
+    fn departures(
+        &mut self,
+        conn: &mut Connection,
+        view: &ServerView,
+    ) -> Result<BTreeMap<String, Departure>, ConnError> {
+        let gone: Vec<_> = self
+            .known
+            .clients
+            .values()
+            .filter(|c| view.clients.get(&c.name).map(|n| n.pid) != Some(c.pid))
+            .cloned()
+            .collect();
+        let mut out = BTreeMap::new();
+        if gone.is_empty() {
+            return Ok(out);
+        }
+        let entries = self.read_log(conn)?;
+        for c in gone {
+            let departure = |reason| Departure {
+                reason,
+                by: None,
+                by_user: None,
+            };
+            let d = if !view.sessions.contains_key(&c.session_id) {
+                departure(Reason::SessionClosed)
+            } else {
+                let own_ttys: Vec<String> = self
+                    .known
+                    .panes
+                    .values()
+                    .filter(|p| p.session_id == c.session_id)
+                    .map(|p| p.tty.clone())
+                    .collect();
+                let session = self.known.sessions.get(&c.session_id);
+                let departing = Departing {
+                    client: &c.name,
+                    session: session.map_or("", |s| s.name.as_str()),
+                    session_id: &c.session_id,
+                    own_ttys: &own_ttys,
+                    all_kicked: self.reconnected,
+                };
+                match messages::detach_cause(&entries, &departing) {
+                    Some(Cause::Detached) => departure(Reason::Detach),
+                    Some(Cause::Kicked { by, by_user }) => Departure {
+                        reason: Reason::Kicked,
+                        by: Some(by),
+                        by_user,
+                    },
+                    None => departure(Reason::Exit),
+                }
+            };
+            out.insert(c.name.clone(), d);
+        }
+        Ok(out)
+    }
+
+    fn read_log(&mut self, conn: &mut Connection) -> Result<Vec<messages::Entry>, ConnError> {
+        let lines = conn
+            .command("show-messages")?
+            .into_iter()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .collect();
+        Ok(self.log.new_entries(lines))
+    }
+
+    /// The server is gone: everyone left, everything closed.
+    fn server_gone(&mut self, observed: Observed, message: Option<String>) {
+        let reason = match observed {
+            Observed::Live => Reason::ServerExit,
+            Observed::AtStart => Reason::Unknown,
+        };
+        let departures = self
+            .known
+            .clients
+            .keys()
+            .map(|k| {
+                let d = Departure {
+                    reason,
+                    by: None,
+                    by_user: None,
+                };
+                (k.clone(), d)
+            })
+            .collect();
+        let now = Timestamp::now();
+        let ctx = Context {
+            host: &self.watch.host,
+            server: &self.server,
+            time: now,
+            observed,
+            restate: false,
+            departures: &departures,
+            origin: &|_| None,
+        };
+        let mut events = diff::diff(&self.known, &ServerView::default(), &ctx);
+        let mut e = self.event(now, Kind::ServerExited, observed);
+        e.pid = self.running_pid.flatten();
+        e.message = message;
+        if observed == Observed::AtStart {
+            e.reason = Some(Reason::Unknown.as_str().to_owned());
+        }
+        events.push(e);
+        self.sink.send(events);
+        self.known = ServerView::default();
+        self.running_pid = None;
+    }
+}
+
+/// Notifications after which the server is re-read.
+fn wakes(n: &Notification) -> bool {
+    match n {
+        Notification::ClientDetached(_)
+        | Notification::ClientSessionChanged(_)
+        | Notification::Structure => true,
+        Notification::Subscription(name) => name == snapshot::SUBSCRIPTION,
+        Notification::Exit(_) | Notification::Other(_) => false,
+    }
+}
+
+/// What an old tmux cannot give, said once in its `server-started` event.
+fn version_note(version: &str) -> Option<String> {
+    match snapshot::version_number(version) {
+        None => Some(format!("unrecognised tmux version {version:?}; assuming 3.2 or later")),
+        Some(v) if v < MIN_VERSION => Some(format!(
+            "tmux {version} is older than 3.2: control mode lacks no-output and subscriptions, so this server is not recorded (upgrade tmux)"
+        )),
+        Some(v) if v < (3, 3) => Some(format!(
+            "tmux {version} does not report client_uid/client_user: users are unknown (3.3 or later reports them)"
+        )),
+        Some(_) => None,
+    }
+}

@@ -1,0 +1,92 @@
+//! `tmux-audit daemon`: record until stopped.
+
+use crate::common::{self, Global};
+use anyhow::{bail, Context, Result};
+use audit_tmux::discovery::{self, Scope};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+/// Record tmux servers into the store until SIGTERM or SIGINT
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Without -L or -S it records every tmux server of the invoking user: the sockets in
+$TMUX_TMPDIR/tmux-UID/ (else /tmp/tmux-UID/), including servers started later and servers
+that exit and come back. It runs in the foreground; logs go to stderr (TMUX_AUDIT_LOG=debug for
+more). SIGTERM or SIGINT stop it cleanly: everything is committed and audit-stopped recorded.
+
+Examples:
+  tmux-audit daemon                          every server of this user
+  tmux-audit daemon -L work                  only the server `tmux -L work` uses
+  tmux-audit daemon -S /tmp/pair.sock --db /var/tmp/pair-audit.db")]
+pub struct Args {
+    /// The tmux program to talk to servers with
+    #[arg(
+        long,
+        env = "TMUX_AUDIT_TMUX",
+        default_value = "tmux",
+        value_name = "PATH"
+    )]
+    tmux: PathBuf,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    init_logging();
+    let db = global.db_path()?;
+    let scope = match global.server() {
+        Some(socket) => {
+            let dir = socket.parent().map(PathBuf::from).unwrap_or_default();
+            if !dir.is_dir() {
+                bail!(
+                    "unknown server {}: folder {} does not exist (check -L/-S)",
+                    socket.display(),
+                    dir.display()
+                );
+            }
+            Scope::Socket(socket)
+        }
+        None => Scope::Folder(discovery::default_folder(common::uid())),
+    };
+    let ok = Command::new(&args.tmux)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        bail!(
+            "cannot run {} -V: install tmux 3.2 or later, or pass --tmux PATH",
+            args.tmux.display()
+        );
+    }
+    let config = audit_daemon::Config {
+        db,
+        scope,
+        tmux: args.tmux,
+        host: hostname(),
+    };
+    audit_daemon::run(config).context("daemon")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TMUX_AUDIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,0 +1,136 @@
+//! `tmux-audit log`: the events themselves.
+
+use crate::common::{self, Global};
+use crate::render;
+use crate::timearg;
+use anyhow::Result;
+use audit_core::{Kind, Stored, Timestamp};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Show recorded events, oldest first
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+--session matches the session by its name at any time (renames included) or by its id ($N);
+all events of that session are shown, windows, panes and clients included.
+
+Examples:
+  tmux-audit log --since 2h
+  tmux-audit log --session prod --since 2026-11-28 --until 2026-11-29
+  tmux-audit log --kind client-attached --kind client-detached --user alice
+  tmux-audit log --json | jq 'select(.kind == \"audit-gap\")'")]
+pub struct Args {
+    /// Only this session (name or $ID)
+    #[arg(long, value_name = "NAME")]
+    session: Option<String>,
+    /// Only events at or after this time (RFC 3339, local date/time, or an age such as 2h)
+    #[arg(long, value_parser = timearg::arg, value_name = "TIME")]
+    since: Option<Timestamp>,
+    /// Only events at or before this time
+    #[arg(long, value_parser = timearg::arg, value_name = "TIME")]
+    until: Option<Timestamp>,
+    /// Only events of this kind (repeatable)
+    #[arg(long, value_name = "KIND")]
+    kind: Vec<Kind>,
+    /// Only events naming this user
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// One JSON object per event (fields in docs/EVENTS.md)
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let store = global.open_read()?;
+    let events = common::events(global, store.as_ref(), args.until)?;
+    // A session is matched by any name it ever had, then followed by its id.
+    let ids: Option<BTreeSet<(String, String)>> = args.session.as_ref().map(|want| {
+        events
+            .iter()
+            .filter(|s| {
+                s.event.session.as_deref() == Some(want.as_str())
+                    || s.event.session_id.as_deref() == Some(want.as_str())
+            })
+            .filter_map(|s| Some((s.event.server.clone(), s.event.session_id.clone()?)))
+            .collect()
+    });
+    let mut out = std::io::stdout().lock();
+    for s in &events {
+        let e = &s.event;
+        if args.since.is_some_and(|t| e.time < t)
+            || (!args.kind.is_empty() && !args.kind.contains(&e.kind))
+            || args
+                .user
+                .as_ref()
+                .is_some_and(|u| e.user.as_ref() != Some(u))
+        {
+            continue;
+        }
+        if let Some(ids) = &ids {
+            let key = e.session_id.clone().map(|id| (e.server.clone(), id));
+            if !key.is_some_and(|k| ids.contains(&k)) {
+                continue;
+            }
+        }
+        if args.json {
+            render::json_line(&mut out, s)?;
+        } else {
+            writeln!(out, "{}", human(s))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line: seq, time, kind, then the fields that are present as key=value.
+fn human(s: &Stored) -> String {
+    let e = &s.event;
+    let mut line = format!(
+        "{:>6}  {}  {:<23}",
+        s.seq,
+        render::time(e.time),
+        e.kind.as_str()
+    );
+    let mut field = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            line.push_str(&format!(" {k}={}", render::escape(&v)));
+        }
+    };
+    field("session", e.session.clone().map(quote));
+    field("id", e.session_id.clone());
+    field("window", e.window.clone().map(quote));
+    field("window_id", e.window_id.clone());
+    field("pane", e.pane_id.clone());
+    field("client", e.client.clone());
+    field("user", e.user.clone());
+    field("uid", e.uid.map(|u| u.to_string()));
+    field(
+        "ro",
+        e.readonly.map(|r| if r { "yes" } else { "no" }.to_owned()),
+    );
+    field("origin", e.origin.clone());
+    field("reason", e.reason.clone());
+    field("by", e.by.clone());
+    field("by_user", e.by_user.clone());
+    field("from", e.from.map(render::time));
+    field("until", e.until.map(render::time));
+    field("version", e.version.clone());
+    field("pid", e.pid.map(|p| p.to_string()));
+    if e.observed.as_deref() == Some("at-start") {
+        field("observed", e.observed.clone());
+    }
+    if e.kind.as_str().starts_with("server") || e.kind.as_str().starts_with("audit") {
+        field("server", Some(e.server.clone()));
+    }
+    field("note", e.message.clone().map(quote));
+    line
+}
+
+/// Quotes a value that has spaces or quotes so fields stay separable.
+fn quote(v: String) -> String {
+    if v.is_empty() || v.contains([' ', '"', '=']) {
+        format!("{v:?}")
+    } else {
+        v
+    }
+}

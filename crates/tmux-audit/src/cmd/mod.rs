@@ -1,0 +1,55 @@
+//! The subcommands, one module each.
+
+mod daemon;
+mod log;
+mod sessions;
+mod verify;
+mod who;
+
+use crate::common::Global;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+const ABOUT: &str = "Audit trail for tmux: who attached to which session, when, from where, with what rights — in a tamper-evident store.";
+
+const EXAMPLES: &str = "\
+Examples:
+  tmux-audit daemon                       record every tmux server of this user until stopped
+  tmux-audit who                          who is attached now
+  tmux-audit who --at 2026-11-28T14:05:00Z
+  tmux-audit log --session prod --since 2h
+  tmux-audit sessions                     each session: created, closed, participants, time attached
+  tmux-audit verify                       check that no stored event was changed
+
+Exit status: 0 success; 1 verify found tampering; 2 the command could not do its job.";
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(name = "tmux-audit", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Daemon(daemon::Args),
+    Who(who::Args),
+    Log(log::Args),
+    Sessions(sessions::Args),
+    Verify(verify::Args),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Daemon(a) => daemon::run(&cli.global, a),
+        Command::Who(a) => who::run(&cli.global, a),
+        Command::Log(a) => log::run(&cli.global, a),
+        Command::Sessions(a) => sessions::run(&cli.global, a),
+        Command::Verify(a) => verify::run(&cli.global, a),
+    }
+}

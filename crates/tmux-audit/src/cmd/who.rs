@@ -1,0 +1,118 @@
+//! `tmux-audit who`: who is (or was) attached.
+
+use crate::common::{self, Global};
+use crate::render::{self, Table};
+use crate::timearg;
+use anyhow::Result;
+use audit_core::fold::World;
+use audit_core::{Kind, Timestamp};
+use std::process::ExitCode;
+
+/// Who is attached to which session now, or at a past moment
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Replays the log up to the moment asked (default: now). Read-only clients show RO yes. ORIGIN is
+the SSH remote address the client came from, or local. If the moment falls where nothing was
+recording (daemon stopped, or an audit gap), a warning on stderr says so and the state last
+recorded before it is shown.
+
+Examples:
+  tmux-audit who
+  tmux-audit who --at 2026-11-28T14:05:00Z
+  tmux-audit who --at 3h --json
+  tmux-audit who -L work")]
+pub struct Args {
+    /// The moment: RFC 3339, local `YYYY-MM-DD HH:MM`, or an age such as 2h
+    #[arg(long, value_parser = timearg::arg, value_name = "TIME")]
+    at: Option<Timestamp>,
+    /// One JSON object per attached client
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let store = global.open_read()?;
+    let events = common::events(global, store.as_ref(), args.at)?;
+    let mut world = World::default();
+    let mut recording = false;
+    let mut last_change = None;
+    for s in &events {
+        world.apply(&s.event);
+        match s.event.kind {
+            Kind::AuditStarted => recording = true,
+            Kind::AuditStopped => {
+                recording = false;
+                last_change = Some(s.event.time);
+            }
+            _ => {}
+        }
+    }
+    if let Some(at) = args.at {
+        // A gap is recorded when the next daemon starts, so look past `at` for one covering it.
+        let mut gap = None;
+        store.scan(
+            audit_store::Range {
+                since: Some(at),
+                until: None,
+            },
+            &mut |s| {
+                if s.event.kind == Kind::AuditGap
+                    && s.event.from.is_some_and(|f| f <= at)
+                    && s.event.until.is_some_and(|u| u >= at)
+                {
+                    gap = Some((s.event.from, s.event.until));
+                }
+                gap.is_none()
+            },
+        )?;
+        if let Some((Some(from), Some(until))) = gap {
+            eprintln!(
+                "tmux-audit: warning: {} falls in an audit gap ({} – {}): nothing was observed then; showing the state last recorded before it",
+                render::time(at),
+                render::time(from),
+                render::time(until)
+            );
+        } else if !recording && !events.is_empty() {
+            let since = last_change
+                .map(render::time)
+                .unwrap_or_else(|| "the start".into());
+            eprintln!(
+                "tmux-audit: warning: no daemon was recording at {} (stopped since {since}); showing the state last recorded",
+                render::time(at)
+            );
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let mut clients: Vec<_> = world.clients.into_values().collect();
+    clients.sort_by(|a, b| (&a.server, &a.session, a.since).cmp(&(&b.server, &b.session, b.since)));
+    if args.json {
+        for c in &clients {
+            render::json_line(&mut out, c)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let servers: std::collections::BTreeSet<_> = clients.iter().map(|c| &c.server).collect();
+    let mut table = Table::new(&[
+        "SESSION", "USER", "CLIENT", "SINCE", "RO", "ORIGIN", "SERVER",
+    ]);
+    for c in &clients {
+        let mut row = vec![
+            render::escape(&c.session),
+            render::escape(c.user.as_deref().unwrap_or("?")),
+            render::escape(&c.client),
+            render::time(c.since),
+            if c.readonly { "yes" } else { "no" }.into(),
+            render::escape(c.origin.as_deref().unwrap_or("?")),
+        ];
+        if servers.len() > 1 {
+            row.push(render::escape(&c.server));
+        }
+        table.row(row);
+    }
+    if table.is_empty() {
+        println!("no clients attached");
+    } else {
+        table.print(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,106 @@
+//! What several subcommands share: where the store is, which server is meant, and reading the
+//! log through the store trait.
+
+use anyhow::{bail, Context, Result};
+use audit_core::{Stored, Timestamp};
+use audit_store::{Access, EventStore, Range};
+use audit_tmux::discovery;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Options every subcommand takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The store [default: $XDG_DATA_HOME/tmux-audit/audit.db]
+    #[arg(long, global = true, env = "TMUX_AUDIT_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// The tmux server with this socket name (like `tmux -L`)
+    #[arg(
+        short = 'L',
+        global = true,
+        value_name = "NAME",
+        conflicts_with = "socket"
+    )]
+    pub socket_name: Option<String>,
+    /// The tmux server with this socket path (like `tmux -S`)
+    #[arg(short = 'S', global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+/// The real user id of this process.
+pub fn uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory.
+    unsafe { libc::getuid() }
+}
+
+impl Global {
+    /// The store path after flags, environment and defaults.
+    pub fn db_path(&self) -> Result<PathBuf> {
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .context(
+                "cannot find a place for the store: set XDG_DATA_HOME or HOME, or pass --db",
+            )?;
+        Ok(data.join("tmux-audit").join("audit.db"))
+    }
+
+    /// The one server `-L`/`-S` names, if any.
+    pub fn server(&self) -> Option<PathBuf> {
+        match (&self.socket, &self.socket_name) {
+            (Some(p), _) => Some(absolute(p)),
+            (None, Some(name)) => Some(discovery::named_socket(uid(), name)),
+            (None, None) => None,
+        }
+    }
+
+    /// Opens the store for reading.
+    pub fn open_read(&self) -> Result<Box<dyn EventStore>> {
+        let path = self.db_path()?;
+        Ok(audit_store::open(&path, Access::ReadOnly)?)
+    }
+}
+
+/// `path` made absolute against the current folder (event `server` fields are absolute).
+pub fn absolute(path: &std::path::Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Every stored event up to `until`, restricted to the server `-L`/`-S` names (an error if the
+/// store has never seen it).
+pub fn events(
+    global: &Global,
+    store: &dyn EventStore,
+    until: Option<Timestamp>,
+) -> Result<Vec<Stored>> {
+    let server = global.server().map(|p| p.display().to_string());
+    let mut out = Vec::new();
+    let mut seen_server = false;
+    let range = Range { since: None, until };
+    store.scan(range, &mut |s| {
+        match &server {
+            Some(want) if &s.event.server != want => {}
+            Some(_) => {
+                seen_server = true;
+                out.push(s);
+            }
+            None => out.push(s),
+        }
+        true
+    })?;
+    if let Some(server) = server {
+        if !seen_server && until.is_none() {
+            bail!("unknown server {server}: the store has no events for it (check -L/-S, or list servers with `tmux-audit log`)");
+        }
+    }
+    Ok(out)
+}

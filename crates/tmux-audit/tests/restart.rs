@@ -1,0 +1,396 @@
+//! The daemon's life across restarts, and the store's integrity: SIGKILL leaves a gap that the
+//! log names and `who --at` survives; SIGTERM stops cleanly; `verify` accepts an untouched store
+//! and names the event whose stored bytes were changed.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+fn assert_gapless(log: &[Value]) {
+    let seqs: Vec<i64> = log.iter().map(seq).collect();
+    let want: Vec<i64> = (1..=log.len() as i64).collect();
+    assert_eq!(seqs, want, "seq runs 1..=n without gaps:\n{}", render(log));
+}
+
+fn time_of(e: &Value) -> i64 {
+    micros_from_rfc3339(field(e, "time").unwrap_or_else(|| panic!("no time in {e}")))
+}
+
+fn who_clients(db: &Path, at: Option<&str>) -> Vec<String> {
+    let mut v: Vec<String> = who_json(db, at)
+        .iter()
+        .map(|w| field(w, "client").unwrap_or("").to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn sigkill_then_restart_records_the_gap_and_who_at_stays_right() {
+    let server = TmuxServer::start("work");
+    let work = server.first_session_id().to_owned();
+    let db = server.db();
+    let mut first = Daemon::start_ready(&server, "work");
+
+    let a = server.attach(&work);
+    let (log, i) = wait_event(&db, "A attached", "client-attached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+    let a_attached = log[i].clone();
+    let a_attached_at = time_of(&a_attached);
+    let last_before_kill = time_of(log.last().unwrap());
+
+    first.kill9();
+    let killed_by = micros_from_rfc3339(&now_rfc3339());
+    // Every event committed before the kill is still there, and the store is consistent.
+    let after_kill = log_json(&db);
+    assert!(after_kill.len() >= log.len());
+    assert_eq!(
+        after_kill[..log.len()],
+        log[..],
+        "committed events survive SIGKILL"
+    );
+    let v = cli(&db, &["verify"]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "verify after SIGKILL: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    // While nothing watches: B attaches, A detaches.
+    let b = server.attach(&work);
+    a.send(b"\x02d");
+    server.wait_gone(a.tty());
+    let restarted_after = micros_from_rfc3339(&now_rfc3339());
+
+    let second = Daemon::start(&server);
+    let (_, start) = second.wait_ready("work");
+    let log = wait_log(
+        &db,
+        "at-start attach of B and the unobserved detach of A",
+        |log| {
+            let Some(start) = log.iter().rposition(|e| kind(e) == "audit-started") else {
+                return false;
+            };
+            let after = &log[start..];
+            after
+                .iter()
+                .any(|e| kind(e) == "client-attached" && field(e, "client") == Some(b.tty()))
+                && after
+                    .iter()
+                    .any(|e| kind(e) == "client-detached" && field(e, "client") == Some(a.tty()))
+        },
+    );
+    assert_gapless(&log);
+    let starts: Vec<&Value> = log.iter().filter(|e| kind(e) == "audit-started").collect();
+    assert_eq!(starts.len(), 2, "two daemons started:\n{}", render(&log));
+    assert!(
+        !log.iter().any(|e| kind(e) == "audit-stopped"),
+        "nobody stopped cleanly:\n{}",
+        render(&log)
+    );
+
+    // The gap covers the time nothing was watching.
+    let gap = find(&log, "audit-gap", |_| true);
+    let from = field(gap, "from").unwrap_or_else(|| panic!("audit-gap without from: {gap}"));
+    let until = field(gap, "until").unwrap_or_else(|| panic!("audit-gap without until: {gap}"));
+    assert!(is_rfc3339_micros(from) && is_rfc3339_micros(until), "{gap}");
+    let (from, until) = (micros_from_rfc3339(from), micros_from_rfc3339(until));
+    assert!(
+        from >= last_before_kill,
+        "gap starts after the last recorded event: {gap}"
+    );
+    assert!(
+        from <= killed_by,
+        "gap starts no later than the kill: {gap}"
+    );
+    assert!(
+        until >= restarted_after,
+        "gap lasts until the restart: {gap}"
+    );
+    assert!(
+        until <= time_of(gap),
+        "gap ends before it is recorded: {gap}"
+    );
+    assert!(seq(gap) > seq(starts[0]), "{gap}");
+    assert_eq!(
+        field(gap, "server"),
+        Some(server.sock_str().as_str()),
+        "{gap}"
+    );
+
+    // At start, the present state is recorded as found.
+    let second_start = log
+        .iter()
+        .rposition(|e| kind(e) == "audit-started")
+        .unwrap();
+    assert_eq!(second_start, start);
+    let b_found = find(&log[second_start..], "client-attached", |e| {
+        field(e, "client") == Some(b.tty())
+    });
+    assert_eq!(field(b_found, "observed"), Some("at-start"), "{b_found}");
+    assert_eq!(
+        field(b_found, "session_id"),
+        Some(work.as_str()),
+        "{b_found}"
+    );
+    assert_eq!(field(b_found, "user"), Some("root"), "{b_found}");
+    assert_eq!(
+        b_found.get("client_pid").and_then(Value::as_i64),
+        Some(b.pid() as i64),
+        "{b_found}"
+    );
+    let work_found = find(&log[second_start..], "session-created", |e| {
+        field(e, "session_id") == Some(&work)
+    });
+    assert_eq!(
+        field(work_found, "observed"),
+        Some("at-start"),
+        "{work_found}"
+    );
+    let a_gone = find(&log[second_start..], "client-detached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+    assert_eq!(field(a_gone, "reason"), Some("unknown"), "{a_gone}");
+
+    // who, then and now.
+    let then = rfc3339_from_micros(a_attached_at + 1);
+    assert_eq!(
+        who_clients(&db, Some(&then)),
+        vec![a.tty().to_owned()],
+        "who --at {then} (just after A attached, before the kill)"
+    );
+    let before_any = rfc3339_from_micros(time_of(&log[0]) - 1_000_000);
+    assert!(
+        who_clients(&db, Some(&before_any)).is_empty(),
+        "who --at {before_any}"
+    );
+    assert_eq!(who_clients(&db, None), vec![b.tty().to_owned()], "who now");
+    let now = now_rfc3339();
+    assert_eq!(
+        who_clients(&db, Some(&now)),
+        vec![b.tty().to_owned()],
+        "who --at {now}"
+    );
+
+    let v = cli(&db, &["verify"]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "verify after restart: {}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_the_next_start_has_no_gap() {
+    let server = TmuxServer::start("work");
+    let work = server.first_session_id().to_owned();
+    let db = server.db();
+    let mut first = Daemon::start_ready(&server, "work");
+    let a = server.attach(&work);
+    wait_event(&db, "A attached", "client-attached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+
+    let status = first.stop();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM exit status; stderr:\n{}",
+        first.stderr()
+    );
+    let log = log_json(&db);
+    let last = log.last().unwrap();
+    assert_eq!(kind(last), "audit-stopped", "last event:\n{}", render(&log));
+    assert!(
+        log.iter()
+            .any(|e| kind(e) == "client-attached" && field(e, "client") == Some(a.tty())),
+        "everything was flushed before the exit"
+    );
+
+    let mut second = Daemon::start(&server);
+    second.wait_ready("work");
+    // A is still attached: found again at start, not detached and re-attached.
+    let log = wait_log(&db, "A found at start", |log| {
+        let start = log
+            .iter()
+            .rposition(|e| kind(e) == "audit-started")
+            .unwrap_or(0);
+        log[start..]
+            .iter()
+            .any(|e| kind(e) == "client-attached" && field(e, "client") == Some(a.tty()))
+    });
+    assert!(
+        !log.iter().any(|e| kind(e) == "audit-gap"),
+        "a clean stop leaves no gap:\n{}",
+        render(&log)
+    );
+    assert_gapless(&log);
+    assert_eq!(who_clients(&db, None), vec![a.tty().to_owned()]);
+
+    let status = second.stop();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "second daemon; stderr:\n{}",
+        second.stderr()
+    );
+    let v = cli(&db, &["verify"]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
+/// Does some field whose name contains `seq`, at any depth, hold 3?
+fn names_seq_3(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| (k.contains("seq") && v == 3) || names_seq_3(v)),
+        Value::Array(a) => a.iter().any(names_seq_3),
+        _ => false,
+    }
+}
+
+fn sqlite(db: &Path, sql: &str) -> std::process::Output {
+    Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3 (/usr/bin/sqlite3)")
+}
+
+/// A log with a few events, written by a daemon that then stopped cleanly.
+fn recorded_store(server: &TmuxServer) {
+    let work = server.first_session_id().to_owned();
+    let mut daemon = Daemon::start_ready(server, "work");
+    let a = server.attach(&work);
+    wait_event(&server.db(), "A attached", "client-attached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+    assert_eq!(
+        daemon.stop().code(),
+        Some(0),
+        "stderr:\n{}",
+        daemon.stderr()
+    );
+}
+
+#[test]
+fn one_changed_byte_makes_verify_fail_naming_the_seq() {
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    recorded_store(&server);
+    let log = log_json(&db);
+    assert!(log.len() >= 4, "{}", render(&log));
+
+    let ok = cli(&db, &["verify"]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = cli(&db, &["verify", "--json"]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let out = sqlite(&db, "DROP TRIGGER events_append_only_update;");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sqlite(&db, "SELECT hex(data) FROM events WHERE seq = 3;");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hex = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hex.len() >= 2, "seq 3 has data");
+    // Flip the lowest bit of the last byte: the bytes still decode (a string stays a string, an
+    // int an int, a bool a bool); only the hash chain can tell.
+    let last = u8::from_str_radix(&hex[hex.len() - 2..], 16).unwrap() ^ 0x01;
+    let changed = format!("{}{last:02X}", &hex[..hex.len() - 2]);
+    let out = sqlite(
+        &db,
+        &format!("UPDATE events SET data = X'{changed}' WHERE seq = 3;"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = cli(&db, &["verify"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&bad.stdout),
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "verify of a changed store: {text}"
+    );
+    assert!(text.contains("seq 3"), "verify names seq 3: {text}");
+    for other in ["seq 1 ", "seq 2 ", "seq 4 "] {
+        assert!(
+            !text.contains(other),
+            "verify names only the first bad event: {text}"
+        );
+    }
+
+    let bad = cli(&db, &["verify", "--json"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "verify --json of a changed store"
+    );
+    let out = String::from_utf8_lossy(&bad.stdout).into_owned();
+    let docs = parse_json_lines(&bad.stdout).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(
+        docs.iter().any(names_seq_3),
+        "verify --json names seq 3 (a field whose name contains `seq`): {out}"
+    );
+}
+
+#[test]
+fn stored_events_cannot_be_updated_or_deleted_while_the_triggers_stand() {
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    recorded_store(&server);
+
+    let up = sqlite(&db, "UPDATE events SET kind = 'audit-gap' WHERE seq = 2;");
+    assert!(
+        !up.status.success() || !up.stderr.is_empty(),
+        "UPDATE was refused"
+    );
+    let del = sqlite(&db, "DELETE FROM events WHERE seq = 2;");
+    assert!(
+        !del.status.success() || !del.stderr.is_empty(),
+        "DELETE was refused"
+    );
+    let ok = cli(&db, &["verify"]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_gapless(&log_json(&db));
+}

@@ -26,7 +26,14 @@ pub enum Notification {
     /// A client left its session (`%client-detached NAME`).
     ClientDetached(String),
     /// A client attached, switched, or had its flags changed (`%client-session-changed`).
-    ClientSessionChanged(String),
+    ClientSessionChanged {
+        /// Client name.
+        client: String,
+        /// Session id it is in now.
+        session_id: String,
+        /// That session's name.
+        session: String,
+    },
     /// Sessions, windows or panes changed somewhere (several notification names).
     Structure,
     /// A format subscription's value changed.
@@ -81,10 +88,13 @@ fn classify(line: &[u8]) -> Notification {
         }
         "%client-detached" => Notification::ClientDetached(rest_after(line, 1)),
         "%client-session-changed" => {
-            // %client-session-changed NAME $ID SESSION-NAME: the client name is everything
-            // before the last two fields only if it had no spaces; tmux names have none in
-            // practice, and the whole list is re-read anyway.
-            Notification::ClientSessionChanged(word(line, 1).unwrap_or_default())
+            // %client-session-changed NAME $ID SESSION-NAME. Client names are ttys or
+            // client-PID (no spaces); the session name is the rest of the line.
+            Notification::ClientSessionChanged {
+                client: word(line, 1).unwrap_or_default(),
+                session_id: word(line, 2).unwrap_or_default(),
+                session: rest_after(line, 3),
+            }
         }
         "%sessions-changed"
         | "%session-renamed"
@@ -147,7 +157,11 @@ mod tests {
                         b"%client-detached inside-a-reply-is-data".to_vec()
                     ]
                 },
-                Message::Notification(Notification::ClientSessionChanged("/dev/pts/2".into())),
+                Message::Notification(Notification::ClientSessionChanged {
+                    client: "/dev/pts/2".into(),
+                    session_id: "$1".into(),
+                    session: "two".into()
+                }),
                 Message::Notification(Notification::ClientDetached("/dev/pts/2".into())),
                 Message::Reply {
                     ok: false,

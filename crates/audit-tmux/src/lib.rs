@@ -22,6 +22,7 @@ pub mod origin;
 pub mod prior;
 pub mod shutdown;
 pub mod snapshot;
+pub mod users;
 pub mod watcher;
 
 pub use shutdown::Shutdown;

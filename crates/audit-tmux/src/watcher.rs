@@ -151,22 +151,27 @@ impl State<'_> {
             self.read_log(conn)?;
         }
         let restate = observed == Observed::AtStart;
-        self.refresh(conn, now, observed, restate)?;
+        self.refresh(conn, now, observed, restate, &[])?;
         loop {
+            let mut sightings = Vec::new();
             let first = match conn.next(Duration::from_secs(3600)) {
                 Next::Notification(_, Notification::Exit(reason)) => {
                     return Err(ConnError::Closed(reason.unwrap_or_else(|| "exit".into())))
                 }
-                Next::Notification(at, n) if wakes(&n) => at,
+                Next::Notification(at, n) if wakes(&n) => {
+                    sightings.extend(Sighting::of(at, &n));
+                    at
+                }
                 Next::Notification(..) | Next::Timeout => continue,
                 Next::Closed => return Err(ConnError::Closed("connection closed".into())),
             };
             // Coalesce whatever else already arrived into the same refresh.
             let mut exit = false;
-            while let Next::Notification(_, n) = conn.next(Duration::ZERO) {
+            while let Next::Notification(at, n) = conn.next(Duration::ZERO) {
                 exit |= matches!(n, Notification::Exit(_));
+                sightings.extend(Sighting::of(at, &n));
             }
-            let result = self.refresh(conn, first, Observed::Live, false);
+            let result = self.refresh(conn, first, Observed::Live, false, &sightings);
             if exit {
                 return Err(ConnError::Closed("exit".into()));
             }
@@ -174,13 +179,15 @@ impl State<'_> {
         }
     }
 
-    /// Re-reads the server and reports the difference.
+    /// Re-reads the server and reports the difference. `sightings` are the clients tmux said
+    /// attached since the last look: one already gone again is still recorded.
     fn refresh(
         &mut self,
         conn: &mut Connection,
         time: Timestamp,
         observed: Observed,
         restate: bool,
+        sightings: &[Sighting],
     ) -> Result<(), ConnError> {
         let mut view = ServerView::default();
         let bad_panes = snapshot::read_panes(&mut view, &conn.command(snapshot::PANES_COMMAND)?);
@@ -191,11 +198,26 @@ impl State<'_> {
         }
         let own = i64::from(conn.pid());
         view.clients.retain(|_, c| c.pid != Some(own));
-        let departures = if observed == Observed::Live {
-            self.departures(conn, &view)?
-        } else {
-            BTreeMap::new()
-        };
+        let own_name = format!("client-{own}");
+        let fleeting: Vec<&Sighting> = sightings
+            .iter()
+            .filter(|s| s.client != own_name)
+            .filter(|s| {
+                let here = |v: &ServerView| {
+                    v.clients
+                        .get(&s.client)
+                        .is_some_and(|c| c.session_id == s.session_id)
+                };
+                !here(&view) && !here(&self.known)
+            })
+            .collect();
+        let entries =
+            if observed == Observed::Live && (self.any_gone(&view) || !fleeting.is_empty()) {
+                self.read_log(conn)?
+            } else {
+                Vec::new()
+            };
+        let departures = self.departures(&entries, &view);
         let ctx = Context {
             host: &self.watch.host,
             server: &self.server,
@@ -205,7 +227,10 @@ impl State<'_> {
             departures: &departures,
             origin: &origin::of_pid,
         };
-        let events = diff::diff(&self.known, &view, &ctx);
+        let mut events = diff::diff(&self.known, &view, &ctx);
+        for s in fleeting {
+            events.extend(self.fleeting(s, &entries, &view));
+        }
         if !events.is_empty() {
             self.sink.send(events);
         }
@@ -214,24 +239,25 @@ impl State<'_> {
         Ok(())
     }
 
-    /// Why each client that vanished since the last look left.
-    fn departures(
-        &mut self,
-        conn: &mut Connection,
-        view: &ServerView,
-    ) -> Result<BTreeMap<String, Departure>, ConnError> {
-        let gone: Vec<_> = self
-            .known
+    fn gone<'v>(&'v self, view: &'v ServerView) -> impl Iterator<Item = &'v snapshot::Client> {
+        self.known
             .clients
             .values()
             .filter(|c| view.clients.get(&c.name).map(|n| n.pid) != Some(c.pid))
-            .cloned()
-            .collect();
+    }
+
+    fn any_gone(&self, view: &ServerView) -> bool {
+        self.gone(view).next().is_some()
+    }
+
+    /// Why each client that vanished since the last look left.
+    fn departures(
+        &self,
+        entries: &[messages::Entry],
+        view: &ServerView,
+    ) -> BTreeMap<String, Departure> {
+        let gone: Vec<_> = self.gone(view).cloned().collect();
         let mut out = BTreeMap::new();
-        if gone.is_empty() {
-            return Ok(out);
-        }
-        let entries = self.read_log(conn)?;
         for c in gone {
             let departure = |reason| Departure {
                 reason,
@@ -256,7 +282,7 @@ impl State<'_> {
                     own_ttys: &own_ttys,
                     all_kicked: self.reconnected,
                 };
-                match messages::detach_cause(&entries, &departing) {
+                match messages::detach_cause(entries, &departing) {
                     Some(Cause::Detached) => departure(Reason::Detach),
                     Some(Cause::Kicked { by, by_user }) => Departure {
                         reason: Reason::Kicked,
@@ -268,7 +294,58 @@ impl State<'_> {
             };
             out.insert(c.name.clone(), d);
         }
-        Ok(out)
+        out
+    }
+
+    /// A client tmux announced that was gone again before we could list it (an attach of a
+    /// few milliseconds, say to grab a screen): recorded with what is known.
+    fn fleeting(&self, s: &Sighting, entries: &[messages::Entry], view: &ServerView) -> Vec<Event> {
+        // The attach command in the message log names the user when it is not the owner.
+        let attach = entries.iter().rev().find(|e| {
+            e.client == s.client
+                && e.command.as_deref().is_some_and(|c| {
+                    c.starts_with("attach") || c.starts_with("new") || c.starts_with("switch")
+                })
+        });
+        let user = attach.map(|e| e.user.clone().or_else(|| self.owner()));
+        let mut attached = self.event(s.at, Kind::ClientAttached, Observed::Live);
+        attached.session_id = Some(s.session_id.clone());
+        attached.session = Some(s.session.clone());
+        attached.client = Some(s.client.clone());
+        attached.user = user.flatten();
+        attached.message = Some(
+            "left again before it could be listed: uid, pid and read-only flag unknown; user from tmux's message log when shown".into(),
+        );
+        let mut detached = attached.clone();
+        detached.kind = Kind::ClientDetached;
+        detached.time = Timestamp::now();
+        let departing = Departing {
+            client: &s.client,
+            session: &s.session,
+            session_id: &s.session_id,
+            own_ttys: &[],
+            all_kicked: self.reconnected,
+        };
+        let (reason, by, by_user) = if !view.sessions.contains_key(&s.session_id) {
+            (Reason::SessionClosed, None, None)
+        } else {
+            match messages::detach_cause(entries, &departing) {
+                Some(Cause::Detached) => (Reason::Detach, None, None),
+                Some(Cause::Kicked { by, by_user }) => (Reason::Kicked, Some(by), by_user),
+                None => (Reason::Exit, None, None),
+            }
+        };
+        detached.reason = Some(reason.as_str().to_owned());
+        detached.by = by;
+        detached.by_user = by_user;
+        vec![attached, detached]
+    }
+
+    /// The server owner's name: the owner of the socket.
+    fn owner(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata(&self.watch.socket).ok()?.uid();
+        crate::users::name_of(uid)
     }
 
     fn read_log(&mut self, conn: &mut Connection) -> Result<Vec<messages::Entry>, ConnError> {
@@ -323,11 +400,38 @@ impl State<'_> {
     }
 }
 
+/// A client tmux said attached (or switched), with when and where.
+#[derive(Clone, Debug)]
+struct Sighting {
+    at: Timestamp,
+    client: String,
+    session_id: String,
+    session: String,
+}
+
+impl Sighting {
+    fn of(at: Timestamp, n: &Notification) -> Option<Self> {
+        match n {
+            Notification::ClientSessionChanged {
+                client,
+                session_id,
+                session,
+            } => Some(Sighting {
+                at,
+                client: client.clone(),
+                session_id: session_id.clone(),
+                session: session.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Notifications after which the server is re-read.
 fn wakes(n: &Notification) -> bool {
     match n {
         Notification::ClientDetached(_)
-        | Notification::ClientSessionChanged(_)
+        | Notification::ClientSessionChanged { .. }
         | Notification::Structure => true,
         Notification::Subscription(name) => name == snapshot::SUBSCRIPTION,
         Notification::Exit(_) | Notification::Other(_) => false,

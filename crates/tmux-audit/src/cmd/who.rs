@@ -92,9 +92,11 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let servers: std::collections::BTreeSet<_> = clients.iter().map(|c| &c.server).collect();
-    let mut table = Table::new(&[
-        "SESSION", "USER", "CLIENT", "SINCE", "RO", "ORIGIN", "SERVER",
-    ]);
+    let mut header = vec!["SESSION", "USER", "CLIENT", "SINCE", "RO", "ORIGIN"];
+    if servers.len() > 1 {
+        header.push("SERVER");
+    }
+    let mut table = Table::new(&header);
     for c in &clients {
         let mut row = vec![
             render::escape(&c.session),

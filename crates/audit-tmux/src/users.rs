@@ -1,0 +1,36 @@
+//! User names for uids, through the system's user database (NSS), for the few places tmux does
+//! not name the user itself.
+
+/// The name of `uid`, if the user database knows it.
+pub fn name_of(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 16 * 1024];
+    // SAFETY: `pwd` and `buf` outlive the call and `buf.len()` is its true size; on success
+    // `pw_name` points into `buf`, which we read before it is dropped.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        );
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_is_root() {
+        assert_eq!(super::name_of(0).as_deref(), Some("root"));
+    }
+}

@@ -102,7 +102,13 @@ pub struct UnknownKind(pub String);
 
 impl fmt::Display for UnknownKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown event kind {:?}", self.0)
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        write!(
+            f,
+            "unknown event kind {:?} (kinds: {})",
+            self.0,
+            known.join(", ")
+        )
     }
 }
 

@@ -51,17 +51,16 @@ pub enum DaemonError {
     #[error(transparent)]
     Locked(#[from] LockError),
     /// Watching for servers failed.
-    #[error("cannot watch {what} for tmux servers: {source}")]
+    #[error("cannot watch {what} for tmux servers: {error}")]
     Watch {
         /// The socket or folder.
         what: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Signals could not be set up.
     #[error("cannot install signal handlers: {0}")]
-    Signals(#[source] std::io::Error),
+    Signals(std::io::Error),
 }
 
 /// Records until SIGTERM, SIGINT or SIGHUP. Returns after `audit-stopped` is committed.
@@ -129,14 +128,14 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 });
                 let _ = ready_tx.send(result);
             })
-            .map_err(|source| DaemonError::Watch {
+            .map_err(|error| DaemonError::Watch {
                 what: what.clone(),
-                source,
+                error,
             })?;
         // discovery::run only returns on failure; give it a moment to fail on a bad path.
-        if let Ok(Err(source)) = ready_rx.recv_timeout(std::time::Duration::from_millis(200)) {
+        if let Ok(Err(error)) = ready_rx.recv_timeout(std::time::Duration::from_millis(200)) {
             shutdown.trigger();
-            return Err(DaemonError::Watch { what, source });
+            return Err(DaemonError::Watch { what, error });
         }
     }
     tracing::info!(db = %config.db.display(), scope = %scope_name, "recording");

@@ -19,13 +19,12 @@ pub enum LockError {
         pid: String,
     },
     /// The lock file could not be used.
-    #[error("cannot lock {}: {source}", path.display())]
+    #[error("cannot lock {}: {error}", path.display())]
     Io {
         /// The lock file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -40,9 +39,9 @@ impl Lock {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let io = |source| LockError::Io {
+        let io = |error| LockError::Io {
             path: path.clone(),
-            source,
+            error,
         };
         let mut file = OpenOptions::new()
             .read(true)

@@ -13,22 +13,20 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// The store or its folder could not be created or opened.
-    #[error("cannot open store {}: {source}", path.display())]
+    #[error("cannot open store {}: {error} (check its permissions: run as its owner or root, or pass --db)", path.display())]
     Open {
         /// Which store.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The database engine failed.
-    #[error("store {}: {source}", path.display())]
+    #[error("store {}: {error}", path.display())]
     Sqlite {
         /// Which store.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// The file is not a tmux-audit store, or one from a newer version.
     #[error("{} is not a tmux-audit store this version can read ({what})", path.display())]

@@ -51,9 +51,9 @@ impl SqliteStore {
     /// Opens (or, with [`Access::Create`], creates) the store at `path`.
     pub fn open(path: &Path, access: Access) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
-        let open_err = |source| StoreError::Open {
+        let open_err = |error| StoreError::Open {
             path: path.clone(),
-            source,
+            error,
         };
         let flags = match access {
             Access::Create => {
@@ -86,9 +86,9 @@ impl SqliteStore {
                 OpenFlags::SQLITE_OPEN_READ_ONLY
             }
         };
-        let sql = |source| StoreError::Sqlite {
+        let sql = |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         let conn = Connection::open_with_flags(&path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(sql)?;
@@ -99,9 +99,9 @@ impl SqliteStore {
     }
 
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite {
+        |error| StoreError::Sqlite {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 
@@ -181,9 +181,9 @@ impl SqliteStore {
 impl EventStore for SqliteStore {
     fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite {
+        let sql = |error| StoreError::Sqlite {
             path: path.clone(),
-            source,
+            error,
         };
         let tx = self
             .conn

@@ -30,13 +30,12 @@ pub enum ConnError {
         detail: String,
     },
     /// The `tmux` program could not be started.
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}: {error}")]
     Spawn {
         /// The program.
         program: String,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The connection closed (server gone, or this client was detached).
     #[error("control client closed: {0}")]
@@ -89,9 +88,9 @@ impl Connection {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| ConnError::Spawn {
+            .map_err(|error| ConnError::Spawn {
                 program: tmux.display().to_string(),
-                source,
+                error,
             })?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -121,9 +120,9 @@ impl Connection {
                 }
                 let _ = tx.send(Incoming::Closed);
             })
-            .map_err(|source| ConnError::Spawn {
+            .map_err(|error| ConnError::Spawn {
                 program: "reader thread".into(),
-                source,
+                error,
             })?;
         let mut conn = Connection {
             child,

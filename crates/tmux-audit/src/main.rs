@@ -11,7 +11,28 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
+    let cli = match cmd::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version go to stdout, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: clap's message without its "error: " prefix and usage footer.
+            let text = e.kind().as_str().map(str::to_owned);
+            let first = e
+                .render()
+                .to_string()
+                .lines()
+                .next()
+                .map(|l| l.trim_start_matches("error: ").to_owned())
+                .or(text)
+                .unwrap_or_else(|| "bad arguments".into());
+            eprintln!("tmux-audit: {first} (see tmux-audit --help)");
+            return ExitCode::from(2);
+        }
+    };
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {

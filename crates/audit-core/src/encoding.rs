@@ -31,7 +31,7 @@
 //! | 10 | client_pid | int | | 23 | by | string |
 //! | 11 | uid | int | | 24 | by_user | string |
 //! | 12 | user | string | | 25 | message | string |
-//! | 13 | readonly | bool | | | | |
+//! | 13 | readonly | bool | | 26 | flags | string |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -129,6 +129,7 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(23, e.by.as_deref());
     w.str(24, e.by_user.as_deref());
     w.str(25, e.message.as_deref());
+    w.str(26, e.flags.as_deref());
     w.0
 }
 
@@ -210,6 +211,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             23 => e.by = Some(r.string(tag)?),
             24 => e.by_user = Some(r.string(tag)?),
             25 => e.message = Some(r.string(tag)?),
+            26 => e.flags = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -238,6 +240,7 @@ mod tests {
         e.readonly = Some(true);
         e.from = Some(Timestamp(-5));
         e.message = Some(String::new());
+        e.flags = Some("attached,control-mode".into());
         e
     }
 

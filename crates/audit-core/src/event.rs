@@ -264,6 +264,9 @@ pub struct Event {
     /// A human-readable note (what an old tmux cannot report, why a gap happened).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// tmux's flags for the client (`#{client_flags}`), such as `attached,control-mode,read-only`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
 }
 
 impl Event {
@@ -296,6 +299,7 @@ impl Event {
             by: None,
             by_user: None,
             message: None,
+            flags: None,
         }
     }
 

@@ -45,6 +45,9 @@ pub struct Attachment {
     /// Client pid (self-reported by the client).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_pid: Option<i64>,
+    /// tmux's flags for the client when it attached (`control-mode` marks a control client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
 }
 
 /// A live session as last recorded.
@@ -237,6 +240,7 @@ impl World {
                 tty: e.tty.clone(),
                 term: e.term.clone(),
                 client_pid: e.client_pid,
+                flags: e.flags.clone(),
             },
         );
     }

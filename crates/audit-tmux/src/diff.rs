@@ -56,6 +56,7 @@ fn client_event(ctx: &Context, kind: Kind, c: &Client, view: &ServerView) -> Eve
     e.readonly = Some(c.readonly);
     e.tty = Some(c.tty.clone());
     e.term = Some(c.term.clone());
+    e.flags = Some(c.flags.clone());
     e
 }
 
@@ -233,6 +234,7 @@ mod tests {
                     session_id: sid.to_string(),
                     tty: name.to_string(),
                     term: "xterm".into(),
+                    flags: "attached".into(),
                 },
             );
         }

@@ -54,6 +54,7 @@ pub fn view_of(world: &World, server: &str) -> ServerView {
                     session_id: a.session_id.clone(),
                     tty: a.tty.clone().unwrap_or_default(),
                     term: a.term.clone().unwrap_or_default(),
+                    flags: String::new(),
                 },
             );
         }

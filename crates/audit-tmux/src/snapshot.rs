@@ -14,7 +14,7 @@ const SEP: char = '\x1f';
 pub const PANES_COMMAND: &str = "list-panes -a -F \"#{session_id}\\037#{session_created}\\037#{window_id}\\037#{window_index}\\037#{pane_id}\\037#{pane_tty}\\037#{session_name}\\037#{window_name}\"";
 
 /// `list-clients` format: one line per client attached to a session.
-pub const CLIENTS_COMMAND: &str = "list-clients -F \"#{client_uid}\\037#{client_pid}\\037#{client_readonly}\\037#{client_control_mode}\\037#{session_id}\\037#{client_created}\\037#{client_user}\\037#{client_name}\\037#{client_tty}\\037#{client_termname}\"";
+pub const CLIENTS_COMMAND: &str = "list-clients -F \"#{client_uid}\\037#{client_pid}\\037#{client_readonly}\\037#{client_control_mode}\\037#{session_id}\\037#{client_created}\\037#{client_user}\\037#{client_name}\\037#{client_flags}\\037#{client_tty}\\037#{client_termname}\"";
 
 /// Server facts read once per connection.
 pub const SERVER_COMMAND: &str =
@@ -76,6 +76,8 @@ pub struct Client {
     pub tty: String,
     /// Its `TERM`.
     pub term: String,
+    /// tmux's flags for it (`attached,focused,control-mode,read-only,…`).
+    pub flags: String,
 }
 
 /// Sessions, windows, panes and clients of one server.
@@ -135,12 +137,12 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     view.clients.clear();
     let mut bad = Vec::new();
     for line in lines {
-        let Some(f) = fields(line, 10) else {
+        let Some(f) = fields(line, 11) else {
             bad.push(String::from_utf8_lossy(line).into_owned());
             continue;
         };
-        let [uid, pid, ro, control, sid, _created, user, name, tty, term] =
-            <[String; 10]>::try_from(f).expect("length checked");
+        let [uid, pid, ro, control, sid, _created, user, name, flags, tty, term] =
+            <[String; 11]>::try_from(f).expect("length checked");
         view.clients.insert(
             name.clone(),
             Client {
@@ -153,6 +155,7 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
                 session_id: sid,
                 tty,
                 term,
+                flags,
             },
         );
     }
@@ -253,6 +256,7 @@ mod tests {
             "0",
             "nobody",
             "/dev/pts/3",
+            "attached",
             "/dev/pts/3",
             "xterm\x1f0\x1froot",
         ]);
@@ -270,6 +274,7 @@ mod tests {
                 "0",
                 "root",
                 "c",
+                "attached,read-only",
                 "/dev/pts/3",
                 "screen",
             ])],

@@ -109,6 +109,7 @@ fn human(s: &Stored) -> String {
         e.readonly.map(|r| if r { "yes" } else { "no" }.to_owned()),
     );
     field("origin", e.origin.clone());
+    field("flags", e.flags.clone());
     field("reason", e.reason.clone());
     field("by", e.by.clone());
     field("by_user", e.by_user.clone());

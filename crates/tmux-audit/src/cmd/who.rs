@@ -101,7 +101,14 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         let mut row = vec![
             render::escape(&c.session),
             render::escape(c.user.as_deref().unwrap_or("?")),
-            render::escape(&c.client),
+            if c.flags
+                .as_deref()
+                .is_some_and(|f| f.split(',').any(|f| f == "control-mode"))
+            {
+                format!("{} (control mode)", render::escape(&c.client))
+            } else {
+                render::escape(&c.client)
+            },
             render::time(c.since),
             if c.readonly { "yes" } else { "no" }.into(),
             render::escape(c.origin.as_deref().unwrap_or("?")),

@@ -13,6 +13,8 @@ use std::time::Duration;
 const CHANNEL_BATCHES: usize = 1024;
 /// Most events committed in one transaction.
 const GROUP_MAX: usize = 4096;
+/// Attempts, one a second, before a stopping daemon gives up on a failing store.
+const FINISH_RETRIES: u32 = 5;
 
 enum Msg {
     Events(Vec<Event>),
@@ -89,11 +91,11 @@ fn write_loop(mut store: Box<dyn EventStore>, rx: Receiver<Msg>) -> Result<(), S
                 Err(_) => break,
             }
         }
-        let mut failing = false;
+        let mut failures = 0u32;
         loop {
             match store.append(&batch) {
                 Ok(_) => {
-                    if failing {
+                    if failures > 0 {
                         tracing::warn!(
                             "store writable again; {} held events committed",
                             batch.len()
@@ -102,14 +104,29 @@ fn write_loop(mut store: Box<dyn EventStore>, rx: Receiver<Msg>) -> Result<(), S
                     break;
                 }
                 Err(e) => {
-                    if !failing {
+                    if failures == 0 {
                         tracing::error!(
                             "cannot commit {} events, holding them and retrying: {e}",
                             batch.len()
                         );
-                        failing = true;
+                    }
+                    failures += 1;
+                    if finishing && failures >= FINISH_RETRIES {
+                        tracing::error!(
+                            "stopping with {} events that could not be committed: {e}",
+                            batch.len()
+                        );
+                        return Err(e);
                     }
                     std::thread::sleep(Duration::from_secs(1));
+                    // Keep taking what sources send (they must not block forever) and notice
+                    // a stop request while the store is down.
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            Msg::Events(more) => batch.extend(more),
+                            Msg::Finish => finishing = true,
+                        }
+                    }
                 }
             }
         }

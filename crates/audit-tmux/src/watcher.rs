@@ -131,6 +131,9 @@ impl State<'_> {
             e.pid = info.pid;
             e.version = Some(info.version.clone());
             e.message = version_note(&info.version);
+            if let Some(note) = &e.message {
+                tracing::warn!(server = %self.server, "{note}");
+            }
             self.sink.send(vec![e]);
             self.running_pid = Some(info.pid);
         }

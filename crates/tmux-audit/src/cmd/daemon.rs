@@ -3,6 +3,7 @@
 use crate::common::{self, Global};
 use anyhow::{bail, Context, Result};
 use audit_tmux::discovery::{self, Scope};
+use audit_tmux::{snapshot, watcher};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
@@ -46,17 +47,26 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
         None => Scope::Folder(discovery::default_folder(common::uid())),
     };
-    let ok = Command::new(&args.tmux)
+    let version = Command::new(&args.tmux)
         .arg("-V")
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let Some(version) = version else {
         bail!(
             "cannot run {} -V: install tmux 3.2 or later, or pass --tmux PATH",
             args.tmux.display()
+        );
+    };
+    let number = version
+        .split_whitespace()
+        .last()
+        .and_then(snapshot::version_number);
+    if number.is_some_and(|v| v < watcher::MIN_VERSION) {
+        bail!(
+            "{version} is too old: tmux-audit needs tmux 3.2 or later (control mode without no-output and format subscriptions would slow every pane); upgrade tmux or pass --tmux PATH"
         );
     }
     let config = audit_daemon::Config {

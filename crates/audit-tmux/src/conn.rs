@@ -29,6 +29,12 @@ pub enum ConnError {
         /// What tmux said.
         detail: String,
     },
+    /// The server runs but has no session to attach to (starting up, or `exit-empty off`).
+    #[error("tmux server at {socket} has no sessions")]
+    NoSessions {
+        /// The socket.
+        socket: String,
+    },
     /// The `tmux` program could not be started.
     #[error("cannot run {program}: {error}")]
     Spawn {
@@ -79,10 +85,38 @@ impl Connection {
     /// Attaches a control client to the server at `socket` (to tmux's choice of session).
     pub fn open(tmux: &Path, socket: &Path) -> Result<Self, ConnError> {
         let socket_text = socket.display().to_string();
+        // tmux 3.3a: a control client attaching while a server is still starting (no session
+        // yet) can make the starting user's `tmux new-session` fail with "server exited
+        // unexpectedly". A plain list does not, so attach only once a session exists.
+        let listed = Command::new(tmux)
+            .arg("-S")
+            .arg(socket)
+            .args(["-N", "list-sessions", "-F", "#{session_id}"])
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| ConnError::Spawn {
+                program: tmux.display().to_string(),
+                error,
+            })?;
+        if !listed.status.success() || listed.stdout.is_empty() {
+            let said = String::from_utf8_lossy(&listed.stderr).trim().to_owned();
+            return Err(if listed.status.success() || said.contains("no sessions") {
+                ConnError::NoSessions {
+                    socket: socket_text,
+                }
+            } else {
+                ConnError::NoServer {
+                    socket: socket_text,
+                    detail: said,
+                }
+            });
+        }
         let mut child = Command::new(tmux)
             .arg("-S")
             .arg(socket)
-            .args(["-C", "attach-session", "-f", "no-output,ignore-size"])
+            // -N: never start a server (attach-session would, racing a user starting theirs).
+            .args(["-N", "-C", "attach-session", "-f", "no-output,ignore-size"])
             .env_remove("TMUX")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -45,7 +45,8 @@ pub enum Notification {
 /// Parses a control client's output line by line.
 #[derive(Debug, Default)]
 pub struct Parser {
-    block: Option<Vec<Vec<u8>>>,
+    /// Inside a reply: the `%begin` arguments (time, command number, flags) and the lines.
+    block: Option<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 fn word(line: &[u8], n: usize) -> Option<String> {
@@ -57,20 +58,25 @@ fn word(line: &[u8], n: usize) -> Option<String> {
 impl Parser {
     /// Feeds one line (without its newline). Returns a message when one is complete.
     pub fn feed(&mut self, line: &[u8]) -> Option<Message> {
-        if let Some(block) = &mut self.block {
-            // Inside a reply only a guard line ends it; tmux never starts a reply line with
-            // "%end " or "%error " followed by the same numbers, so the prefix test is enough.
-            if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
-                let ok = line.starts_with(b"%end ");
-                let lines = std::mem::take(block);
-                self.block = None;
-                return Some(Message::Reply { ok, lines });
+        if let Some((args, lines)) = &mut self.block {
+            // Only the guard line with the same arguments as its %begin ends a reply, so a
+            // line of output that merely looks like "%end …" cannot.
+            let end = line
+                .strip_prefix(b"%end ")
+                .map(|a| (true, a))
+                .or_else(|| line.strip_prefix(b"%error ").map(|a| (false, a)));
+            if let Some((ok, end_args)) = end {
+                if end_args == args.as_slice() {
+                    let lines = std::mem::take(lines);
+                    self.block = None;
+                    return Some(Message::Reply { ok, lines });
+                }
             }
-            block.push(line.to_vec());
+            lines.push(line.to_vec());
             return None;
         }
-        if line.starts_with(b"%begin ") {
-            self.block = Some(Vec::new());
+        if let Some(args) = line.strip_prefix(b"%begin ") {
+            self.block = Some((args.to_vec(), Vec::new()));
             return None;
         }
         Some(Message::Notification(classify(line)))
@@ -139,6 +145,7 @@ mod tests {
             "%begin 1795902716 280 1",
             "client-2177 2177 1",
             "%client-detached inside-a-reply-is-data",
+            "%end 1 2 1",
             "%end 1795902716 280 1",
             "%client-session-changed /dev/pts/2 $1 two",
             "%client-detached /dev/pts/2",
@@ -154,7 +161,8 @@ mod tests {
                     ok: true,
                     lines: vec![
                         b"client-2177 2177 1".to_vec(),
-                        b"%client-detached inside-a-reply-is-data".to_vec()
+                        b"%client-detached inside-a-reply-is-data".to_vec(),
+                        b"%end 1 2 1".to_vec(),
                     ]
                 },
                 Message::Notification(Notification::ClientSessionChanged {

@@ -14,6 +14,8 @@ pub struct Departure {
     pub by: Option<String>,
     /// Their user.
     pub by_user: Option<String>,
+    /// How `by` was worked out, when it was not direct.
+    pub note: Option<String>,
 }
 
 /// Everything a diff needs besides the two views.
@@ -122,6 +124,7 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
                 reason: Reason::Switch,
                 by: None,
                 by_user: None,
+                note: None,
             },
             _ => ctx.departures.get(name).cloned().unwrap_or(Departure {
                 reason: match ctx.observed {
@@ -130,12 +133,14 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
                 },
                 by: None,
                 by_user: None,
+                note: None,
             }),
         };
         let mut e = client_event(ctx, Kind::ClientDetached, c, old);
         e.reason = Some(reason.reason.as_str().to_owned());
         e.by = reason.by;
         e.by_user = reason.by_user;
+        e.message = reason.note;
         out.push(e);
     }
 
@@ -287,6 +292,7 @@ mod tests {
                 reason: Reason::Kicked,
                 by: Some("c1".into()),
                 by_user: None,
+                note: None,
             },
         );
         let old = view(

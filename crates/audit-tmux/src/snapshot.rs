@@ -1,32 +1,116 @@
 //! What a tmux server holds at one moment, read with two list commands, and how to read it.
 //!
-//! Fields are separated by `\x1f` (unit separator). tmux vis-encodes control characters in
-//! session and window names (`\037`), so a name can never contain the separator. Client fields
-//! are reported by the client itself and could contain anything: the kernel-attested `uid` comes
-//! first and a record with the wrong number of fields is refused, so a forged terminal name
-//! cannot shift it.
+//! Fields are separated by `\x1f` (unit separator), records by newlines. Names cannot be
+//! trusted to lack either: tmux 3.3a stores `new-window -n` names raw (newlines included), and
+//! client names and terminal types are whatever the client sent. So every free-text field is
+//! escaped by tmux itself, with regular-expression substitutions in the format, before it is
+//! printed: `\` becomes `\\`, a newline `\n`, the separator `\037`. [`unescape`] reverses it.
+//! A name can then never forge a record, a field, or a control-mode `%end` line. The
+//! kernel-attested `uid` comes first, and a record with the wrong number of fields is refused.
 
 use std::collections::BTreeMap;
 
 const SEP: char = '\x1f';
 
-/// `list-panes -a` format: one line per pane, naming its window and session.
-pub const PANES_COMMAND: &str = "list-panes -a -F \"#{session_id}\\037#{session_created}\\037#{window_id}\\037#{window_index}\\037#{pane_id}\\037#{pane_tty}\\037#{session_name}\\037#{window_name}\"";
+/// A format that prints variable `var` escaped (see the module docs). Written as it must
+/// appear inside a double-quoted control-mode command: tmux's parser turns `\\` into `\`,
+/// `\n` into a newline and `\037` into the separator before the format sees it.
+fn escaped(var: &str) -> String {
+    format!(r#"#{{s/\\\\/\\\\\\\\/;s/\n/\\\\n/;s/\037/\\\\037/:{var}}}"#)
+}
 
-/// `list-clients` format: one line per client attached to a session.
-pub const CLIENTS_COMMAND: &str = "list-clients -F \"#{client_uid}\\037#{client_pid}\\037#{client_readonly}\\037#{client_control_mode}\\037#{session_id}\\037#{client_created}\\037#{client_user}\\037#{client_name}\\037#{client_flags}\\037#{client_tty}\\037#{client_termname}\"";
+fn list_command(command: &str, fields: &[&str]) -> String {
+    let format: Vec<String> = fields
+        .iter()
+        .map(|f| match f.strip_prefix('!') {
+            Some(free_text) => escaped(free_text),
+            None => format!("#{{{f}}}"),
+        })
+        .collect();
+    format!(r#"{command} -F "{}""#, format.join(r"\037"))
+}
+
+/// `list-panes -a`: one line per pane, naming its window and session. `!` marks free text.
+pub fn panes_command() -> String {
+    list_command(
+        "list-panes -a",
+        &[
+            "session_id",
+            "session_created",
+            "window_id",
+            "window_index",
+            "pane_id",
+            "!pane_tty",
+            "!session_name",
+            "!window_name",
+        ],
+    )
+}
+
+/// `list-clients`: one line per client attached to a session.
+pub fn clients_command() -> String {
+    list_command(
+        "list-clients",
+        &[
+            "client_uid",
+            "client_pid",
+            "client_readonly",
+            "client_control_mode",
+            "session_id",
+            "client_created",
+            "!client_user",
+            "!client_name",
+            "!client_flags",
+            "!client_tty",
+            "!client_termname",
+        ],
+    )
+}
 
 /// Server facts read once per connection.
-pub const SERVER_COMMAND: &str =
-    "display-message -p \"#{version}\\037#{pid}\\037#{start_time}\\037#{socket_path}\"";
+pub fn server_command() -> String {
+    r##"display-message -p "#{version}\037#{pid}\037#{start_time}""##.to_owned()
+}
 
 /// A subscription whose value changes whenever any session, window or pane appears, goes or
 /// is renamed, or any session's attached clients change. tmux evaluates it once a second and
-/// notifies only on change, so idle servers cost nothing.
-pub const SUBSCRIBE_COMMAND: &str = "refresh-client -B \"tmux-audit-structure::#{S:#{session_id}#{session_name}#{session_attached_list}#{W:#{window_id}#{window_name}#{P:#{pane_id}}}}\"";
+/// notifies only on change, so idle servers cost nothing. Names are escaped here too: the value
+/// arrives on one notification line.
+pub fn subscribe_command() -> String {
+    format!(
+        r#"refresh-client -B "{SUBSCRIPTION}::#{{S:#{{session_id}}{}{}#{{W:#{{window_id}}{}#{{P:#{{pane_id}}}}}}}}""#,
+        escaped("session_name"),
+        escaped("session_attached_list"),
+        escaped("window_name"),
+    )
+}
 
 /// The name of that subscription.
 pub const SUBSCRIPTION: &str = "tmux-audit-structure";
+
+/// Reverses the escaping of [`escaped`]: `\\` → `\`, `\n` → newline, `\037` → `\x1f`; any
+/// other backslash sequence is kept as it is (tmux's own vis-encoding, such as `\t`).
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let (replacement, used) = if tail.starts_with(r"\\") {
+            ("\\", 2)
+        } else if tail.starts_with(r"\n") {
+            ("\n", 2)
+        } else if tail.starts_with(r"\037") {
+            ("\x1f", 4)
+        } else {
+            ("\\", 1)
+        };
+        out.push_str(replacement);
+        rest = &tail[used..];
+    }
+    out.push_str(rest);
+    out
+}
 
 /// A session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,7 +179,7 @@ pub struct ServerView {
 
 fn fields(line: &[u8], n: usize) -> Option<Vec<String>> {
     let text = String::from_utf8_lossy(line);
-    let parts: Vec<String> = text.split(SEP).map(str::to_owned).collect();
+    let parts: Vec<String> = text.split(SEP).map(unescape).collect();
     (parts.len() == n).then_some(parts)
 }
 
@@ -162,7 +246,7 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     bad
 }
 
-/// Server facts from [`SERVER_COMMAND`].
+/// Server facts from [`server_command`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerInfo {
     /// tmux version, such as `3.3a`.
@@ -173,7 +257,7 @@ pub struct ServerInfo {
     pub start_time: Option<i64>,
 }
 
-/// Reads [`SERVER_COMMAND`] output.
+/// Reads [`server_command`] output.
 pub fn read_server(lines: &[Vec<u8>]) -> ServerInfo {
     let line = lines
         .first()
@@ -222,7 +306,7 @@ mod tests {
                     "0",
                     "%0",
                     "/dev/pts/1",
-                    "a $(x) \\037",
+                    r"a $(x) \\037 \n%end 1 2 1",
                     "bash",
                 ]),
                 line(&[
@@ -232,14 +316,15 @@ mod tests {
                     "0",
                     "%1",
                     "/dev/pts/2",
-                    "a $(x) \\037",
+                    r"a $(x) \\037 \n%end 1 2 1",
                     "bash",
                 ]),
                 b"garbage".to_vec(),
             ],
         );
         assert_eq!(bad, ["garbage"]);
-        assert_eq!(v.sessions["$0"].name, "a $(x) \\037");
+        // tmux's own vis-encoding (\037) survives; our escaped newline becomes a newline.
+        assert_eq!(v.sessions["$0"].name, "a $(x) \\037 \n%end 1 2 1");
         assert_eq!(v.panes.len(), 2);
         assert_eq!(v.windows["@0"].session_id, "$0");
     }
@@ -281,6 +366,32 @@ mod tests {
         );
         let c = &v.clients["c"];
         assert_eq!((c.uid, c.readonly, c.control), (Some(0), true, false));
+    }
+
+    #[test]
+    fn unescape_reverses_tmux_side_escaping() {
+        assert_eq!(unescape(r"a\nb"), "a\nb");
+        assert_eq!(
+            unescape(r"a\n%end 1 2 1\nb\037c\\\\d"),
+            "a\n%end 1 2 1\nb\x1fc\\\\d"
+        );
+        assert_eq!(unescape(r"tab\\t"), r"tab\t");
+        assert_eq!(unescape("trailing\\"), "trailing\\");
+    }
+
+    #[test]
+    fn commands_escape_every_free_text_field() {
+        let panes = panes_command();
+        assert!(
+            panes.contains(r"s/\\\\/\\\\\\\\/;s/\n/\\\\n/;s/\037/\\\\037/:window_name}"),
+            "{panes}"
+        );
+        assert!(
+            panes.starts_with(r##"list-panes -a -F "#{session_id}\037"##),
+            "{panes}"
+        );
+        assert!(clients_command().contains(":client_termname}"));
+        assert!(server_command().starts_with(r##"display-message -p "#{version}"##));
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Prior {
     pub at_daemon_start: bool,
 }
 
+/// Looks, 200 ms apart, at a server that has no session yet before giving up on it.
+const NO_SESSION_RETRIES: u32 = 25;
+
 /// Oldest tmux whose control mode has what the watcher needs (`attach -f no-output`, format
 /// subscriptions).
 pub const MIN_VERSION: (u32, u32) = (3, 2);
@@ -77,10 +80,9 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
     while !shutdown.stopping() {
         let mut conn = match Connection::open(&watch.tmux, &watch.socket) {
             Ok(c) => c,
-            Err(ConnError::NoServer { detail, .. })
-                if failures < 3 && detail.contains("no sessions") =>
-            {
-                // A server between its last session closing and exiting: look again shortly.
+            Err(ConnError::NoSessions { .. }) if failures < NO_SESSION_RETRIES => {
+                // A server still starting (no session yet), or between its last session closing and
+                // exiting: look again shortly.
                 failures += 1;
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
@@ -114,7 +116,7 @@ impl State<'_> {
 
     /// One control-client connection's life.
     fn session(&mut self, conn: &mut Connection, observed: Observed) -> Result<(), ConnError> {
-        let info = snapshot::read_server(&conn.command(snapshot::SERVER_COMMAND)?);
+        let info = snapshot::read_server(&conn.command(&snapshot::server_command())?);
         let now = Timestamp::now();
         if self.running_pid != Some(info.pid) {
             if self.running_pid.is_some() {
@@ -146,7 +148,7 @@ impl State<'_> {
         }
         // Subscriptions exist from 3.2; without one, changes in other sessions' panes are
         // seen at the next notification instead.
-        if let Err(e) = conn.command(snapshot::SUBSCRIBE_COMMAND) {
+        if let Err(e) = conn.command(&snapshot::subscribe_command()) {
             tracing::warn!(server = %self.server, "no format subscription: {e}");
         }
         if self.log.is_empty() {
@@ -193,9 +195,9 @@ impl State<'_> {
         sightings: &[Sighting],
     ) -> Result<(), ConnError> {
         let mut view = ServerView::default();
-        let bad_panes = snapshot::read_panes(&mut view, &conn.command(snapshot::PANES_COMMAND)?);
+        let bad_panes = snapshot::read_panes(&mut view, &conn.command(&snapshot::panes_command())?);
         let bad_clients =
-            snapshot::read_clients(&mut view, &conn.command(snapshot::CLIENTS_COMMAND)?);
+            snapshot::read_clients(&mut view, &conn.command(&snapshot::clients_command())?);
         for line in bad_panes.iter().chain(&bad_clients) {
             tracing::warn!(server = %self.server, "unreadable tmux list line: {line:?}");
         }
@@ -220,7 +222,12 @@ impl State<'_> {
             } else {
                 Vec::new()
             };
-        let departures = self.departures(&entries, &view);
+        // At start nobody saw how a client left: diff says `unknown`.
+        let departures = if observed == Observed::Live {
+            self.departures(&entries, &view)
+        } else {
+            BTreeMap::new()
+        };
         let ctx = Context {
             host: &self.watch.host,
             server: &self.server,
@@ -266,6 +273,7 @@ impl State<'_> {
                 reason,
                 by: None,
                 by_user: None,
+                note: None,
             };
             let d = if !view.sessions.contains_key(&c.session_id) {
                 departure(Reason::SessionClosed)
@@ -287,11 +295,15 @@ impl State<'_> {
                 };
                 match messages::detach_cause(entries, &departing) {
                     Some(Cause::Detached) => departure(Reason::Detach),
-                    Some(Cause::Kicked { by, by_user }) => Departure {
-                        reason: Reason::Kicked,
-                        by: Some(by),
-                        by_user,
-                    },
+                    Some(Cause::Kicked { by, by_user }) => {
+                        let (by, by_user, note) = self.actor(by, by_user, &c.name);
+                        Departure {
+                            reason: Reason::Kicked,
+                            by: Some(by),
+                            by_user,
+                            note,
+                        }
+                    }
                     None => departure(Reason::Exit),
                 }
             };
@@ -334,7 +346,11 @@ impl State<'_> {
         } else {
             match messages::detach_cause(entries, &departing) {
                 Some(Cause::Detached) => (Reason::Detach, None, None),
-                Some(Cause::Kicked { by, by_user }) => (Reason::Kicked, Some(by), by_user),
+                Some(Cause::Kicked { by, by_user }) => {
+                    let (by, by_user, note) = self.actor(by, by_user, &s.client);
+                    detached.message = note.or(detached.message);
+                    (Reason::Kicked, Some(by), by_user)
+                }
                 None => (Reason::Exit, None, None),
             }
         };
@@ -342,6 +358,45 @@ impl State<'_> {
         detached.by = by;
         detached.by_user = by_user;
         vec![attached, detached]
+    }
+
+    /// Who ran a command that the message log names by `name`. A `tmux` command typed in a
+    /// pane is logged under the pane's tty; if exactly one other client is attached to that
+    /// pane's session, that client's user typed it.
+    fn actor(
+        &self,
+        name: String,
+        user: Option<String>,
+        departing: &str,
+    ) -> (String, Option<String>, Option<String>) {
+        // tmux shows [user] only when it differs from the server owner's.
+        let Some((pane_id, pane)) = self.known.panes.iter().find(|(_, p)| p.tty == name) else {
+            return (name, user.or_else(|| self.owner()), None);
+        };
+        let attached: Vec<_> = self
+            .known
+            .clients
+            .values()
+            .filter(|c| c.session_id == pane.session_id && c.name != departing)
+            .collect();
+        match attached.as_slice() {
+            [only] => (
+                only.name.clone(),
+                user.or_else(|| only.user.clone()),
+                Some(format!(
+                    "detach-client was run in pane {pane_id} (tty {name}), where only {} was attached",
+                    only.name
+                )),
+            ),
+            _ => (
+                name.clone(),
+                user.or_else(|| self.owner()),
+                Some(format!(
+                    "detach-client was run in pane {pane_id} (tty {name}); {} clients were attached to its session",
+                    attached.len()
+                )),
+            ),
+        }
     }
 
     /// The server owner's name: the owner of the socket.
@@ -375,6 +430,7 @@ impl State<'_> {
                     reason,
                     by: None,
                     by_user: None,
+                    note: None,
                 };
                 (k.clone(), d)
             })

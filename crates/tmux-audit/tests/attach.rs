@@ -195,6 +195,18 @@ fn two_clients_at_once_then_detach_switch_and_sigkill() {
     assert_eq!(field(&who[0], "session_id"), Some(other.as_str()));
 
     assert_only_our_clients(&server, &db, &[&a, &b, &c]);
+
+    // Three attaches to work and one (B's switch) to other: the daemon's own client counts in
+    // neither.
+    let sessions = cli_json(&db, &["sessions", "--json"]);
+    for (id, attaches) in [(&work, 3), (&other, 1)] {
+        let s = sessions
+            .iter()
+            .find(|s| field(s, "session_id") == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("{id} missing from sessions: {sessions:?}"));
+        assert_eq!(s["attaches"].as_i64(), Some(attaches), "{s}");
+        assert_eq!(s["participants"], serde_json::json!(["root"]), "{s}");
+    }
 }
 
 #[test]
@@ -471,4 +483,28 @@ fn killed_session_and_killed_server_detach_their_clients() {
         who.is_empty(),
         "nobody is attached to a dead server: {who:?}"
     );
+}
+
+#[test]
+fn closed_terminal_is_an_exit() {
+    let server = TmuxServer::start("work");
+    let work = server.first_session_id().to_owned();
+    let db = server.db();
+    let _daemon = Daemon::start_ready(&server, "work");
+    let mut a = server.attach(&work);
+    wait_event(&db, "A attached", "client-attached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+
+    a.close_terminal();
+    a.wait_exit();
+    let (log, _) = wait_event(&db, "A's client-detached", "client-detached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+    let e = find(&log, "client-detached", |e| {
+        field(e, "client") == Some(a.tty())
+    });
+    assert_eq!(field(e, "reason"), Some("exit"), "{e}");
+    assert_eq!(field(e, "session_id"), Some(work.as_str()), "{e}");
+    assert!(who_json(&db, None).is_empty());
 }

@@ -1,9 +1,11 @@
 //! Hostile session and window names: nothing runs, JSON keeps them exactly as tmux reports them,
 //! and human-readable output never hands a control character to the auditor's terminal.
 //!
-//! tmux changes some names itself (session names are vis-encoded, `:` and `.` become `_`, `-s`
-//! and `-n` are format-expanded so a literal `#` is written `##`), so expectations always come
-//! from tmux's own report of the name, never from what was asked for.
+//! tmux changes some names itself (session names and `rename-window` names are vis-encoded, `:`
+//! and `.` in session names become `_`, `-s` and `-n` are format-expanded so a literal `#` is
+//! written `##`), so expectations always come from tmux's own report of the name, never from
+//! what was asked for. tmux 3.3a keeps `new-window -n` names raw: escape sequences, C1 codes,
+//! DEL and even newlines reach the daemon as they are.
 
 mod support;
 
@@ -50,6 +52,7 @@ fn window_corpus(dir: &Path) -> Vec<String> {
         "c1 \u{9b}31m csi".to_owned(),
         "del \x7f tab \t end".to_owned(),
         "nl\nFORGED-LINE client-attached root".to_owned(),
+        "bidi \u{202e}txt.exe\u{2066}isolate\u{2069}".to_owned(),
         "w".repeat(300),
     ]
 }
@@ -57,22 +60,22 @@ fn window_corpus(dir: &Path) -> Vec<String> {
 /// The last name the log gives the session `id` (from session-created / session-renamed).
 fn logged_session_name<'a>(log: &'a [Value], id: &str) -> Option<&'a str> {
     log.iter()
-        .filter(|e| {
+        .rev()
+        .find(|e| {
             matches!(kind(e), "session-created" | "session-renamed")
                 && field(e, "session_id") == Some(id)
         })
-        .last()
         .and_then(|e| field(e, "session"))
 }
 
 /// The last name the log gives the window `id` (from window-created / window-renamed).
 fn logged_window_name<'a>(log: &'a [Value], id: &str) -> Option<&'a str> {
     log.iter()
-        .filter(|e| {
+        .rev()
+        .find(|e| {
             matches!(kind(e), "window-created" | "window-renamed")
                 && field(e, "window_id") == Some(id)
         })
-        .last()
         .and_then(|e| field(e, "window"))
 }
 
@@ -80,7 +83,12 @@ fn logged_window_name<'a>(log: &'a [Value], id: &str) -> Option<&'a str> {
 /// forge a line of its own.
 fn assert_safe_for_terminal(what: &str, out: &[u8]) {
     let text = String::from_utf8_lossy(out);
-    let bad = control_chars(&text);
+    let mut bad = control_chars(&text);
+    // Bidirectional overrides and isolates reorder what the auditor sees.
+    bad.extend(
+        text.chars()
+            .filter(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')),
+    );
     assert!(
         bad.is_empty(),
         "`{what}` printed raw control characters {bad:?}:\n{}",
@@ -147,16 +155,28 @@ fn hostile_names_are_recorded_exactly_as_tmux_reports_them() {
         "{windows:?}"
     );
 
-    let log = wait_log(
+    let log = wait_log_until(
         &db,
         "every hostile session and window under its current name",
         |log| {
-            sessions
-                .iter()
-                .all(|(id, name)| logged_session_name(log, id) == Some(name.as_str()))
-                && windows
-                    .iter()
-                    .all(|(id, name)| logged_window_name(log, id) == Some(name.as_str()))
+            let mut wrong = Vec::new();
+            for (id, name) in &sessions {
+                let logged = logged_session_name(log, id);
+                if logged != Some(name.as_str()) {
+                    wrong.push(format!("{id}: tmux says {name:?}, the log {logged:?}"));
+                }
+            }
+            for (id, name) in &windows {
+                let logged = logged_window_name(log, id);
+                if logged != Some(name.as_str()) {
+                    wrong.push(format!("{id}: tmux says {name:?}, the log {logged:?}"));
+                }
+            }
+            if wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(wrong.join("; "))
+            }
         },
     );
     // Every session-created event names a session tmux knows, under the name tmux reported.
@@ -305,6 +325,7 @@ fn human_output_escapes_control_characters_and_json_keeps_them() {
         "c1 \u{9b}31m",
         "del\x7f",
         "nl\nFORGED-LINE client-attached root",
+        "bidi \u{202e}gnp.exe\u{202d}",
     ];
     let mut windows = Vec::new();
     for name in hostile {
@@ -315,26 +336,19 @@ fn human_output_escapes_control_characters_and_json_keeps_them() {
     }
     let sid = server.new_session("sess \x1b]0;pwned\x07");
     let sname = server.session_name(&sid);
-    server.tmux(&["rename-window", "-t", &format!("{sid}:"), "\x1b[5mblink"]);
+    let renamed = server.display(&format!("{sid}:"), "#{window_id}");
+    server.tmux(&["rename-window", "-t", &renamed, "\x1b[5mblink"]);
+    windows.push((renamed.clone(), server.window_name(&renamed)));
     let client = server.attach(&sid);
 
-    let log = wait_log(&db, "the hostile windows and the attach", |log| {
+    wait_log(&db, "every hostile window and the attach", |log| {
         windows
             .iter()
-            .all(|(id, name)| logged_window_name(log, id) == Some(name.as_str()))
+            .all(|(id, _)| logged_window_name(log, id).is_some())
             && log
                 .iter()
                 .any(|e| kind(e) == "client-attached" && field(e, "client") == Some(client.tty()))
     });
-    // JSON keeps every name exactly, raw escape characters included.
-    let e = find(&log, "client-attached", |e| {
-        field(e, "client") == Some(client.tty())
-    });
-    assert_eq!(field(e, "session"), Some(sname.as_str()), "{e}");
-    for (id, name) in &windows {
-        assert_eq!(logged_window_name(&log, id), Some(name.as_str()));
-    }
-
     for args in [
         &["log"][..],
         &["log", "--session", &sname],
@@ -353,9 +367,36 @@ fn human_output_escapes_control_characters_and_json_keeps_them() {
     // The human log does show these events, escaped, rather than hiding them.
     let human = String::from_utf8_lossy(&cli(&db, &["log"]).stdout).into_owned();
     assert!(
-        human.contains("pwned"),
-        "the escaped window name is shown:\n{human}"
+        human.contains("pwned") && human.contains("gnp.exe"),
+        "the escaped window names are shown:\n{human}"
     );
+
+    // JSON keeps every name exactly as tmux reports it, raw escape characters included.
+    let log = wait_log_until(&db, "every hostile window under its exact name", |log| {
+        let wrong: Vec<String> = windows
+            .iter()
+            .filter(|(id, name)| logged_window_name(log, id) != Some(name.as_str()))
+            .map(|(id, name)| {
+                format!(
+                    "{id}: tmux says {name:?}, the log {:?}",
+                    logged_window_name(log, id)
+                )
+            })
+            .collect();
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(wrong.join("; "))
+        }
+    });
+    let e = find(&log, "client-attached", |e| {
+        field(e, "client") == Some(client.tty())
+    });
+    assert_eq!(field(e, "session"), Some(sname.as_str()), "{e}");
+    // Once the newline name is whole, the human log must show it without starting a line.
+    let out = cli(&db, &["log"]);
+    assert_safe_for_terminal("log", &out.stdout);
+    let human = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         human.contains("FORGED-LINE"),
         "the newline name is shown:\n{human}"

@@ -74,17 +74,29 @@ pub struct TmuxServer {
 impl TmuxServer {
     /// Starts a server with one detached 80x24 session named `first_session`, and no config file.
     pub fn start(first_session: &str) -> Self {
+        let mut server = Self::not_started();
+        server.launch(first_session);
+        server
+    }
+
+    /// The temp dir and the socket path, with no server running yet (see [`Self::launch`]).
+    pub fn not_started() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("tmux-audit-e2e-")
             .tempdir()
             .expect("create temp dir");
         let sock = dir.path().join("sock");
-        let mut server = TmuxServer {
+        TmuxServer {
             dir,
             sock,
             first: String::new(),
-        };
-        let out = server
+        }
+    }
+
+    /// Starts the server (again) on this socket, with one detached 80x24 session and no config
+    /// file; returns the session's id.
+    pub fn launch(&mut self, first_session: &str) -> String {
+        let out = self
             .command()
             .args([
                 "-f",
@@ -96,18 +108,48 @@ impl TmuxServer {
                 "-y",
                 "24",
             ])
-            .args(["-P", "-F", "#{session_id}"])
-            .arg("-s")
+            .args(["-P", "-F", "#{session_id}", "-s"])
             .arg(first_session)
+            .stdin(Stdio::null())
             .output()
             .expect("run tmux");
         assert!(
             out.status.success(),
-            "tmux new-session failed: {}",
+            "tmux new-session -s {first_session:?} (starting the server) failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        server.first = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        server
+        self.first = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        self.first.clone()
+    }
+
+    /// `kill-server`, then waits until the server process is gone, so that a following
+    /// [`Self::launch`] cannot connect to the dying server.
+    pub fn kill_server(&self) {
+        let pid = self.pid();
+        self.tmux(&["kill-server"]);
+        wait_for(
+            &format!("tmux server (pid {pid}) to exit"),
+            TIMEOUT,
+            || {
+                let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+                // Gone, or a zombie waiting for its parent.
+                let gone = match state {
+                    None => true,
+                    Some(s) => s
+                        .rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('Z')),
+                };
+                gone.then_some(())
+            },
+            String::new,
+        );
+    }
+
+    /// The tmux server's pid.
+    pub fn pid(&self) -> i64 {
+        self.display(&self.first, "#{pid}")
+            .parse()
+            .expect("tmux prints its pid")
     }
 
     /// The id (`$N`) of the session the server was started with.
@@ -145,6 +187,31 @@ impl TmuxServer {
         let mut cmd = Command::new("tmux");
         isolate(&mut cmd, self.dir.path());
         cmd.current_dir(self.dir.path()).arg("-S").arg(&self.sock);
+        cmd
+    }
+
+    /// Any program, with the same isolated environment and the temp dir as working directory.
+    pub fn isolated(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        isolate(&mut cmd, self.dir.path());
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    /// `setpriv --reuid USER --regid GROUP --clear-groups tmux -S SOCK ARGS...`: a tmux client
+    /// of another user, exec'd directly (no shell).
+    pub fn command_as(&self, user: &str, group: &str) -> Command {
+        let mut cmd = self.isolated("setpriv");
+        cmd.args([
+            "--reuid",
+            user,
+            "--regid",
+            group,
+            "--clear-groups",
+            "tmux",
+            "-S",
+        ])
+        .arg(&self.sock);
         cmd
     }
 
@@ -332,7 +399,7 @@ impl TmuxServer {
                 let out = self.tmux_output(&["capture-pane", "-p", "-t", target]);
                 (!String::from_utf8_lossy(&out.stdout).trim().is_empty()).then_some(())
             },
-            || String::new(),
+            String::new,
         );
     }
 
@@ -438,6 +505,18 @@ impl PtyClient {
                 .spawn(move || {
                     let mut buf = [0u8; 8192];
                     loop {
+                        // Wait in short polls rather than one blocking read, so that no call
+                        // of ours holds the master open for long after close_terminal().
+                        let mut pfd = libc::pollfd {
+                            fd: master.as_raw_fd(),
+                            events: libc::POLLIN,
+                            revents: 0,
+                        };
+                        // SAFETY: one valid pollfd.
+                        let ready = unsafe { libc::poll(&mut pfd, 1, POLL.as_millis() as i32) };
+                        if ready == 0 {
+                            continue;
+                        }
                         match (&*master).read(&mut buf) {
                             Ok(0) => break,
                             Ok(n) => {
@@ -479,6 +558,17 @@ impl PtyClient {
         (&*self.master)
             .write_all(bytes)
             .expect("write to pty master");
+    }
+
+    /// Closes the terminal under the client, as closing a terminal window does: the master is
+    /// replaced by /dev/null (atomically, so the drain thread just reads end-of-file and lets
+    /// go within one poll interval), the kernel hangs up the pty and the client, its session
+    /// leader, gets SIGHUP.
+    pub fn close_terminal(&self) {
+        let null = File::open("/dev/null").expect("open /dev/null");
+        // SAFETY: both fds are open; dup2 swaps what the master's fd number refers to.
+        let rc = unsafe { libc::dup2(null.as_raw_fd(), self.master.as_raw_fd()) };
+        assert!(rc >= 0, "dup2 over the pty master failed");
     }
 
     /// Everything the client drew so far (lossy UTF-8), for failure messages.
@@ -613,7 +703,7 @@ impl Daemon {
             };
             last = render(&log);
             let start = log.iter().rposition(|e| {
-                kind(e) == "audit-started" && e.get("pid").map_or(true, |p| p == pid)
+                kind(e) == "audit-started" && !matches!(e.get("pid"), Some(p) if p != pid)
             })?;
             log[start + 1..]
                 .iter()
@@ -632,7 +722,12 @@ impl Daemon {
 
     /// SIGTERM, then waits (bounded) for the exit status.
     pub fn stop(&mut self) -> ExitStatus {
-        let _ = kill(Pid::from_raw(self.pid()), Signal::SIGTERM);
+        self.stop_with(Signal::SIGTERM)
+    }
+
+    /// Sends `sig` (SIGTERM, SIGINT), then waits (bounded) for the exit status.
+    pub fn stop_with(&mut self, sig: Signal) -> ExitStatus {
+        let _ = kill(Pid::from_raw(self.pid()), sig);
         self.wait_exit()
     }
 
@@ -683,6 +778,10 @@ impl Drop for Daemon {
             }
             thread::sleep(POLL);
         }
+        eprintln!(
+            "daemon (pid {pid}) did not exit within 5 s of SIGTERM; killing it. Its stderr:\n{}",
+            self.stderr()
+        );
         let _ = kill(pid, Signal::SIGKILL);
         let _ = self.child.wait();
     }
@@ -694,7 +793,12 @@ impl Drop for Daemon {
 
 /// `tmux-audit --db DB ARGS...` with an isolated environment; any status.
 pub fn cli<S: AsRef<OsStr>>(db: &Path, args: &[S]) -> Output {
-    let dir = db.parent().unwrap_or(Path::new("/"));
+    // Run where the store would be, or in its nearest existing ancestor (it may be missing).
+    let dir = db
+        .ancestors()
+        .skip(1)
+        .find(|d| d.is_dir())
+        .unwrap_or(Path::new("/"));
     let mut all: Vec<&OsStr> = vec![OsStr::new("--db"), db.as_os_str()];
     all.extend(args.iter().map(|a| a.as_ref()));
     cli_in(dir, &all)
@@ -826,13 +930,31 @@ pub fn wait_for<T>(
 
 /// Polls `log --json` until `pred` holds for it; fails with the last log seen.
 pub fn wait_log(db: &Path, what: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    wait_log_until(db, what, |log| {
+        if pred(log) {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    })
+}
+
+/// Polls `log --json` until `check` accepts it; fails with the last log seen and what `check`
+/// said was still missing.
+pub fn wait_log_until(
+    db: &Path,
+    what: &str,
+    check: impl Fn(&[Value]) -> Result<(), String>,
+) -> Vec<Value> {
     let mut last = String::new();
     let found = poll(TIMEOUT, || match try_log_json(db) {
-        Ok(log) if pred(&log) => Some(log),
-        Ok(log) => {
-            last = render(&log);
-            None
-        }
+        Ok(log) => match check(&log) {
+            Ok(()) => Some(log),
+            Err(missing) => {
+                last = format!("{}still missing: {missing}", render(&log));
+                None
+            }
+        },
         Err(e) => {
             last = e;
             None

@@ -508,3 +508,47 @@ fn closed_terminal_is_an_exit() {
     assert_eq!(field(e, "session_id"), Some(work.as_str()), "{e}");
     assert!(who_json(&db, None).is_empty());
 }
+
+/// Regression: a client that attaches and detaches within milliseconds (say, to grab one
+/// screen) was gone before the daemon listed clients, and left no trace.
+#[test]
+fn an_attach_of_a_few_milliseconds_is_still_recorded() {
+    let server = TmuxServer::start("work");
+    let work = server.first_session_id().to_owned();
+    let db = server.db();
+    let _daemon = Daemon::start_ready(&server, "work");
+
+    let mut cmd = server.command();
+    cmd.args(["attach-session", "-t", &work, ";", "detach-client"]);
+    let mut client = PtyClient::spawn(cmd);
+    client.wait_exit();
+
+    let (log, _) = wait_event(
+        &db,
+        "detach of the fleeting client",
+        "client-detached",
+        |e| field(e, "client") == Some(client.tty()),
+    );
+    let attached = find(&log, "client-attached", |e| {
+        field(e, "client") == Some(client.tty())
+    });
+    assert_eq!(
+        field(attached, "session_id"),
+        Some(work.as_str()),
+        "{attached}"
+    );
+    assert_eq!(field(attached, "session"), Some("work"), "{attached}");
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .expect("the test user has a name");
+    assert_eq!(
+        field(attached, "user"),
+        Some(me.name.as_str()),
+        "{attached}"
+    );
+    let detached = find(&log, "client-detached", |e| {
+        field(e, "client") == Some(client.tty())
+    });
+    assert_eq!(field(detached, "reason"), Some("detach"), "{detached}");
+    assert!(seq(detached) > seq(attached), "{detached}");
+}

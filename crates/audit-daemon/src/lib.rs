@@ -9,8 +9,9 @@
 //!
 //! On start it folds the stored log into the last known state, records `audit-gap` if the
 //! previous daemon died without `audit-stopped`, then `audit-started`, then what each server
-//! holds now (`observed: "at-start"`). SIGTERM, SIGINT or SIGHUP end our control clients, drain
-//! the channel and record `audit-stopped`.
+//! holds now (`observed: "at-start"`). SIGTERM, SIGINT or SIGHUP give each watcher a last look
+//! (ending any control client still busy after 3 s), drain the channel and record
+//! `audit-stopped`.
 #![deny(missing_docs)]
 
 mod lock;
@@ -62,6 +63,9 @@ pub enum DaemonError {
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
+
+/// How long watchers get for their last look when the daemon stops.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Records until SIGTERM, SIGINT or SIGHUP. Returns after `audit-stopped` is committed.
 pub fn run(config: Config) -> Result<(), DaemonError> {
@@ -135,6 +139,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         // discovery::run only returns on failure; give it a moment to fail on a bad path.
         if let Ok(Err(error)) = ready_rx.recv_timeout(std::time::Duration::from_millis(200)) {
             shutdown.trigger();
+            shutdown.kill_remaining();
             return Err(DaemonError::Watch { what, error });
         }
     }
@@ -142,7 +147,20 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 
     let _ = stop_rx.recv();
     signal_handle.close();
-    registry.join_all();
+    // Watchers take a last look and return; any still busy after a while are cut off.
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+    {
+        let registry = registry.clone();
+        std::thread::spawn(move || {
+            registry.join_all();
+            let _ = joined_tx.send(());
+        });
+    }
+    if joined_rx.recv_timeout(STOP_GRACE).is_err() {
+        tracing::warn!("watchers still busy after {STOP_GRACE:?}: ending their control clients");
+        shutdown.kill_remaining();
+        let _ = joined_rx.recv();
+    }
     let mut stopped = Event::new(
         Timestamp::now(),
         Kind::AuditStopped,

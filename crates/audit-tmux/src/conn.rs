@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -59,6 +59,20 @@ pub enum ConnError {
 enum Incoming {
     Message(Timestamp, Message),
     Closed,
+    Stop,
+}
+
+/// Asks a connection's watcher to stop: queued behind whatever tmux already sent, so that is
+/// handled first.
+#[derive(Clone)]
+pub struct Stopper(SyncSender<Incoming>);
+
+impl Stopper {
+    /// Sends the request (without waiting: if the queue is full the watcher is busy and will
+    /// be ended by pid instead).
+    pub fn stop(&self) {
+        let _ = self.0.try_send(Incoming::Stop);
+    }
 }
 
 /// What [`Connection::next`] found.
@@ -70,6 +84,8 @@ pub enum Next {
     Timeout,
     /// The connection is gone.
     Closed,
+    /// The daemon is stopping.
+    Stop,
 }
 
 /// A live control client.
@@ -79,6 +95,9 @@ pub struct Connection {
     incoming: Receiver<Incoming>,
     pending: VecDeque<(Timestamp, Notification)>,
     socket: String,
+    sent: usize,
+    stopper: Stopper,
+    stop_requested: bool,
 }
 
 impl Connection {
@@ -129,6 +148,7 @@ impl Connection {
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, incoming) = mpsc::sync_channel(4096);
+        let stopper = Stopper(tx.clone());
         std::thread::Builder::new()
             .name("tmux-control-reader".into())
             .spawn(move || {
@@ -164,6 +184,9 @@ impl Connection {
             incoming,
             pending: VecDeque::new(),
             socket: socket_text.clone(),
+            sent: 0,
+            stopper,
+            stop_requested: false,
         };
         // The first reply is the attach itself.
         match conn.reply("attach-session") {
@@ -183,8 +206,19 @@ impl Connection {
         self.child.id()
     }
 
+    /// A handle to ask this connection's watcher to stop.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// How many commands this client has sent (tmux logs each under its name).
+    pub fn sent(&self) -> usize {
+        self.sent
+    }
+
     /// Runs one tmux command and returns its output lines.
     pub fn command(&mut self, command: &str) -> Result<Vec<Vec<u8>>, ConnError> {
+        self.sent += 1;
         let mut line = command.as_bytes().to_vec();
         line.push(b'\n');
         self.stdin
@@ -218,6 +252,10 @@ impl Connection {
                     self.pending.push_back((at, n));
                 }
                 Ok(Incoming::Closed) => return Err(ConnError::Closed(self.stderr())),
+                Ok(Incoming::Stop) => {
+                    // Answer this command first; the stop is seen at the next wait.
+                    self.stop_requested = true;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
                         "no reply to `{command}` in 10 s"
@@ -235,11 +273,15 @@ impl Connection {
         if let Some((at, n)) = self.pending.pop_front() {
             return Next::Notification(at, n);
         }
+        if std::mem::take(&mut self.stop_requested) {
+            return Next::Stop;
+        }
         match self.incoming.recv_timeout(timeout) {
             Ok(Incoming::Message(at, Message::Notification(n))) => Next::Notification(at, n),
             // A reply nobody waits for (cannot happen: commands are synchronous); ignore it.
             Ok(Incoming::Message(_, Message::Reply { .. })) => Next::Timeout,
             Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => Next::Closed,
+            Ok(Incoming::Stop) => Next::Stop,
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
     }

@@ -50,45 +50,66 @@ pub fn parse(line: &str) -> Option<Entry> {
     })
 }
 
-/// Remembers the log between reads so each read yields only entries added since the last.
+/// Finds, in each read of the log, the entries added since the previous read.
+///
+/// The log's times have minute resolution and identical lines repeat (a user detaching twice
+/// from the same tty), so text cannot mark where the previous read ended. Our own control
+/// client's commands can: each is logged under our client's name, which nobody else has, and
+/// we know how many we sent since the last read. Walking down from the newest entry, the new
+/// entries are the others met before passing that many of ours.
 #[derive(Debug, Default)]
 pub struct Log {
-    previous: Vec<String>,
+    /// Names our control clients had on this server (a new one after each reconnect).
+    own: Vec<String>,
+    /// At the last read: which control client (pid) read, and how many commands it had sent.
+    last_read: Option<(u32, usize)>,
 }
 
 impl Log {
-    /// Takes the full `show-messages` output (newest first) and returns the new entries,
-    /// oldest first.
-    pub fn new_entries(&mut self, lines: Vec<String>) -> Vec<Entry> {
-        // The newest line seen last time, and the few after it, mark where old entries start.
-        let anchor: Vec<&String> = self.previous.iter().take(4).collect();
-        let fresh = if anchor.is_empty() {
-            lines.len()
-        } else {
-            (0..lines.len())
-                .find(|&k| {
-                    anchor
-                        .iter()
-                        .enumerate()
-                        .all(|(j, a)| match lines.get(k + j) {
-                            Some(l) => l == *a,
-                            None => true,
-                        })
-                })
-                .unwrap_or(lines.len())
+    /// Notes the name of our current control client (`client-PID`).
+    pub fn add_own_client(&mut self, name: String) {
+        if !self.own.contains(&name) {
+            self.own.push(name);
+        }
+    }
+
+    /// Takes the full `show-messages` output (newest first), read by control client `pid`
+    /// after it had sent `sent` commands (this `show-messages` included), and returns the
+    /// entries logged since the previous read, oldest first.
+    pub fn new_entries(&mut self, lines: Vec<String>, pid: u32, sent: usize) -> Vec<Entry> {
+        // Ours since the last read; unknown after a reconnect: then stop at our first
+        // command below the newest block of ours.
+        let expected = match self.last_read {
+            Some((p, before)) if p == pid => Some(sent - before),
+            _ => None,
         };
-        let entries = lines[..fresh]
-            .iter()
-            .rev()
-            .filter_map(|l| parse(l))
-            .collect();
-        self.previous = lines;
-        entries
+        self.last_read = Some((pid, sent));
+        let mut own_seen = 0;
+        let mut fresh = Vec::new();
+        for e in lines.iter().filter_map(|l| parse(l)) {
+            if !self.own.contains(&e.client) {
+                fresh.push(e);
+                continue;
+            }
+            if e.command.is_none() {
+                continue; // our errors are logged too, but are not commands we counted
+            }
+            own_seen += 1;
+            let past = match expected {
+                Some(k) => own_seen > k,
+                None => !fresh.is_empty(),
+            };
+            if past {
+                break;
+            }
+        }
+        fresh.reverse();
+        fresh
     }
 
     /// Whether nothing has been read yet.
     pub fn is_empty(&self) -> bool {
-        self.previous.is_empty()
+        self.last_read.is_none()
     }
 }
 
@@ -250,18 +271,46 @@ mod tests {
     }
 
     #[test]
-    fn yields_only_new_entries() {
+    fn yields_the_entries_between_our_own_commands() {
         let mut log = Log::default();
-        let first = vec![
-            "21:57: a command: x".to_owned(),
-            "21:57: a command: w".to_owned(),
-        ];
-        assert_eq!(log.new_entries(first.clone()).len(), 2);
-        let mut second = vec!["21:58: b command: y".to_owned()];
-        second.extend(first);
-        let new = log.new_entries(second);
-        assert_eq!(new.len(), 1);
-        assert_eq!(new[0].client, "b");
+        log.add_own_client("client-7".into());
+        let read = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        // The first read (priming): everything before it is old.
+        log.new_entries(read(&["22:12: client-7 command: show-messages"]), 7, 1);
+        // Newest first. Identical lines repeat: text alone cannot tell old from new. Since
+        // the last read we sent list-panes, list-clients, show-messages; someone else's
+        // command landed between two of ours.
+        let new = log.new_entries(
+            read(&[
+                "22:13: client-7 command: show-messages",
+                "22:13: other command: kill-window",
+                "22:13: client-7 message: an error of ours",
+                "22:13: client-7 command: list-clients -F x",
+                "22:13: client-7 command: list-panes -a -F x",
+                "22:13: /dev/pts/1 key d: detach-client",
+                "22:12: client-7 command: show-messages",
+                "22:12: /dev/pts/1 key d: detach-client",
+            ]),
+            7,
+            4,
+        );
+        let names: Vec<_> = new.iter().map(|e| e.client.as_str()).collect();
+        assert_eq!(names, ["/dev/pts/1", "other"]);
+        // After a reconnect both names are ours and the count starts again.
+        log.add_own_client("client-9".into());
+        let new = log.new_entries(
+            read(&[
+                "22:14: client-9 command: show-messages",
+                "22:14: b command: y",
+                "22:14: a command: x",
+                "22:14: client-7 command: list-clients -F x",
+                "22:13: c command: z",
+            ]),
+            9,
+            3,
+        );
+        let names: Vec<_> = new.iter().map(|e| e.client.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
     }
 
     #[test]

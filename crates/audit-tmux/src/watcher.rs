@@ -96,9 +96,10 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
             }
         };
         failures = 0;
-        if !shutdown.register(conn.pid()) {
+        if !shutdown.register(conn.pid(), conn.stopper()) {
             return;
         }
+        st.log.add_own_client(format!("client-{}", conn.pid()));
         match st.session(&mut conn, observed) {
             Ok(()) => {}
             Err(e) => tracing::debug!(server = %st.server, "control client ended: {e}"),
@@ -169,15 +170,27 @@ impl State<'_> {
                 }
                 Next::Notification(..) | Next::Timeout => continue,
                 Next::Closed => return Err(ConnError::Closed("connection closed".into())),
+                Next::Stop => {
+                    // One last look: a client that left just before the signal is recorded.
+                    self.refresh(conn, Timestamp::now(), Observed::Live, false, &[])?;
+                    return Err(ConnError::Closed("stopping".into()));
+                }
             };
             // Coalesce whatever else already arrived into the same refresh.
             let mut exit = false;
-            while let Next::Notification(at, n) = conn.next(Duration::ZERO) {
-                exit |= matches!(n, Notification::Exit(_));
-                sightings.extend(Sighting::of(at, &n));
+            let mut stop = false;
+            loop {
+                match conn.next(Duration::ZERO) {
+                    Next::Notification(at, n) => {
+                        exit |= matches!(n, Notification::Exit(_));
+                        sightings.extend(Sighting::of(at, &n));
+                    }
+                    Next::Stop => stop = true,
+                    Next::Timeout | Next::Closed => break,
+                }
             }
             let result = self.refresh(conn, first, Observed::Live, false, &sightings);
-            if exit {
+            if exit || stop {
                 return Err(ConnError::Closed("exit".into()));
             }
             result?;
@@ -412,7 +425,7 @@ impl State<'_> {
             .into_iter()
             .map(|l| String::from_utf8_lossy(&l).into_owned())
             .collect();
-        Ok(self.log.new_entries(lines))
+        Ok(self.log.new_entries(lines, conn.pid(), conn.sent()))
     }
 
     /// The server is gone: everyone left, everything closed.

@@ -46,6 +46,9 @@ pub enum ConnError {
     /// The connection closed (server gone, or this client was detached).
     #[error("control client closed: {0}")]
     Closed(String),
+    /// The server's tmux is too old to be watched.
+    #[error("{0}")]
+    Unsupported(String),
     /// tmux answered a command with an error.
     #[error("tmux refused `{command}`: {detail}")]
     Refused {

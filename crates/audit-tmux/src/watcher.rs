@@ -11,7 +11,7 @@ use crate::snapshot::{self, ServerView};
 use audit_core::{Event, Kind, Observed, Reason, Timestamp};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where events go. `send` blocks when the receiver is behind: events wait, none are dropped.
 pub trait Sink: Send + Sync {
@@ -40,6 +40,9 @@ pub struct Prior {
     /// Whether this watcher starts with the daemon (state is then reported `at-start`).
     pub at_daemon_start: bool,
 }
+
+/// Connections in a row that end within a second before the watcher gives up.
+const QUICK_FAILURES: u32 = 10;
 
 /// Looks, 200 ms apart, at a server that has no session yet before giving up on it.
 const NO_SESSION_RETRIES: u32 = 25;
@@ -77,6 +80,7 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
         Observed::Live
     };
     let mut failures = 0;
+    let mut quick_failures = 0u32;
     while !shutdown.stopping() {
         let mut conn = match Connection::open(&watch.tmux, &watch.socket) {
             Ok(c) => c,
@@ -100,11 +104,37 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
             return;
         }
         st.log.add_own_client(format!("client-{}", conn.pid()));
-        match st.session(&mut conn, observed) {
-            Ok(()) => {}
-            Err(e) => tracing::debug!(server = %st.server, "control client ended: {e}"),
-        }
+        let connected = Instant::now();
+        let result = st.session(&mut conn, observed);
         shutdown.unregister(conn.pid());
+        let refused = match result {
+            Err(ConnError::Unsupported(why)) => {
+                tracing::warn!(server = %st.server, "not recording this server: {why}");
+                return;
+            }
+            // Detached (perhaps by someone who wants us blind) or the server went: reconnect
+            // at once, however often.
+            Err(ConnError::Closed(why)) => {
+                tracing::debug!(server = %st.server, "control client ended: {why}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(server = %st.server, "control client failed: {e}");
+                true
+            }
+            Ok(()) => false,
+        };
+        // A connection that keeps failing at once must not become a busy loop.
+        if refused && connected.elapsed() < Duration::from_secs(1) {
+            quick_failures += 1;
+            if quick_failures >= QUICK_FAILURES {
+                tracing::warn!(server = %st.server, "control client keeps failing; giving up on this server until its socket is recreated");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200 * u64::from(quick_failures)));
+        } else {
+            quick_failures = 0;
+        }
         observed = Observed::Live;
         st.reconnected = true;
     }
@@ -142,10 +172,10 @@ impl State<'_> {
         }
         if snapshot::version_number(&info.version).is_some_and(|v| v < MIN_VERSION) {
             // Without no-output and subscriptions we would slow every pane; refuse instead.
-            return Err(ConnError::Refused {
-                command: "attach".into(),
-                detail: format!("tmux {} is older than 3.2", info.version),
-            });
+            return Err(ConnError::Unsupported(format!(
+                "tmux {} is older than 3.2",
+                info.version
+            )));
         }
         // Subscriptions exist from 3.2; without one, changes in other sessions' panes are
         // seen at the next notification instead.

@@ -61,6 +61,9 @@ struct State<'a> {
     /// Our previous control client was detached: the next look explains departures that
     /// happened while we were away (a `detach-client -a` detaches us too).
     reconnected: bool,
+    /// Our previous control client was detached at this time, by whom we may learn: recorded
+    /// as an `audit-gap` once we are back.
+    detached: Option<(Timestamp, String)>,
 }
 
 /// Watches one server until it is gone or `shutdown` is triggered.
@@ -73,6 +76,7 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
         running_pid: prior.running_pid,
         log: Log::default(),
         reconnected: false,
+        detached: None,
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -116,6 +120,7 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
             // at once, however often.
             Err(ConnError::Closed(why)) => {
                 tracing::debug!(server = %st.server, "control client ended: {why}");
+                st.detached = Some((Timestamp::now(), format!("client-{}", conn.pid())));
                 false
             }
             Err(e) => {
@@ -160,6 +165,8 @@ impl State<'_> {
                 };
                 self.server_gone(how, None);
             }
+            // A new server explains why our client went; nothing was missed on this one.
+            self.detached = None;
             let mut e = self.event(now, Kind::ServerStarted, observed);
             e.pid = info.pid;
             e.version = Some(info.version.clone());
@@ -259,12 +266,12 @@ impl State<'_> {
                 !here(&view) && !here(&self.known)
             })
             .collect();
-        let entries =
-            if observed == Observed::Live && (self.any_gone(&view) || !fleeting.is_empty()) {
-                self.read_log(conn)?
-            } else {
-                Vec::new()
-            };
+        let need_log = self.any_gone(&view) || !fleeting.is_empty() || self.detached.is_some();
+        let entries = if observed == Observed::Live && need_log {
+            self.read_log(conn)?
+        } else {
+            Vec::new()
+        };
         // At start nobody saw how a client left: diff says `unknown`.
         let departures = if observed == Observed::Live {
             self.departures(&entries, &view)
@@ -280,7 +287,11 @@ impl State<'_> {
             departures: &departures,
             origin: &origin::of_pid,
         };
-        let mut events = diff::diff(&self.known, &view, &ctx);
+        let mut events = Vec::new();
+        if let Some((from, ours)) = self.detached.take() {
+            events.push(self.recorder_gap(from, time, &ours, &entries, &view));
+        }
+        events.extend(diff::diff(&self.known, &view, &ctx));
         for s in fleeting {
             events.extend(self.fleeting(s, &entries, &view));
         }
@@ -339,7 +350,7 @@ impl State<'_> {
                 match messages::detach_cause(entries, &departing) {
                     Some(Cause::Detached) => departure(Reason::Detach),
                     Some(Cause::Kicked { by, by_user }) => {
-                        let (by, by_user, note) = self.actor(by, by_user, &c.name);
+                        let (by, by_user, note) = self.actor(by, by_user, &c.name, view);
                         Departure {
                             reason: Reason::Kicked,
                             by: Some(by),
@@ -390,7 +401,7 @@ impl State<'_> {
             match messages::detach_cause(entries, &departing) {
                 Some(Cause::Detached) => (Reason::Detach, None, None),
                 Some(Cause::Kicked { by, by_user }) => {
-                    let (by, by_user, note) = self.actor(by, by_user, &s.client);
+                    let (by, by_user, note) = self.actor(by, by_user, &s.client, view);
                     detached.message = note.or(detached.message);
                     (Reason::Kicked, Some(by), by_user)
                 }
@@ -404,13 +415,15 @@ impl State<'_> {
     }
 
     /// Who ran a command that the message log names by `name`. A `tmux` command typed in a
-    /// pane is logged under the pane's tty; if exactly one other client is attached to that
-    /// pane's session, that client's user typed it.
+    /// pane is logged under the pane's tty; if exactly one other client was attached to that
+    /// pane's session — or exactly one of them is still there now (`detach-client -a` spares
+    /// whoever ran it) — that client's user typed it.
     fn actor(
         &self,
         name: String,
         user: Option<String>,
         departing: &str,
+        now: &ServerView,
     ) -> (String, Option<String>, Option<String>) {
         // tmux shows [user] only when it differs from the server owner's.
         let Some((pane_id, pane)) = self.known.panes.iter().find(|(_, p)| p.tty == name) else {
@@ -422,12 +435,22 @@ impl State<'_> {
             .values()
             .filter(|c| c.session_id == pane.session_id && c.name != departing)
             .collect();
-        match attached.as_slice() {
+        let staying: Vec<_> = attached
+            .iter()
+            .copied()
+            .filter(|c| now.clients.get(&c.name).is_some_and(|n| n.pid == c.pid))
+            .collect();
+        let candidates = if attached.len() > 1 && staying.len() == 1 {
+            staying
+        } else {
+            attached
+        };
+        match candidates.as_slice() {
             [only] => (
                 only.name.clone(),
                 user.or_else(|| only.user.clone()),
                 Some(format!(
-                    "detach-client was run in pane {pane_id} (tty {name}), where only {} was attached",
+                    "detach-client was run in pane {pane_id} (tty {name}), where {} was the one client attached (or left attached)",
                     only.name
                 )),
             ),
@@ -436,10 +459,45 @@ impl State<'_> {
                 user.or_else(|| self.owner()),
                 Some(format!(
                     "detach-client was run in pane {pane_id} (tty {name}); {} clients were attached to its session",
-                    attached.len()
+                    candidates.len()
                 )),
             ),
         }
+    }
+
+    /// Our control client was detached and we came back: the interval is recorded, with who
+    /// did it when the message log tells. What changed meanwhile follows as ordinary events.
+    fn recorder_gap(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+        ours: &str,
+        entries: &[messages::Entry],
+        view: &ServerView,
+    ) -> Event {
+        let mut e = self.event(Timestamp::now(), Kind::AuditGap, Observed::Live);
+        e.from = Some(from);
+        e.until = Some(until.max(from));
+        e.reason = Some("recorder-detached".into());
+        let departing = Departing {
+            client: ours,
+            session: "",
+            session_id: "",
+            own_ttys: &[],
+            all_kicked: true,
+        };
+        let mut message = "the daemon's control client on this server was detached; it reconnected and re-read the server, so changes in between are recorded, but their times are when they were found".to_owned();
+        if let Some(Cause::Kicked { by, by_user }) = messages::detach_cause(entries, &departing) {
+            let (by, by_user, note) = self.actor(by, by_user, ours, view);
+            e.by = Some(by);
+            e.by_user = by_user;
+            if let Some(note) = note {
+                message.push_str("; ");
+                message.push_str(&note);
+            }
+        }
+        e.message = Some(message);
+        e
     }
 
     /// The server owner's name: the owner of the socket.

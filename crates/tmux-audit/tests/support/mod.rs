@@ -377,6 +377,7 @@ impl TmuxServer {
                 )
             },
         );
+        client.wait_drawn();
     }
 
     /// Waits until tmux no longer lists a client named `tty`.
@@ -385,7 +386,17 @@ impl TmuxServer {
             &format!("tmux to stop listing client {tty}"),
             TIMEOUT,
             || (!self.clients().iter().any(|c| c.0 == tty)).then_some(()),
-            || format!("clients: {:?}", self.clients()),
+            || {
+                // tmux's message log shows whether the client's keys arrived.
+                let messages = self.tmux_output(&["show-messages"]);
+                let messages = String::from_utf8_lossy(&messages.stdout);
+                let keys: Vec<&str> = messages
+                    .lines()
+                    .filter(|l| !l.contains("list-clients") && !l.contains("show-messages"))
+                    .take(20)
+                    .collect();
+                format!("clients: {:?}\nmessage log: {keys:#?}", self.clients())
+            },
         );
     }
 
@@ -544,6 +555,18 @@ impl PtyClient {
     }
 
     /// The pty slave path, which is also the tmux client name (`/dev/pts/N`).
+    /// Waits until the client has drawn something: by then it has put its terminal in raw
+    /// mode, so keys typed now reach tmux (keys typed earlier can sit in the line discipline's
+    /// canonical buffer and be lost).
+    pub fn wait_drawn(&self) {
+        wait_for(
+            &format!("client {} to draw its screen", self.tty()),
+            TIMEOUT,
+            || (!self.output_text().is_empty()).then_some(()),
+            || "no output yet".to_owned(),
+        );
+    }
+
     pub fn tty(&self) -> &str {
         &self.tty
     }

@@ -4,7 +4,7 @@
 use crate::conn::{ConnError, Connection, Next};
 use crate::control::Notification;
 use crate::diff::{self, Context, Departure};
-use crate::messages::{self, Cause, Departing, Log};
+use crate::messages::{self, Log};
 use crate::origin;
 use crate::shutdown::Shutdown;
 use crate::snapshot::{self, ServerView};
@@ -12,6 +12,9 @@ use audit_core::{Event, Kind, Observed, Reason, Timestamp};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+mod explain;
+use explain::Sighting;
 
 /// Where events go. `send` blocks when the receiver is behind: events wait, none are dropped.
 pub trait Sink: Send + Sync {
@@ -303,210 +306,6 @@ impl State<'_> {
         Ok(())
     }
 
-    fn gone<'v>(&'v self, view: &'v ServerView) -> impl Iterator<Item = &'v snapshot::Client> {
-        self.known
-            .clients
-            .values()
-            .filter(|c| view.clients.get(&c.name).map(|n| n.pid) != Some(c.pid))
-    }
-
-    fn any_gone(&self, view: &ServerView) -> bool {
-        self.gone(view).next().is_some()
-    }
-
-    /// Why each client that vanished since the last look left.
-    fn departures(
-        &self,
-        entries: &[messages::Entry],
-        view: &ServerView,
-    ) -> BTreeMap<String, Departure> {
-        let gone: Vec<_> = self.gone(view).cloned().collect();
-        let mut out = BTreeMap::new();
-        for c in gone {
-            let departure = |reason| Departure {
-                reason,
-                by: None,
-                by_user: None,
-                note: None,
-            };
-            let d = if !view.sessions.contains_key(&c.session_id) {
-                departure(Reason::SessionClosed)
-            } else {
-                let own_ttys: Vec<String> = self
-                    .known
-                    .panes
-                    .values()
-                    .filter(|p| p.session_id == c.session_id)
-                    .map(|p| p.tty.clone())
-                    .collect();
-                let session = self.known.sessions.get(&c.session_id);
-                let departing = Departing {
-                    client: &c.name,
-                    session: session.map_or("", |s| s.name.as_str()),
-                    session_id: &c.session_id,
-                    own_ttys: &own_ttys,
-                    all_kicked: self.reconnected,
-                };
-                match messages::detach_cause(entries, &departing) {
-                    Some(Cause::Detached) => departure(Reason::Detach),
-                    Some(Cause::Kicked { by, by_user }) => {
-                        let (by, by_user, note) = self.actor(by, by_user, &c.name, view);
-                        Departure {
-                            reason: Reason::Kicked,
-                            by: Some(by),
-                            by_user,
-                            note,
-                        }
-                    }
-                    None => departure(Reason::Exit),
-                }
-            };
-            out.insert(c.name.clone(), d);
-        }
-        out
-    }
-
-    /// A client tmux announced that was gone again before we could list it (an attach of a
-    /// few milliseconds, say to grab a screen): recorded with what is known.
-    fn fleeting(&self, s: &Sighting, entries: &[messages::Entry], view: &ServerView) -> Vec<Event> {
-        // The attach command in the message log names the user when it is not the owner.
-        let attach = entries.iter().rev().find(|e| {
-            e.client == s.client
-                && e.command.as_deref().is_some_and(|c| {
-                    c.starts_with("attach") || c.starts_with("new") || c.starts_with("switch")
-                })
-        });
-        let user = attach.map(|e| e.user.clone().or_else(|| self.owner()));
-        let mut attached = self.event(s.at, Kind::ClientAttached, Observed::Live);
-        attached.session_id = Some(s.session_id.clone());
-        attached.session = Some(s.session.clone());
-        attached.client = Some(s.client.clone());
-        attached.user = user.flatten();
-        attached.message = Some(
-            "left again before it could be listed: uid, pid and read-only flag unknown; user from tmux's message log when shown".into(),
-        );
-        let mut detached = attached.clone();
-        detached.kind = Kind::ClientDetached;
-        detached.time = Timestamp::now();
-        let departing = Departing {
-            client: &s.client,
-            session: &s.session,
-            session_id: &s.session_id,
-            own_ttys: &[],
-            all_kicked: self.reconnected,
-        };
-        let (reason, by, by_user) = if !view.sessions.contains_key(&s.session_id) {
-            (Reason::SessionClosed, None, None)
-        } else {
-            match messages::detach_cause(entries, &departing) {
-                Some(Cause::Detached) => (Reason::Detach, None, None),
-                Some(Cause::Kicked { by, by_user }) => {
-                    let (by, by_user, note) = self.actor(by, by_user, &s.client, view);
-                    detached.message = note.or(detached.message);
-                    (Reason::Kicked, Some(by), by_user)
-                }
-                None => (Reason::Exit, None, None),
-            }
-        };
-        detached.reason = Some(reason.as_str().to_owned());
-        detached.by = by;
-        detached.by_user = by_user;
-        vec![attached, detached]
-    }
-
-    /// Who ran a command that the message log names by `name`. A `tmux` command typed in a
-    /// pane is logged under the pane's tty; if exactly one other client was attached to that
-    /// pane's session — or exactly one of them is still there now (`detach-client -a` spares
-    /// whoever ran it) — that client's user typed it.
-    fn actor(
-        &self,
-        name: String,
-        user: Option<String>,
-        departing: &str,
-        now: &ServerView,
-    ) -> (String, Option<String>, Option<String>) {
-        // tmux shows [user] only when it differs from the server owner's.
-        let Some((pane_id, pane)) = self.known.panes.iter().find(|(_, p)| p.tty == name) else {
-            return (name, user.or_else(|| self.owner()), None);
-        };
-        let attached: Vec<_> = self
-            .known
-            .clients
-            .values()
-            .filter(|c| c.session_id == pane.session_id && c.name != departing)
-            .collect();
-        let staying: Vec<_> = attached
-            .iter()
-            .copied()
-            .filter(|c| now.clients.get(&c.name).is_some_and(|n| n.pid == c.pid))
-            .collect();
-        let candidates = if attached.len() > 1 && staying.len() == 1 {
-            staying
-        } else {
-            attached
-        };
-        match candidates.as_slice() {
-            [only] => (
-                only.name.clone(),
-                user.or_else(|| only.user.clone()),
-                Some(format!(
-                    "detach-client was run in pane {pane_id} (tty {name}), where {} was the one client attached (or left attached)",
-                    only.name
-                )),
-            ),
-            _ => (
-                name.clone(),
-                user.or_else(|| self.owner()),
-                Some(format!(
-                    "detach-client was run in pane {pane_id} (tty {name}); {} clients were attached to its session",
-                    candidates.len()
-                )),
-            ),
-        }
-    }
-
-    /// Our control client was detached and we came back: the interval is recorded, with who
-    /// did it when the message log tells. What changed meanwhile follows as ordinary events.
-    fn recorder_gap(
-        &self,
-        from: Timestamp,
-        until: Timestamp,
-        ours: &str,
-        entries: &[messages::Entry],
-        view: &ServerView,
-    ) -> Event {
-        let mut e = self.event(Timestamp::now(), Kind::AuditGap, Observed::Live);
-        e.from = Some(from);
-        e.until = Some(until.max(from));
-        e.reason = Some("recorder-detached".into());
-        let departing = Departing {
-            client: ours,
-            session: "",
-            session_id: "",
-            own_ttys: &[],
-            all_kicked: true,
-        };
-        let mut message = "the daemon's control client on this server was detached; it reconnected and re-read the server, so changes in between are recorded, but their times are when they were found".to_owned();
-        if let Some(Cause::Kicked { by, by_user }) = messages::detach_cause(entries, &departing) {
-            let (by, by_user, note) = self.actor(by, by_user, ours, view);
-            e.by = Some(by);
-            e.by_user = by_user;
-            if let Some(note) = note {
-                message.push_str("; ");
-                message.push_str(&note);
-            }
-        }
-        e.message = Some(message);
-        e
-    }
-
-    /// The server owner's name: the owner of the socket.
-    fn owner(&self) -> Option<String> {
-        use std::os::unix::fs::MetadataExt;
-        let uid = std::fs::metadata(&self.watch.socket).ok()?.uid();
-        crate::users::name_of(uid)
-    }
-
     fn read_log(&mut self, conn: &mut Connection) -> Result<Vec<messages::Entry>, ConnError> {
         let lines = conn
             .command("show-messages")?
@@ -557,33 +356,6 @@ impl State<'_> {
         self.sink.send(events);
         self.known = ServerView::default();
         self.running_pid = None;
-    }
-}
-
-/// A client tmux said attached (or switched), with when and where.
-#[derive(Clone, Debug)]
-struct Sighting {
-    at: Timestamp,
-    client: String,
-    session_id: String,
-    session: String,
-}
-
-impl Sighting {
-    fn of(at: Timestamp, n: &Notification) -> Option<Self> {
-        match n {
-            Notification::ClientSessionChanged {
-                client,
-                session_id,
-                session,
-            } => Some(Sighting {
-                at,
-                client: client.clone(),
-                session_id: session_id.clone(),
-                session: session.clone(),
-            }),
-            _ => None,
-        }
     }
 }
 

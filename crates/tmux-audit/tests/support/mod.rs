@@ -667,19 +667,25 @@ impl Daemon {
 
     /// Starts a daemon recording `server` into `db`. Does not wait for readiness.
     pub fn start_with(server: &TmuxServer, db: &Path) -> Self {
+        let sock = server.sock().as_os_str();
+        Self::spawn_in(server.dir(), db, &[OsStr::new("-S"), sock])
+    }
+
+    /// Starts `tmux-audit --db DB daemon ARGS` with the test's isolated environment in `dir`
+    /// (so without `-S`/`-L` it watches `dir/tmux-UID/`).
+    pub fn spawn_in(dir: &Path, db: &Path, args: &[&OsStr]) -> Self {
         let n = (0..)
-            .find(|n| !server.dir().join(format!("daemon-{n}.stderr")).exists())
+            .find(|n| !dir.join(format!("daemon-{n}.stderr")).exists())
             .unwrap();
-        let stderr_path = server.dir().join(format!("daemon-{n}.stderr"));
-        let stdout_path = server.dir().join(format!("daemon-{n}.stdout"));
+        let stderr_path = dir.join(format!("daemon-{n}.stderr"));
+        let stdout_path = dir.join(format!("daemon-{n}.stdout"));
         let mut cmd = Command::new(bin());
-        isolate(&mut cmd, server.dir());
-        cmd.current_dir(server.dir())
+        isolate(&mut cmd, dir);
+        cmd.current_dir(dir)
             .arg("--db")
             .arg(db)
             .arg("daemon")
-            .arg("-S")
-            .arg(server.sock())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&stdout_path).expect("create daemon stdout file"))
             .stderr(File::create(&stderr_path).expect("create daemon stderr file"));

@@ -131,7 +131,7 @@ fn two_clients_at_once_then_detach_switch_and_sigkill() {
     }
 
     // A detaches itself with the key binding.
-    a.send(b"\x02d");
+    server.detach_with_keys(&a);
     let (log, _) = wait_event(&db, "A's client-detached", "client-detached", |e| {
         field(e, "client") == Some(a.tty())
     });
@@ -259,7 +259,7 @@ fn attached_new_session_is_recorded_as_an_attach() {
         "who shows the new-session client: {who:?}"
     );
 
-    client.send(b"\x02d");
+    server.detach_with_keys(&client);
     let (log, _) = wait_event(
         &db,
         "detach of the new-session client",

@@ -270,7 +270,7 @@ fn names_with_command_substitution_run_nothing() {
     ]);
     // Attach to it and leave again, so client events carry the name too.
     let client = server.attach(&id);
-    client.send(b"\x02d");
+    server.detach_with_keys(&client);
     server.wait_gone(client.tty());
     server.tmux(&["kill-session", "-t", &id]);
 

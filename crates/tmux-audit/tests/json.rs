@@ -325,7 +325,7 @@ fn every_field_of_a_recorded_scenario() {
     let who = who_json(&db, None);
     assert_eq!(who.len(), 1, "{who:?}");
     check_who_entry(&who[0], &a, "work", &work, &sock);
-    a.send(b"\x02d");
+    server.detach_with_keys(&a);
 
     let wanted: Vec<(&str, &str, &str)> = vec![
         ("window-created", "window_id", win.as_str()),
@@ -528,7 +528,7 @@ fn log_filters_and_global_options() {
     let _daemon = Daemon::start_ready(&server, "work");
     let a = server.attach(&work);
     let _b = server.attach(&other);
-    a.send(b"\x02d");
+    server.detach_with_keys(&a);
     let log = wait_log(&db, "two attaches and a detach", |log| {
         log.iter().filter(|e| kind(e) == "client-attached").count() == 2
             && log.iter().any(|e| kind(e) == "client-detached")

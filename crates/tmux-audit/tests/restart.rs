@@ -63,7 +63,7 @@ fn sigkill_then_restart_records_the_gap_and_who_at_stays_right() {
 
     // While nothing watches: B attaches, A detaches.
     let b = server.attach(&work);
-    a.send(b"\x02d");
+    server.detach_with_keys(&a);
     server.wait_gone(a.tty());
     let restarted_after = micros_from_rfc3339(&now_rfc3339());
 

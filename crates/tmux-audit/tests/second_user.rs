@@ -122,7 +122,7 @@ fn nobody_read_write_client_is_recorded_as_nobody() {
         .unwrap_or_else(|| panic!("nobody missing from who: {who:?}"));
     assert_nobody_attach(w, &guest, &shared, false);
 
-    guest.send(b"\x02d");
+    server.detach_with_keys(&guest);
     let (log, _) = wait_event(&db, "nobody detached", "client-detached", |e| {
         field(e, "client") == Some(guest.tty())
     });

@@ -28,50 +28,59 @@ impl State<'_> {
         entries: &[messages::Entry],
         view: &ServerView,
     ) -> BTreeMap<String, Departure> {
-        let gone: Vec<_> = self.gone(view).cloned().collect();
-        let mut out = BTreeMap::new();
-        for c in gone {
-            let departure = |reason| Departure {
-                reason,
-                by: None,
-                by_user: None,
-                note: None,
-            };
-            let d = if !view.sessions.contains_key(&c.session_id) {
-                departure(Reason::SessionClosed)
-            } else {
-                let own_ttys: Vec<String> = self
-                    .known
-                    .panes
-                    .values()
-                    .filter(|p| p.session_id == c.session_id)
-                    .map(|p| p.tty.clone())
-                    .collect();
-                let session = self.known.sessions.get(&c.session_id);
-                let departing = Departing {
-                    client: &c.name,
-                    session: session.map_or("", |s| s.name.as_str()),
-                    session_id: &c.session_id,
-                    own_ttys: &own_ttys,
-                    all_kicked: self.reconnected,
-                };
-                match messages::detach_cause(entries, &departing) {
-                    Some(Cause::Detached) => departure(Reason::Detach),
-                    Some(Cause::Kicked { by, by_user }) => {
-                        let (by, by_user, note) = self.actor(by, by_user, &c.name, view);
-                        Departure {
-                            reason: Reason::Kicked,
-                            by: Some(by),
-                            by_user,
-                            note,
-                        }
-                    }
-                    None => departure(Reason::Exit),
-                }
-            };
-            out.insert(c.name.clone(), d);
+        self.gone(view)
+            .map(|c| {
+                let d = self.departure_of(&c.name, &c.session_id, entries, view);
+                (c.name.clone(), d)
+            })
+            .collect()
+    }
+
+    /// Why `client`, last in session `session_id`, left: its session closed, it detached
+    /// itself, someone kicked it (and who), or — with no command to explain it — it exited.
+    fn departure_of(
+        &self,
+        client: &str,
+        session_id: &str,
+        entries: &[messages::Entry],
+        view: &ServerView,
+    ) -> Departure {
+        let plain = |reason| Departure {
+            reason,
+            by: None,
+            by_user: None,
+            note: None,
+        };
+        if !view.sessions.contains_key(session_id) {
+            return plain(Reason::SessionClosed);
         }
-        out
+        let own_ttys: Vec<String> = (self.known.panes.values().chain(view.panes.values()))
+            .filter(|p| p.session_id == session_id)
+            .map(|p| p.tty.clone())
+            .collect();
+        let session = (self.known.sessions.get(session_id))
+            .or_else(|| view.sessions.get(session_id))
+            .map_or("", |s| s.name.as_str());
+        let departing = Departing {
+            client,
+            session,
+            session_id,
+            own_ttys: &own_ttys,
+            all_kicked: self.reconnected,
+        };
+        match messages::detach_cause(entries, &departing) {
+            Some(Cause::Detached) => plain(Reason::Detach),
+            Some(Cause::Kicked { by, by_user }) => {
+                let (by, by_user, note) = self.actor(by, by_user, client, view);
+                Departure {
+                    reason: Reason::Kicked,
+                    by: Some(by),
+                    by_user,
+                    note,
+                }
+            }
+            None => plain(Reason::Exit),
+        }
     }
 
     /// A client tmux announced that was gone again before we could list it (an attach of a
@@ -98,32 +107,14 @@ impl State<'_> {
         attached.message = Some(
             "left again before it could be listed: uid, pid and read-only flag unknown; user from tmux's message log when shown".into(),
         );
+        let d = self.departure_of(&s.client, &s.session_id, entries, view);
         let mut detached = attached.clone();
         detached.kind = Kind::ClientDetached;
         detached.time = Timestamp::now();
-        let departing = Departing {
-            client: &s.client,
-            session: &s.session,
-            session_id: &s.session_id,
-            own_ttys: &[],
-            all_kicked: self.reconnected,
-        };
-        let (reason, by, by_user) = if !view.sessions.contains_key(&s.session_id) {
-            (Reason::SessionClosed, None, None)
-        } else {
-            match messages::detach_cause(entries, &departing) {
-                Some(Cause::Detached) => (Reason::Detach, None, None),
-                Some(Cause::Kicked { by, by_user }) => {
-                    let (by, by_user, note) = self.actor(by, by_user, &s.client, view);
-                    detached.message = note.or(detached.message);
-                    (Reason::Kicked, Some(by), by_user)
-                }
-                None => (Reason::Exit, None, None),
-            }
-        };
-        detached.reason = Some(reason.as_str().to_owned());
-        detached.by = by;
-        detached.by_user = by_user;
+        detached.reason = Some(d.reason.as_str().to_owned());
+        detached.by = d.by;
+        detached.by_user = d.by_user;
+        detached.message = d.note.or(detached.message);
         vec![attached, detached]
     }
 

@@ -47,6 +47,9 @@ pub struct Prior {
 /// Connections in a row that end within a second before the watcher gives up.
 const QUICK_FAILURES: u32 = 10;
 
+/// Looks, 100 ms apart, at a socket that just appeared but refuses connections.
+const NEW_SOCKET_RETRIES: u32 = 20;
+
 /// Looks, 200 ms apart, at a server that has no session yet before giving up on it.
 const NO_SESSION_RETRIES: u32 = 25;
 
@@ -71,6 +74,7 @@ struct State<'a> {
 
 /// Watches one server until it is gone or `shutdown` is triggered.
 pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
+    let fresh_socket = !prior.at_daemon_start;
     let mut st = State {
         watch,
         sink,
@@ -96,6 +100,15 @@ pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
                 // exiting: look again shortly.
                 failures += 1;
                 std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            Err(ConnError::NoServer { .. })
+                if fresh_socket && st.running_pid.is_none() && failures < NEW_SOCKET_RETRIES =>
+            {
+                // A socket that just appeared can refuse connections for a moment (tmux binds
+                // before it listens): look again before deciding nobody is there.
+                failures += 1;
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
             Err(e) => {

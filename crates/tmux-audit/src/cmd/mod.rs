@@ -2,6 +2,7 @@
 
 mod daemon;
 mod log;
+mod pane_pipe;
 mod sessions;
 mod verify;
 mod who;
@@ -41,6 +42,8 @@ enum Command {
     Log(log::Args),
     Sessions(sessions::Args),
     Verify(verify::Args),
+    #[command(hide = true)]
+    PanePipe(pane_pipe::Args),
 }
 
 /// Runs the chosen subcommand.
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&cli.global, a),
         Command::Sessions(a) => sessions::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
+        Command::PanePipe(a) => pane_pipe::run(&cli.global, a),
     }
 }

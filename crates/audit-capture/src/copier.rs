@@ -1,0 +1,210 @@
+//! The loop inside `pipe-pane`: read the pane's output, stamp it, append it to the spool.
+//!
+//! It must never make tmux wait or grow: it reads as fast as tmux writes. Records are staged
+//! in memory and written in large pieces — when the stage passes [`STAGE_BYTES`], or when the
+//! pane has been quiet for [`QUIET`] — so a burst costs few system calls and a pause is on disk
+//! within 50 ms. If the spool cannot be written (disk full), it keeps reading, counts what it
+//! cannot keep, cuts the file back to its last whole record, and once writing works again
+//! records how many bytes were lost.
+
+use crate::spool::{self, MAGIC};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// Largest single read.
+pub const READ_BYTES: usize = 64 * 1024;
+/// Staged bytes that trigger a write.
+pub const STAGE_BYTES: usize = 256 * 1024;
+/// Quiet time after which staged records are written.
+pub const QUIET: Duration = Duration::from_millis(50);
+/// How often writing is tried again while the spool cannot be written.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// What a finished copy did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Bytes read from the pane.
+    pub bytes_in: u64,
+    /// Bytes that could not be kept.
+    pub bytes_lost: u64,
+}
+
+struct Spool {
+    file: File,
+    /// Length of the file up to its last whole record.
+    good_len: u64,
+    stage: Vec<u8>,
+    /// Bytes dropped since writing last failed, and when it was last tried.
+    losing: Option<(u64, Instant)>,
+}
+
+impl Spool {
+    /// Writes the stage. On failure the file is cut back to its last whole record and the
+    /// staged output is counted as lost.
+    fn write_stage(&mut self, now: i64, summary: &mut Summary) {
+        if self.stage.is_empty() {
+            return;
+        }
+        if let Some((lost, tried)) = self.losing {
+            if tried.elapsed() < RETRY {
+                let dropped = output_bytes(&self.stage);
+                self.losing = Some((lost + dropped, tried));
+                summary.bytes_lost += dropped;
+                self.stage.clear();
+                return;
+            }
+            // Try again, announcing the loss first.
+            let mut with_note = Vec::with_capacity(self.stage.len() + 16);
+            spool::encode_lost(&mut with_note, now, lost);
+            with_note.extend_from_slice(&self.stage);
+            self.stage = with_note;
+        }
+        match self.file.write_all(&self.stage) {
+            Ok(()) => {
+                self.good_len += self.stage.len() as u64;
+                self.losing = None;
+            }
+            Err(_) => {
+                let _ = self.file.set_len(self.good_len);
+                let _ = self.file.seek(SeekFrom::Start(self.good_len));
+                let dropped = output_bytes(&self.stage);
+                let before = self.losing.map_or(0, |(lost, _)| lost);
+                self.losing = Some((before + dropped, Instant::now()));
+                summary.bytes_lost += dropped;
+            }
+        }
+        self.stage.clear();
+    }
+}
+
+/// Output bytes in staged records (the header bytes are ours, not the pane's).
+fn output_bytes(stage: &[u8]) -> u64 {
+    let mut total = 0u64;
+    let mut at = 0usize;
+    while at + 13 <= stage.len() {
+        let length = u32::from_be_bytes(stage[at + 9..at + 13].try_into().expect("4 bytes"));
+        if stage[at] == 1 {
+            total += u64::from(length);
+            at += 13 + length as usize;
+        } else {
+            at += 13;
+        }
+    }
+    total
+}
+
+fn readable_within(fd: i32, timeout: Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+    rc != 0
+}
+
+/// Copies `input` (the pipe from tmux) into the spool `file` until end of input.
+/// `now` gives the time in microseconds since the epoch.
+pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Summary> {
+    let mut spool = Spool {
+        file,
+        good_len: 0,
+        stage: Vec::with_capacity(STAGE_BYTES + READ_BYTES + 64),
+        losing: None,
+    };
+    spool.file.write_all(MAGIC)?;
+    spool.good_len = MAGIC.len() as u64;
+    let mut summary = Summary::default();
+    let mut buf = vec![0u8; READ_BYTES];
+    let fd = input.as_raw_fd();
+    loop {
+        if !spool.stage.is_empty() && !readable_within(fd, QUIET) {
+            spool.write_stage(now(), &mut summary);
+        }
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        summary.bytes_in += n as u64;
+        spool::encode_output(&mut spool.stage, now(), &buf[..n]);
+        if spool.stage.len() >= STAGE_BYTES {
+            spool.write_stage(now(), &mut summary);
+        }
+    }
+    spool.write_stage(now(), &mut summary);
+    if let Some((lost, _)) = spool.losing {
+        // One last try to leave the loss on record.
+        let mut note = Vec::new();
+        spool::encode_lost(&mut note, now(), lost);
+        if spool.file.write_all(&note).is_err() {
+            let _ = spool.file.set_len(spool.good_len);
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::{Reader, Record};
+
+    fn pipe() -> (File, File) {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe(2) fills two fds into a valid array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        use std::os::fd::FromRawFd;
+        // SAFETY: both fds were just created and are owned by nobody else.
+        unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn every_byte_read_is_in_the_spool_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool");
+        let (read_end, mut write_end) = pipe();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let expected = data.clone();
+        let writer = std::thread::spawn(move || {
+            for piece in data.chunks(10_000) {
+                write_end.write_all(piece).unwrap();
+            }
+        });
+        let clock = std::sync::atomic::AtomicI64::new(0);
+        let summary = copy(read_end, File::create(&path).unwrap(), || {
+            clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        })
+        .unwrap();
+        writer.join().unwrap();
+        assert_eq!(summary.bytes_in, expected.len() as u64);
+        assert_eq!(summary.bytes_lost, 0);
+        let mut reader = Reader::new(File::open(&path).unwrap()).unwrap();
+        let mut got = Vec::new();
+        let mut last_time = -1;
+        while let Some(record) = reader.next_record().unwrap() {
+            match record {
+                Record::Output { time, bytes } => {
+                    assert!(time > last_time, "times increase");
+                    last_time = time;
+                    got.extend_from_slice(&bytes);
+                }
+                Record::Lost { .. } => panic!("nothing was lost"),
+            }
+        }
+        assert!(!reader.truncated);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn output_bytes_counts_only_pane_bytes() {
+        let mut stage = Vec::new();
+        spool::encode_output(&mut stage, 1, b"abc");
+        spool::encode_lost(&mut stage, 2, 99);
+        spool::encode_output(&mut stage, 3, b"de");
+        assert_eq!(output_bytes(&stage), 5);
+    }
+}

@@ -13,8 +13,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+/// Pipe buffer asked for (Linux's default pipe-max-size).
+pub const PIPE_BYTES: i32 = 1024 * 1024;
 /// Largest single read.
-pub const READ_BYTES: usize = 64 * 1024;
+pub const READ_BYTES: usize = 128 * 1024;
 /// Staged bytes that trigger a write.
 pub const STAGE_BYTES: usize = 256 * 1024;
 /// Quiet time after which staged records are written.
@@ -120,6 +122,12 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
     let mut summary = Summary::default();
     let mut buf = vec![0u8; READ_BYTES];
     let fd = input.as_raw_fd();
+    // A bigger pipe lets tmux hand over a burst in fewer, larger writes. Best effort: a file
+    // or a socket as input, or a lower pipe-max-size, just keeps the default.
+    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ takes an int and touches no memory.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
     loop {
         if !spool.stage.is_empty() && !readable_within(fd, QUIET) {
             spool.write_stage(now(), &mut summary);

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
 
-pub use lock::LockError;
+pub use lock::{is_recording, LockError};
 
 /// What to record and where.
 #[derive(Clone, Debug)]

@@ -28,6 +28,22 @@ pub enum LockError {
     },
 }
 
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Whether a daemon is recording into `db` now (holds its lock). `None` when that cannot be
+/// told (no lock file: no daemon ever ran there; or it cannot be opened).
+pub fn is_recording(db: &Path) -> Option<bool> {
+    let file = File::open(lock_path(db)).ok()?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved. A shared lock taken
+    // here is released when `file` is dropped at the end of this function.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    Some(rc != 0)
+}
+
 /// Held while the daemon runs; released when dropped or when the process dies.
 pub struct Lock {
     _file: File,
@@ -36,9 +52,7 @@ pub struct Lock {
 impl Lock {
     /// Takes the lock for `db` or says who has it.
     pub fn take(db: &Path) -> Result<Self, LockError> {
-        let mut name = db.as_os_str().to_owned();
-        name.push(".lock");
-        let path = PathBuf::from(name);
+        let path = lock_path(db);
         let io = |error| LockError::Io {
             path: path.clone(),
             error,

@@ -237,6 +237,13 @@ fn sigterm_stops_cleanly_and_the_next_start_has_no_gap() {
     );
     assert_gapless(&log);
     assert_eq!(who_clients(&db, None), vec![a.tty().to_owned()]);
+    // While a daemon records, `who` is live and says nothing more.
+    let who = cli(&db, &["who"]);
+    assert!(
+        who.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&who.stderr)
+    );
 
     // SIGINT stops it as cleanly as SIGTERM.
     let status = second.stop_with(nix::sys::signal::Signal::SIGINT);
@@ -258,6 +265,14 @@ fn sigterm_stops_cleanly_and_the_next_start_has_no_gap() {
         2,
         "{}",
         render(&log)
+    );
+    // With nothing recording, `who` still answers but warns that it is not live.
+    let who = cli(&db, &["who"]);
+    assert_eq!(who.status.code(), Some(0));
+    let warning = String::from_utf8_lossy(&who.stderr);
+    assert!(
+        warning.contains("no daemon is recording into this store now"),
+        "{warning}"
     );
     let v = cli(&db, &["verify"]);
     assert_eq!(

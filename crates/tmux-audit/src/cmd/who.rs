@@ -13,8 +13,8 @@ use std::process::ExitCode;
 #[command(after_help = "\
 Replays the log up to the moment asked (default: now). Read-only clients show RO yes. ORIGIN is
 the SSH remote address the client came from, or local. If the moment falls where nothing was
-recording (daemon stopped, or an audit gap), a warning on stderr says so and the state last
-recorded before it is shown.
+recording (daemon stopped, or an audit gap) — or, without --at, if no daemon records into the
+store now — a warning on stderr says so and the state last recorded is shown.
 
 Examples:
   tmux-audit who
@@ -81,6 +81,13 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 render::time(at)
             );
         }
+    }
+    if args.at.is_none() && audit_daemon::is_recording(&global.db_path()?) == Some(false) {
+        let last = events.last().map(|s| render::time(s.event.time));
+        eprintln!(
+            "tmux-audit: warning: no daemon is recording into this store now; showing the state as of its last event ({})",
+            last.unwrap_or_else(|| "none".into())
+        );
     }
     let mut out = std::io::stdout().lock();
     let mut clients: Vec<_> = world.clients.into_values().collect();

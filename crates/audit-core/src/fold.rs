@@ -101,8 +101,6 @@ pub struct World {
     pub panes: BTreeMap<(String, String), PaneState>,
     /// Attached clients by (server, client name).
     pub clients: BTreeMap<(String, String), Attachment>,
-    /// The last `audit-gap` applied: (from, until).
-    pub last_gap: Option<(Timestamp, Timestamp)>,
 }
 
 fn key(server: &str, id: &Option<String>) -> Option<(String, String)> {
@@ -194,11 +192,6 @@ impl World {
                     if let Some(c) = self.clients.get_mut(&k) {
                         c.readonly = ro;
                     }
-                }
-            }
-            Kind::AuditGap => {
-                if let (Some(from), Some(until)) = (e.from, e.until) {
-                    self.last_gap = Some((from, until));
                 }
             }
             _ => {}

@@ -36,9 +36,7 @@ pub fn panes_command() -> String {
         "list-panes -a",
         &[
             "session_id",
-            "session_created",
             "window_id",
-            "window_index",
             "pane_id",
             "!pane_tty",
             "!session_name",
@@ -57,7 +55,6 @@ pub fn clients_command() -> String {
             "client_readonly",
             "client_control_mode",
             "session_id",
-            "client_created",
             "!client_user",
             "!client_name",
             "!client_flags",
@@ -69,7 +66,7 @@ pub fn clients_command() -> String {
 
 /// Server facts read once per connection.
 pub fn server_command() -> String {
-    r##"display-message -p "#{version}\037#{pid}\037#{start_time}""##.to_owned()
+    r##"display-message -p "#{version}\037#{pid}""##.to_owned()
 }
 
 /// A subscription whose value changes whenever any session, window or pane appears, goes or
@@ -194,12 +191,12 @@ pub fn read_panes(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     view.panes.clear();
     let mut bad = Vec::new();
     for line in lines {
-        let Some(f) = fields(line, 8) else {
+        let Some(f) = fields(line, 6) else {
             bad.push(String::from_utf8_lossy(line).into_owned());
             continue;
         };
-        let [sid, _created, wid, _index, pid, tty, sname, wname] =
-            <[String; 8]>::try_from(f).expect("length checked");
+        let [sid, wid, pid, tty, sname, wname] =
+            <[String; 6]>::try_from(f).expect("length checked");
         view.sessions
             .entry(sid.clone())
             .or_insert(Session { name: sname });
@@ -221,12 +218,12 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     view.clients.clear();
     let mut bad = Vec::new();
     for line in lines {
-        let Some(f) = fields(line, 11) else {
+        let Some(f) = fields(line, 10) else {
             bad.push(String::from_utf8_lossy(line).into_owned());
             continue;
         };
-        let [uid, pid, ro, control, sid, _created, user, name, flags, tty, term] =
-            <[String; 11]>::try_from(f).expect("length checked");
+        let [uid, pid, ro, control, sid, user, name, flags, tty, term] =
+            <[String; 10]>::try_from(f).expect("length checked");
         view.clients.insert(
             name.clone(),
             Client {
@@ -253,8 +250,6 @@ pub struct ServerInfo {
     pub version: String,
     /// Server pid.
     pub pid: Option<i64>,
-    /// Server start time, seconds since the epoch.
-    pub start_time: Option<i64>,
 }
 
 /// Reads [`server_command`] output.
@@ -267,7 +262,6 @@ pub fn read_server(lines: &[Vec<u8>]) -> ServerInfo {
     ServerInfo {
         version: f.next().unwrap_or_default().to_owned(),
         pid: f.next().and_then(|p| p.parse().ok()),
-        start_time: f.next().and_then(|p| p.parse().ok()),
     }
 }
 
@@ -301,9 +295,7 @@ mod tests {
             &[
                 line(&[
                     "$0",
-                    "1",
                     "@0",
-                    "0",
                     "%0",
                     "/dev/pts/1",
                     r"a $(x) \\037 \n%end 1 2 1",
@@ -311,9 +303,7 @@ mod tests {
                 ]),
                 line(&[
                     "$0",
-                    "1",
                     "@0",
-                    "0",
                     "%1",
                     "/dev/pts/2",
                     r"a $(x) \\037 \n%end 1 2 1",
@@ -338,7 +328,6 @@ mod tests {
             "1",
             "0",
             "$1",
-            "0",
             "nobody",
             "/dev/pts/3",
             "attached",
@@ -356,7 +345,6 @@ mod tests {
                 "1",
                 "0",
                 "$1",
-                "0",
                 "root",
                 "c",
                 "attached,read-only",

@@ -132,12 +132,8 @@ fn two_clients_at_once_then_detach_switch_and_sigkill() {
 
     // A detaches itself with the key binding.
     server.detach_with_keys(&a);
-    let (log, _) = wait_event(&db, "A's client-detached", "client-detached", |e| {
-        field(e, "client") == Some(a.tty())
-    });
-    let e = find(&log, "client-detached", |e| {
-        field(e, "client") == Some(a.tty())
-    });
+    let (log, i) = wait_client_event(&db, "A's client-detached", "client-detached", a.tty());
+    let e = &log[i];
     assert_eq!(field(e, "reason"), Some("detach"), "{e}");
     assert_eq!(field(e, "session"), Some("work"), "{e}");
     assert_eq!(field(e, "session_id"), Some(work.as_str()), "{e}");
@@ -170,12 +166,8 @@ fn two_clients_at_once_then_detach_switch_and_sigkill() {
     // C is killed outright.
     c.signal(Signal::SIGKILL);
     c.wait_exit();
-    let (log, _) = wait_event(&db, "C's client-detached", "client-detached", |e| {
-        field(e, "client") == Some(c.tty())
-    });
-    let e = find(&log, "client-detached", |e| {
-        field(e, "client") == Some(c.tty())
-    });
+    let (log, i) = wait_client_event(&db, "C's client-detached", "client-detached", c.tty());
+    let e = &log[i];
     assert_eq!(field(e, "reason"), Some("exit"), "{e}");
     assert_eq!(field(e, "session_id"), Some(work.as_str()), "{e}");
 
@@ -260,15 +252,13 @@ fn attached_new_session_is_recorded_as_an_attach() {
     );
 
     server.detach_with_keys(&client);
-    let (log, _) = wait_event(
+    let (log, i) = wait_client_event(
         &db,
         "detach of the new-session client",
         "client-detached",
-        |e| field(e, "client") == Some(client.tty()),
+        client.tty(),
     );
-    let e = find(&log, "client-detached", |e| {
-        field(e, "client") == Some(client.tty())
-    });
+    let e = &log[i];
     assert_eq!(field(e, "reason"), Some("detach"), "{e}");
     assert_eq!(field(e, "session_id"), Some(fresh.as_str()), "{e}");
     assert_only_our_clients(&server, &db, &[&client]);
@@ -341,12 +331,8 @@ fn detach_typed_inside_own_session_is_a_detach_not_a_kick() {
     server.wait_prompt(&work);
     a.send(format!("tmux -S {} detach-client\r", server.sock_str()).as_bytes());
     a.wait_exit();
-    let (log, _) = wait_event(&db, "A's client-detached", "client-detached", |e| {
-        field(e, "client") == Some(a.tty())
-    });
-    let e = find(&log, "client-detached", |e| {
-        field(e, "client") == Some(a.tty())
-    });
+    let (log, i) = wait_client_event(&db, "A's client-detached", "client-detached", a.tty());
+    let e = &log[i];
     assert_eq!(field(e, "reason"), Some("detach"), "{e}");
     assert_eq!(field(e, "session_id"), Some(work.as_str()), "{e}");
 }
@@ -367,12 +353,8 @@ fn switch_client_readonly_is_recorded() {
         server.clients().iter().any(|c| c.0 == a.tty() && c.3),
         "tmux sets read-only"
     );
-    let (log, _) = wait_event(&db, "read-only on", "client-readonly-changed", |e| {
-        field(e, "client") == Some(a.tty())
-    });
-    let on = find(&log, "client-readonly-changed", |e| {
-        field(e, "client") == Some(a.tty())
-    });
+    let (log, i) = wait_client_event(&db, "read-only on", "client-readonly-changed", a.tty());
+    let on = &log[i];
     assert_eq!(
         on.get("readonly").and_then(Value::as_bool),
         Some(true),
@@ -498,12 +480,8 @@ fn closed_terminal_is_an_exit() {
 
     a.close_terminal();
     a.wait_exit();
-    let (log, _) = wait_event(&db, "A's client-detached", "client-detached", |e| {
-        field(e, "client") == Some(a.tty())
-    });
-    let e = find(&log, "client-detached", |e| {
-        field(e, "client") == Some(a.tty())
-    });
+    let (log, i) = wait_client_event(&db, "A's client-detached", "client-detached", a.tty());
+    let e = &log[i];
     assert_eq!(field(e, "reason"), Some("exit"), "{e}");
     assert_eq!(field(e, "session_id"), Some(work.as_str()), "{e}");
     assert!(who_json(&db, None).is_empty());

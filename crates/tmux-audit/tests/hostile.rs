@@ -212,15 +212,13 @@ fn hostile_names_are_recorded_exactly_as_tmux_reports_them() {
         .unwrap()
         .clone();
     let client = server.attach(&long_id);
-    let (log, _) = wait_event(
+    let (log, i) = wait_client_event(
         &db,
         "attach to the 300-character session",
         "client-attached",
-        |e| field(e, "client") == Some(client.tty()),
+        client.tty(),
     );
-    let e = find(&log, "client-attached", |e| {
-        field(e, "client") == Some(client.tty())
-    });
+    let e = &log[i];
     assert_eq!(field(e, "session"), Some(long_name.as_str()), "{e}");
     let who = who_json(&db, None);
     assert_eq!(

@@ -123,12 +123,8 @@ fn nobody_read_write_client_is_recorded_as_nobody() {
     assert_nobody_attach(w, &guest, &shared, false);
 
     server.detach_with_keys(&guest);
-    let (log, _) = wait_event(&db, "nobody detached", "client-detached", |e| {
-        field(e, "client") == Some(guest.tty())
-    });
-    let e = find(&log, "client-detached", |e| {
-        field(e, "client") == Some(guest.tty())
-    });
+    let (log, i) = wait_client_event(&db, "nobody detached", "client-detached", guest.tty());
+    let e = &log[i];
     assert_eq!(field(e, "reason"), Some("detach"), "{e}");
     if let Some(user) = field(e, "user") {
         assert_eq!(user, "nobody", "{e}");
@@ -170,12 +166,8 @@ fn nobody_read_only_client_is_recorded_read_only_and_its_self_unlock_is_seen() {
         server.clients().iter().any(|c| c.0 == guest.tty() && c.3),
         "tmux: read-only"
     );
-    let (log, _) = wait_event(&db, "nobody attached", "client-attached", |e| {
-        field(e, "client") == Some(guest.tty())
-    });
-    let e = find(&log, "client-attached", |e| {
-        field(e, "client") == Some(guest.tty())
-    });
+    let (log, i) = wait_client_event(&db, "nobody attached", "client-attached", guest.tty());
+    let e = &log[i];
     assert_nobody_attach(e, &guest, &shared, true);
     let who = who_json(&db, None);
     assert_eq!(who.len(), 1, "{who:?}");
@@ -196,12 +188,13 @@ fn nobody_read_only_client_is_recorded_read_only_and_its_self_unlock_is_seen() {
         server.clients().iter().any(|c| c.0 == guest.tty() && !c.3),
         "tmux: no longer read-only"
     );
-    let (log, _) = wait_event(&db, "read-only cleared", "client-readonly-changed", |e| {
-        field(e, "client") == Some(guest.tty())
-    });
-    let e = find(&log, "client-readonly-changed", |e| {
-        field(e, "client") == Some(guest.tty())
-    });
+    let (log, i) = wait_client_event(
+        &db,
+        "read-only cleared",
+        "client-readonly-changed",
+        guest.tty(),
+    );
+    let e = &log[i];
     assert_eq!(
         e.get("readonly").and_then(Value::as_bool),
         Some(false),

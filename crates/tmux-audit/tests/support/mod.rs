@@ -1025,6 +1025,12 @@ pub fn wait_log_until(
 
 /// Polls `log --json` until an event of `kind_name` matching `pred` is present; returns the
 /// log and that event's index.
+/// Waits until an event of `kind_name` for the client on `tty` is stored; returns the log and
+/// the index of that event in it.
+pub fn wait_client_event(db: &Path, what: &str, kind_name: &str, tty: &str) -> (Vec<Value>, usize) {
+    wait_event(db, what, kind_name, |e| field(e, "client") == Some(tty))
+}
+
 pub fn wait_event(
     db: &Path,
     what: &str,

@@ -9,5 +9,6 @@
 //! Nothing here knows tmux or the store; `tmux-audit pane-pipe` is the thin binary edge.
 #![deny(missing_docs)]
 
+pub mod chunk;
 pub mod copier;
 pub mod spool;

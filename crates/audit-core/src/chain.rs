@@ -10,6 +10,7 @@
 
 use crate::encoding::{self, DecodeError};
 use crate::event::Event;
+use crate::time::Timestamp;
 use thiserror::Error;
 
 /// A 32-byte chain hash.
@@ -78,6 +79,35 @@ pub enum ChainError {
         /// Which column.
         column: &'static str,
     },
+    /// The stored output chunk does not match the digest its `pane-output` event carries.
+    #[error("seq {}: output of pane {} from {} to {} was changed (chunk differs from its digest)", .0.seq, .0.pane_id, fmt_time(&.0.from), fmt_time(&.0.until))]
+    ChunkMismatch(ChunkPlace),
+    /// A `pane-output` event's chunk is gone.
+    #[error("seq {}: output of pane {} from {} to {} is missing (chunk deleted)", .0.seq, .0.pane_id, fmt_time(&.0.from), fmt_time(&.0.until))]
+    ChunkMissing(ChunkPlace),
+    /// A stored chunk that no `pane-output` event covers (inserted).
+    #[error("chunk stored under seq {seq} belongs to no pane-output event (chunk inserted)")]
+    ChunkUnclaimed {
+        /// Where it is stored.
+        seq: u64,
+    },
+}
+
+/// Where a damaged output chunk sits: its event and the pane and time range it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkPlace {
+    /// The `pane-output` event's seq.
+    pub seq: u64,
+    /// The pane, `%N`.
+    pub pane_id: String,
+    /// Start of the chunk.
+    pub from: Option<Timestamp>,
+    /// End of the chunk.
+    pub until: Option<Timestamp>,
+}
+
+fn fmt_time(t: &Option<Timestamp>) -> String {
+    t.map_or_else(|| "?".to_owned(), |t| t.to_string())
 }
 
 impl ChainError {
@@ -88,7 +118,9 @@ impl ChainError {
             ChainError::SeqMismatch { stored, .. } => *stored,
             ChainError::Undecodable { seq, .. }
             | ChainError::HashMismatch { seq }
-            | ChainError::IndexMismatch { seq, .. } => *seq,
+            | ChainError::IndexMismatch { seq, .. }
+            | ChainError::ChunkUnclaimed { seq } => *seq,
+            ChainError::ChunkMismatch(place) | ChainError::ChunkMissing(place) => place.seq,
         }
     }
 }

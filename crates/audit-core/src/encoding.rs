@@ -32,6 +32,9 @@
 //! | 11 | uid | int | | 24 | by_user | string |
 //! | 12 | user | string | | 25 | message | string |
 //! | 13 | readonly | bool | | 26 | flags | string |
+//! | 27 | bytes | int | | 30 | digest | string |
+//! | 28 | width | int | | 31 | window_index | int |
+//! | 29 | height | int | | 32 | pane_index | int |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -130,6 +133,12 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(24, e.by_user.as_deref());
     w.str(25, e.message.as_deref());
     w.str(26, e.flags.as_deref());
+    w.int(27, e.bytes);
+    w.int(28, e.width);
+    w.int(29, e.height);
+    w.str(30, e.digest.as_deref());
+    w.int(31, e.window_index);
+    w.int(32, e.pane_index);
     w.0
 }
 
@@ -212,6 +221,12 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             24 => e.by_user = Some(r.string(tag)?),
             25 => e.message = Some(r.string(tag)?),
             26 => e.flags = Some(r.string(tag)?),
+            27 => e.bytes = Some(r.i64()?),
+            28 => e.width = Some(r.i64()?),
+            29 => e.height = Some(r.i64()?),
+            30 => e.digest = Some(r.string(tag)?),
+            31 => e.window_index = Some(r.i64()?),
+            32 => e.pane_index = Some(r.i64()?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }

@@ -44,11 +44,15 @@ pub enum Kind {
     AuditStopped,
     /// An interval in which nothing was observed (the previous daemon died).
     AuditGap,
+    /// A stretch of one pane's recorded output, stored as a chunk the event's `digest` covers.
+    PaneOutput,
+    /// Output of a pane that was not recorded (pipe closed, disk full, recorder down).
+    OutputGap,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -65,6 +69,8 @@ impl Kind {
         Kind::AuditStarted,
         Kind::AuditStopped,
         Kind::AuditGap,
+        Kind::PaneOutput,
+        Kind::OutputGap,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -86,6 +92,8 @@ impl Kind {
             Kind::AuditStarted => "audit-started",
             Kind::AuditStopped => "audit-stopped",
             Kind::AuditGap => "audit-gap",
+            Kind::PaneOutput => "pane-output",
+            Kind::OutputGap => "output-gap",
         }
     }
 }
@@ -267,6 +275,24 @@ pub struct Event {
     /// tmux's flags for the client (`#{client_flags}`), such as `attached,control-mode,read-only`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flags: Option<String>,
+    /// Output bytes a `pane-output` chunk holds, or an `output-gap` lost (when known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
+    /// Pane width in columns (`pane-output`: at the chunk's start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<i64>,
+    /// Pane height in rows (`pane-output`: at the chunk's start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<i64>,
+    /// BLAKE3 digest (hex) of the stored output chunk a `pane-output` event stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The window's index in its session when observed (`#{window_index}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_index: Option<i64>,
+    /// The pane's index in its window when observed (`#{pane_index}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pane_index: Option<i64>,
 }
 
 impl Event {
@@ -300,6 +326,12 @@ impl Event {
             by_user: None,
             message: None,
             flags: None,
+            bytes: None,
+            width: None,
+            height: None,
+            digest: None,
+            window_index: None,
+            pane_index: None,
         }
     }
 

@@ -23,7 +23,7 @@ pub mod event;
 pub mod fold;
 pub mod time;
 
-pub use chain::{ChainError, ChainHash, Verifier, VerifyReport};
+pub use chain::{ChainError, ChainHash, ChunkPlace, Verifier, VerifyReport};
 pub use encoding::DecodeError;
 pub use event::{Event, Kind, Observed, Reason, Stored};
 pub use time::Timestamp;

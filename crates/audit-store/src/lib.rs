@@ -34,6 +34,25 @@ pub trait EventStore: Send {
     /// hash. Returns them as stored.
     fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError>;
 
+    /// Appends events with what they carry (a `pane-output` event carries its chunk and the
+    /// chunk's rendered text), in order, in one transaction.
+    fn append_attached(
+        &mut self,
+        records: &[(Event, Option<Attachment>)],
+    ) -> Result<Vec<Stored>, StoreError>;
+
+    /// The compressed chunk stored with the `pane-output` event at `seq`.
+    fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits, in `seq` order, the `pane-output` events whose indexed text contains every token
+    /// (run of letters and digits, case-insensitive) of `words`. Candidates only: callers confirm
+    /// each in the chunk. No tokens, no candidates.
+    fn search_text(
+        &self,
+        words: &[String],
+        visit: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<(), StoreError>;
+
     /// The last stored record, if any.
     fn head(&self) -> Result<Option<Stored>, StoreError>;
 
@@ -43,6 +62,15 @@ pub trait EventStore: Send {
     /// Re-checks every record: positions, canonical bytes, chain hashes and index columns.
     /// `Ok(Err(..))` is a tampered log; `Err(..)` means it could not be checked at all.
     fn verify(&self) -> Result<Result<VerifyReport, ChainError>, StoreError>;
+}
+
+/// What a `pane-output` event carries into the store beside itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attachment {
+    /// The compressed chunk (`audit_capture::chunk`); the event's `digest` is its BLAKE3 hash.
+    pub chunk: Vec<u8>,
+    /// The chunk's rendered text, for the full-text index (not covered by the chain: derived).
+    pub text: String,
 }
 
 /// How to open a store.

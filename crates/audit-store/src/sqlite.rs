@@ -4,17 +4,22 @@
 //! `hash`; `time`, `kind`, `server` and `session` are copies kept only for indexed lookups, and
 //! `verify` checks them against `data`. Triggers refuse `UPDATE` and `DELETE` so no tool edits
 //! the log by accident; they stop no determined attacker — the chain is what detects that.
+//!
+//! Recorded output lives beside the events: `chunks` holds each compressed chunk under the `seq`
+//! of the `pane-output` event whose `digest` covers it, and `chunk_text` is a contentless FTS5
+//! index (no positions, `detail=none`, to stay small) of the rendered text, keyed by the same
+//! `seq`. The index is derived data — search confirms every candidate against the chunk itself.
 
-use crate::{Access, EventStore, Range, StoreError};
-use audit_core::chain::{self, ChainError, Verifier, VerifyReport, GENESIS};
-use audit_core::{encoding, Event, Stored};
+use crate::{Access, Attachment, EventStore, Range, StoreError};
+use audit_core::chain::{self, ChainError, ChunkPlace, Verifier, VerifyReport, GENESIS};
+use audit_core::{encoding, Event, Kind, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -31,6 +36,15 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'tmux-audit events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'tmux-audit events are append-only'); END;
+CREATE TABLE IF NOT EXISTS chunks (
+    seq  INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS chunks_append_only_update BEFORE UPDATE ON chunks
+    BEGIN SELECT RAISE(ABORT, 'tmux-audit output is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS chunks_append_only_delete BEFORE DELETE ON chunks
+    BEGIN SELECT RAISE(ABORT, 'tmux-audit output is append-only'); END;
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(text, content='', detail=none);
 ";
 
 /// An SQLite-backed [`EventStore`].
@@ -176,10 +190,11 @@ impl SqliteStore {
             .map_err(|_| self.corrupt(seq, "hash is not 32 bytes"))?;
         Ok(Stored { seq, event, hash })
     }
-}
-
-impl EventStore for SqliteStore {
-    fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError> {
+    /// Appends events, each with what it carries, in one transaction.
+    fn append_rows<'a>(
+        &mut self,
+        rows: impl ExactSizeIterator<Item = (&'a Event, Option<&'a Attachment>)>,
+    ) -> Result<Vec<Stored>, StoreError> {
         let path = self.path.clone();
         let sql = |error| StoreError::Sqlite {
             path: path.clone(),
@@ -208,7 +223,7 @@ impl EventStore for SqliteStore {
             ),
             None => (0, GENESIS),
         };
-        let mut stored = Vec::with_capacity(events.len());
+        let mut stored = Vec::with_capacity(rows.len());
         {
             let mut insert = tx
                 .prepare_cached(
@@ -216,7 +231,13 @@ impl EventStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(sql)?;
-            for event in events {
+            let mut insert_chunk = tx
+                .prepare_cached("INSERT INTO chunks (seq, data) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            let mut insert_text = tx
+                .prepare_cached("INSERT INTO chunk_text (rowid, text) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            for (event, attachment) in rows {
                 seq += 1;
                 let data = encoding::encode(seq, event);
                 let hash = chain::link(&prev, &data);
@@ -231,6 +252,16 @@ impl EventStore for SqliteStore {
                         &hash[..],
                     ])
                     .map_err(sql)?;
+                if let Some(a) = attachment {
+                    insert_chunk
+                        .execute(params![seq as i64, a.chunk])
+                        .map_err(sql)?;
+                    if !a.text.is_empty() {
+                        insert_text
+                            .execute(params![seq as i64, a.text])
+                            .map_err(sql)?;
+                    }
+                }
                 prev = hash;
                 stored.push(Stored {
                     seq,
@@ -241,6 +272,61 @@ impl EventStore for SqliteStore {
         }
         tx.commit().map_err(sql)?;
         Ok(stored)
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError> {
+        self.append_rows(events.iter().map(|e| (e, None)))
+    }
+
+    fn append_attached(
+        &mut self,
+        records: &[(Event, Option<Attachment>)],
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.append_rows(records.iter().map(|(e, a)| (e, a.as_ref())))
+    }
+
+    fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT data FROM chunks WHERE seq = ?1",
+                [seq as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())
+    }
+
+    fn search_text(
+        &self,
+        words: &[String],
+        visit: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<(), StoreError> {
+        // The index holds tokens (runs of letters and digits); so does the query. Each token is
+        // a quoted FTS5 string, so nothing the user types is query syntax.
+        let tokens: Vec<String> = words
+            .iter()
+            .flat_map(|w| w.split(|c: char| !c.is_alphanumeric()))
+            .filter(|t| !t.is_empty())
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let query = tokens.join(" AND ");
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT rowid FROM chunk_text WHERE chunk_text MATCH ?1 ORDER BY rowid")
+            .map_err(self.sql_err())?;
+        let mut rows = stmt.query([query]).map_err(self.sql_err())?;
+        while let Some(row) = rows.next().map_err(self.sql_err())? {
+            let seq: i64 = row.get(0).map_err(self.sql_err())?;
+            if !visit(seq as u64) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn head(&self) -> Result<Option<Stored>, StoreError> {
@@ -308,7 +394,44 @@ impl EventStore for SqliteStore {
             if row.get::<_, Option<String>>(4).ok() != Some(event.session.clone()) {
                 return Ok(Err(column("session")));
             }
+            if event.kind == Kind::PaneOutput {
+                let chunk = self.chunk(seq).ok().flatten();
+                if let Err(e) = check_chunk(seq, &event, chunk.as_deref()) {
+                    return Ok(Err(e));
+                }
+            }
+        }
+        let orphan: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT c.seq FROM chunks c LEFT JOIN events e ON e.seq = c.seq
+                 WHERE e.seq IS NULL OR e.kind != 'pane-output' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        if let Some(seq) = orphan {
+            return Ok(Err(ChainError::ChunkUnclaimed { seq: seq as u64 }));
         }
         Ok(Ok(verifier.report()))
     }
+}
+
+/// Checks a stored chunk against the digest its `pane-output` event carries.
+fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Result<(), ChainError> {
+    let place = || ChunkPlace {
+        seq,
+        pane_id: event.pane_id.clone().unwrap_or_default(),
+        from: event.from,
+        until: event.until,
+    };
+    let Some(chunk) = chunk else {
+        return Err(ChainError::ChunkMissing(place()));
+    };
+    let digest = blake3::hash(chunk).to_hex();
+    if event.digest.as_deref() != Some(digest.as_str()) {
+        return Err(ChainError::ChunkMismatch(place()));
+    }
+    Ok(())
 }

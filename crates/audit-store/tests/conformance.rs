@@ -1,7 +1,7 @@
 //! The suite every store backend must pass. Each test takes a fresh store from `backends()`.
 
 use audit_core::{ChainError, Event, Kind, Timestamp};
-use audit_store::{Access, EventStore, Range, SqliteStore};
+use audit_store::{Access, Attachment, EventStore, Range, SqliteStore};
 
 fn backends() -> Vec<(&'static str, Box<dyn EventStore>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
@@ -154,4 +154,120 @@ fn sqlite_store_is_owner_only() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(path.parent().unwrap()), 0o700);
+}
+
+fn output_event(t: i64, pane: &str, chunk: &[u8]) -> Event {
+    let mut e = event(t, Kind::PaneOutput, "prod");
+    e.pane_id = Some(pane.to_owned());
+    e.from = Some(Timestamp::from_secs(t - 1));
+    e.until = Some(Timestamp::from_secs(t));
+    e.bytes = Some(chunk.len() as i64);
+    e.digest = Some(blake3::hash(chunk).to_hex().to_string());
+    e
+}
+
+fn attached(chunk: &[u8], text: &str) -> Option<Attachment> {
+    Some(Attachment {
+        chunk: chunk.to_vec(),
+        text: text.to_owned(),
+    })
+}
+
+#[test]
+fn chunks_are_stored_with_their_event_and_found_by_words() {
+    for (name, mut store, _dir) in backends() {
+        let stored = store
+            .append_attached(&[
+                (event(1, Kind::SessionCreated, "prod"), None),
+                (
+                    output_event(2, "%1", b"chunk one"),
+                    attached(b"chunk one", "psql> DROP TABLE users;\n"),
+                ),
+                (
+                    output_event(3, "%2", b"chunk two"),
+                    attached(b"chunk two", "drop the table\nSELECT 1"),
+                ),
+            ])
+            .unwrap();
+        assert_eq!(stored[2].seq, 3, "{name}");
+        assert_eq!(store.chunk(2).unwrap().as_deref(), Some(&b"chunk one"[..]));
+        assert_eq!(store.chunk(1).unwrap(), None, "{name}");
+        let find = |words: &[&str]| {
+            let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            let mut seqs = Vec::new();
+            store
+                .search_text(&words, &mut |seq| {
+                    seqs.push(seq);
+                    true
+                })
+                .unwrap();
+            seqs
+        };
+        assert_eq!(
+            find(&["DROP", "TABLE"]),
+            vec![2, 3],
+            "{name}: case-insensitive"
+        );
+        assert_eq!(find(&["users"]), vec![2], "{name}");
+        assert_eq!(
+            find(&["select\" OR \"x"]),
+            Vec::<u64>::new(),
+            "{name}: no syntax"
+        );
+        assert_eq!(find(&[]), Vec::<u64>::new(), "{name}");
+        assert!(store.verify().unwrap().is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn sqlite_changed_missing_or_inserted_chunk_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut store = SqliteStore::open(&path, Access::Create).unwrap();
+    store
+        .append_attached(&[(
+            output_event(5, "%7", b"exact bytes"),
+            attached(b"exact bytes", ""),
+        )])
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert!(conn
+        .execute("UPDATE chunks SET data = x'00' WHERE seq = 1", [])
+        .is_err());
+    conn.execute_batch(
+        "DROP TRIGGER chunks_append_only_update; DROP TRIGGER chunks_append_only_delete",
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE chunks SET data = CAST('exact bytez' AS BLOB) WHERE seq = 1",
+        [],
+    )
+    .unwrap();
+    let place = audit_core::ChunkPlace {
+        seq: 1,
+        pane_id: "%7".into(),
+        from: Some(Timestamp::from_secs(4)),
+        until: Some(Timestamp::from_secs(5)),
+    };
+    assert_eq!(
+        store.verify().unwrap().unwrap_err(),
+        ChainError::ChunkMismatch(place.clone())
+    );
+    conn.execute("DELETE FROM chunks WHERE seq = 1", [])
+        .unwrap();
+    assert_eq!(
+        store.verify().unwrap().unwrap_err(),
+        ChainError::ChunkMissing(place)
+    );
+    conn.execute(
+        "INSERT INTO chunks (seq, data) VALUES (1, CAST('exact bytes' AS BLOB))",
+        [],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO chunks (seq, data) VALUES (9, x'01')", [])
+        .unwrap();
+    assert_eq!(
+        store.verify().unwrap().unwrap_err(),
+        ChainError::ChunkUnclaimed { seq: 9 }
+    );
 }

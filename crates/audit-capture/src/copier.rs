@@ -63,9 +63,17 @@ impl Spool {
             with_note.extend_from_slice(&self.stage);
             self.stage = with_note;
         }
-        match self.file.write_all(&self.stage) {
-            Ok(()) => {
-                self.good_len += self.stage.len() as u64;
+        let written = if self.good_len == 0 {
+            // The magic could not be written when the copy began (the disk was full).
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&self.stage);
+            self.file.write_all(&with_magic).map(|()| with_magic.len())
+        } else {
+            self.file.write_all(&self.stage).map(|()| self.stage.len())
+        };
+        match written {
+            Ok(n) => {
+                self.good_len += n as u64;
                 self.losing = None;
             }
             Err(_) => {
@@ -78,6 +86,31 @@ impl Spool {
             }
         }
         self.stage.clear();
+    }
+}
+
+impl Spool {
+    /// Writes the record of a loss on its own (nothing staged), if writing works again.
+    fn write_note(&mut self, now: i64) {
+        let Some((lost, _)) = self.losing else {
+            return;
+        };
+        let mut note = Vec::new();
+        if self.good_len == 0 {
+            note.extend_from_slice(MAGIC);
+        }
+        spool::encode_lost(&mut note, now, lost);
+        match self.file.write_all(&note) {
+            Ok(()) => {
+                self.good_len += note.len() as u64;
+                self.losing = None;
+            }
+            Err(_) => {
+                let _ = self.file.set_len(self.good_len);
+                let _ = self.file.seek(SeekFrom::Start(self.good_len));
+                self.losing = Some((lost, Instant::now()));
+            }
+        }
     }
 }
 
@@ -117,8 +150,14 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
         stage: Vec::with_capacity(STAGE_BYTES + READ_BYTES + 64),
         losing: None,
     };
-    spool.file.write_all(MAGIC)?;
-    spool.good_len = MAGIC.len() as u64;
+    // A full disk at the start is no reason to stop: the magic goes with the first write that
+    // works.
+    if spool.file.write_all(MAGIC).is_ok() {
+        spool.good_len = MAGIC.len() as u64;
+    } else {
+        let _ = spool.file.set_len(0);
+        let _ = spool.file.seek(SeekFrom::Start(0));
+    }
     let mut summary = Summary::default();
     let mut buf = vec![0u8; READ_BYTES];
     let fd = input.as_raw_fd();
@@ -131,6 +170,11 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
     loop {
         if !spool.stage.is_empty() && !readable_within(fd, QUIET) {
             spool.write_stage(now(), &mut summary);
+        }
+        // Losing output and the pane went quiet: try to put the loss on record anyway, so it is
+        // known even if the pane prints nothing more.
+        while spool.stage.is_empty() && spool.losing.is_some() && !readable_within(fd, RETRY) {
+            spool.write_note(now());
         }
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -153,6 +197,11 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
             let _ = spool.file.set_len(spool.good_len);
         }
     }
+    // Tells the reader that nothing more will come (best effort: on a full disk it learns it
+    // from the pane's state instead).
+    let mut closed = Vec::new();
+    spool::encode_closed(&mut closed, now());
+    let _ = spool.file.write_all(&closed);
     Ok(summary)
 }
 
@@ -193,6 +242,7 @@ mod tests {
         let mut reader = Reader::new(File::open(&path).unwrap()).unwrap();
         let mut got = Vec::new();
         let mut last_time = -1;
+        let mut closed = 0;
         while let Some(record) = reader.next_record().unwrap() {
             match record {
                 Record::Output { time, bytes } => {
@@ -201,8 +251,10 @@ mod tests {
                     got.extend_from_slice(&bytes);
                 }
                 Record::Lost { .. } => panic!("nothing was lost"),
+                Record::Closed { .. } => closed += 1,
             }
         }
+        assert_eq!(closed, 1, "the copy ends with one closing record");
         assert!(!reader.truncated);
         assert_eq!(got, expected);
     }

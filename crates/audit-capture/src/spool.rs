@@ -3,9 +3,10 @@
 //! ```text
 //! "TAS1"                       magic and version
 //! repeated records:
-//!   kind    u8                 1 = output, 2 = lost
+//!   kind    u8                 1 = output, 2 = lost, 3 = closed (the pipe ended; last record)
 //!   time    i64 (big-endian)   microseconds since the Unix epoch, when read
-//!   length  u32 (big-endian)   output: bytes that follow; lost: bytes that could not be kept
+//!   length  u32 (big-endian)   output: bytes that follow; lost: bytes that could not be kept;
+//!                              closed: 0
 //!   bytes   [length]           output only
 //! ```
 //!
@@ -20,6 +21,7 @@ pub const MAGIC: &[u8; 4] = b"TAS1";
 
 const OUTPUT: u8 = 1;
 const LOST: u8 = 2;
+const CLOSED: u8 = 3;
 const HEADER: usize = 1 + 8 + 4;
 
 /// One record of a spool.
@@ -39,6 +41,11 @@ pub enum Record {
         /// How many bytes were lost.
         bytes: u64,
     },
+    /// tmux closed the pipe (the pane ended, or someone ran `pipe-pane` on it): nothing follows.
+    Closed {
+        /// When (microseconds since the epoch).
+        time: i64,
+    },
 }
 
 /// Appends an output record to `buf` (at most 4 GiB: callers read far less at a time).
@@ -55,6 +62,53 @@ pub fn encode_lost(buf: &mut Vec<u8>, time: i64, bytes: u64) {
     buf.push(LOST);
     buf.extend_from_slice(&time.to_be_bytes());
     buf.extend_from_slice(&u32::try_from(bytes).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+/// Appends the closing record to `buf`.
+pub fn encode_closed(buf: &mut Vec<u8>, time: i64) {
+    buf.push(CLOSED);
+    buf.extend_from_slice(&time.to_be_bytes());
+    buf.extend_from_slice(&0u32.to_be_bytes());
+}
+
+/// Parses the whole records at the start of `buf` (which follows the magic), for a reader that
+/// tails a spool still being written. Returns them and how many bytes they took; an incomplete
+/// record at the end is left for the next call.
+pub fn parse_records(buf: &[u8], at: u64) -> Result<(Vec<Record>, usize), ReadError> {
+    let mut records = Vec::new();
+    let mut used = 0;
+    while buf.len() - used >= HEADER {
+        let header = &buf[used..used + HEADER];
+        let time = i64::from_be_bytes(header[1..9].try_into().expect("8 bytes"));
+        let length = u32::from_be_bytes(header[9..13].try_into().expect("4 bytes"));
+        let (record, size) = match header[0] {
+            OUTPUT => {
+                let end = used + HEADER + length as usize;
+                if end > buf.len() {
+                    break;
+                }
+                let bytes = buf[used + HEADER..end].to_vec();
+                (Record::Output { time, bytes }, HEADER + length as usize)
+            }
+            LOST => (
+                Record::Lost {
+                    time,
+                    bytes: u64::from(length),
+                },
+                HEADER,
+            ),
+            CLOSED => (Record::Closed { time }, HEADER),
+            kind => {
+                return Err(ReadError::BadKind {
+                    kind,
+                    at: at + used as u64,
+                })
+            }
+        };
+        records.push(record);
+        used += size;
+    }
+    Ok((records, used))
 }
 
 /// Why a spool could not be read.
@@ -138,12 +192,13 @@ impl<R: Read> Reader<R> {
                 time,
                 bytes: u64::from(length),
             },
+            CLOSED => Record::Closed { time },
             kind => return Err(ReadError::BadKind { kind, at: self.at }),
         };
         self.at += (HEADER as u64)
             + match &record {
                 Record::Output { bytes, .. } => bytes.len() as u64,
-                Record::Lost { .. } => 0,
+                Record::Lost { .. } | Record::Closed { .. } => 0,
             };
         Ok(Some(record))
     }
@@ -191,6 +246,45 @@ mod tests {
         );
         assert_eq!(r.next_record().unwrap(), None);
         assert!(!r.truncated);
+    }
+
+    #[test]
+    fn parse_records_leaves_an_incomplete_record_for_later() {
+        let bytes = spool(|b| {
+            encode_output(b, 1, b"first");
+            encode_lost(b, 2, 7);
+            encode_output(b, 3, b"second");
+            encode_closed(b, 4);
+        });
+        let body = &bytes[4..];
+        let mut all = Vec::new();
+        let mut start = 0;
+        // Feed it a byte at a time, as a tail of a file being written would see it.
+        for end in 1..=body.len() {
+            let (records, used) = parse_records(&body[start..end], start as u64).unwrap();
+            all.extend(records);
+            start += used;
+        }
+        assert_eq!(start, body.len());
+        assert_eq!(
+            all,
+            vec![
+                Record::Output {
+                    time: 1,
+                    bytes: b"first".to_vec()
+                },
+                Record::Lost { time: 2, bytes: 7 },
+                Record::Output {
+                    time: 3,
+                    bytes: b"second".to_vec()
+                },
+                Record::Closed { time: 4 },
+            ]
+        );
+        assert!(matches!(
+            parse_records(&[9; 13], 100),
+            Err(ReadError::BadKind { kind: 9, at: 100 })
+        ));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! `audit-stopped`.
 #![deny(missing_docs)]
 
+mod ingest;
 mod lock;
 mod registry;
 mod writer;
@@ -40,6 +41,26 @@ pub struct Config {
     pub tmux: PathBuf,
     /// This host's name.
     pub host: String,
+    /// Record pane output too; `None` records access only.
+    pub capture: Option<Capture>,
+}
+
+/// How pane output is recorded.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The `tmux-audit` program tmux runs for each pane's pipe.
+    pub exe: PathBuf,
+    /// Longest time output waits in a spool before it is committed.
+    pub flush_after: std::time::Duration,
+}
+
+impl Config {
+    /// Where spools go: beside the store, owner-only.
+    pub fn spool_dir(&self) -> PathBuf {
+        let mut name = self.db.file_name().unwrap_or_default().to_os_string();
+        name.push(".spool");
+        self.db.with_file_name(name)
+    }
 }
 
 /// Why the daemon could not run.
@@ -115,8 +136,24 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         });
     }
 
-    let registry =
-        registry::Registry::new(config.clone(), world, writer.sink(), Arc::clone(&shutdown));
+    let ingester = config.capture.as_ref().map(|capture| {
+        ingest::Ingester::start(
+            ingest::IngestConfig {
+                host: config.host.clone(),
+                spool_dir: config.spool_dir(),
+                flush_after: capture.flush_after,
+            },
+            writer.sink(),
+            writer.healthy(),
+        )
+    });
+    let registry = registry::Registry::new(
+        config.clone(),
+        world,
+        writer.sink(),
+        ingester.as_ref().map(|i| i.handle()),
+        Arc::clone(&shutdown),
+    );
     // Servers the log believes running but whose socket is gone are reported gone.
     registry.start_known();
     {
@@ -160,6 +197,10 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         tracing::warn!("watchers still busy after {STOP_GRACE:?}: ending their control clients");
         shutdown.kill_remaining();
         let _ = joined_rx.recv();
+    }
+    if let Some(ingester) = ingester {
+        // Output the copiers wrote before their pipes closed is committed before the stop.
+        ingester.finish();
     }
     let mut stopped = Event::new(
         Timestamp::now(),

@@ -1,9 +1,11 @@
 //! The running watchers, one per server socket, and how they are started and joined.
 
+use crate::ingest::IngestHandle;
 use crate::writer::ChannelSink;
 use crate::{observed_for, Config};
 use audit_core::fold::World;
 use audit_core::Observed;
+use audit_tmux::capture::{CaptureConfig, Recorder};
 use audit_tmux::watcher::{self, Prior};
 use audit_tmux::{prior, Shutdown, Watch};
 use std::collections::HashMap;
@@ -19,6 +21,7 @@ struct Slot {
 struct Inner {
     config: Config,
     sink: ChannelSink,
+    recorder: Option<IngestHandle>,
     shutdown: Arc<Shutdown>,
     /// What the log said at start; each server's part is taken by its first watcher.
     world: Mutex<Option<World>>,
@@ -32,10 +35,17 @@ pub struct Registry(Arc<Inner>);
 
 impl Registry {
     /// A registry with nothing running yet.
-    pub fn new(config: Config, world: World, sink: ChannelSink, shutdown: Arc<Shutdown>) -> Self {
+    pub fn new(
+        config: Config,
+        world: World,
+        sink: ChannelSink,
+        recorder: Option<IngestHandle>,
+        shutdown: Arc<Shutdown>,
+    ) -> Self {
         Registry(Arc::new(Inner {
             config,
             sink,
+            recorder,
             shutdown,
             world: Mutex::new(Some(world)),
             slots: Mutex::new(HashMap::new()),
@@ -114,9 +124,14 @@ impl Registry {
             tmux: self.0.config.tmux.clone(),
             socket: socket.clone(),
             host: self.0.config.host.clone(),
+            capture: self.0.config.capture.as_ref().map(|c| CaptureConfig {
+                exe: c.exe.clone(),
+                spool_dir: self.0.config.spool_dir(),
+            }),
         };
         loop {
-            watcher::run(&watch, prior, &self.0.sink, &self.0.shutdown);
+            let recorder = self.0.recorder.as_ref().map(|r| r as &dyn Recorder);
+            watcher::run(&watch, prior, &self.0.sink, recorder, &self.0.shutdown);
             let mut slots = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());
             let again = !self.0.shutdown.stopping() && slots.get(&socket).is_some_and(|s| s.rescan);
             if !again {

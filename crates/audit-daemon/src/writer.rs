@@ -3,9 +3,11 @@
 //! full) is retried with the batch kept in memory, and the failure is logged once per outage.
 
 use audit_core::Event;
-use audit_store::{EventStore, StoreError};
+use audit_store::{Attachment, EventStore, StoreError};
 use audit_tmux::Sink;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,9 +18,35 @@ const GROUP_MAX: usize = 4096;
 /// Attempts, one a second, before a stopping daemon gives up on a failing store.
 const FINISH_RETRIES: u32 = 5;
 
+/// Runs once what it came with is committed.
+pub type OnCommit = Box<dyn FnOnce() + Send>;
+
 enum Msg {
     Events(Vec<Event>),
+    Output(Box<(Event, Attachment)>, OnCommit),
     Finish,
+}
+
+/// What the writer holds between commits.
+#[derive(Default)]
+struct Batch {
+    records: Vec<(Event, Option<Attachment>)>,
+    on_commit: Vec<OnCommit>,
+}
+
+impl Batch {
+    fn add(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Events(events) => self.records.extend(events.into_iter().map(|e| (e, None))),
+            Msg::Output(record, f) => {
+                let (e, a) = *record;
+                self.records.push((e, Some(a)));
+                self.on_commit.push(f);
+            }
+            Msg::Finish => return false,
+        }
+        true
+    }
 }
 
 /// A handle for sending events to the writer.
@@ -31,6 +59,13 @@ impl ChannelSink {
         // Fails only after the writer has finished, when nothing more may be recorded.
         let _ = self.0.send(Msg::Events(events));
     }
+
+    /// Sends a `pane-output` event with its chunk; `on_commit` runs once both are stored.
+    pub fn send_output(&self, event: Event, attachment: Attachment, on_commit: OnCommit) {
+        let _ = self
+            .0
+            .send(Msg::Output(Box::new((event, attachment)), on_commit));
+    }
 }
 
 impl Sink for ChannelSink {
@@ -42,6 +77,7 @@ impl Sink for ChannelSink {
 /// The writer thread.
 pub struct Writer {
     sink: Option<ChannelSink>,
+    healthy: Arc<AtomicBool>,
     thread: JoinHandle<Result<(), StoreError>>,
 }
 
@@ -49,14 +85,22 @@ impl Writer {
     /// Starts the writer thread, which owns `store`.
     pub fn start(store: Box<dyn EventStore>) -> Self {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&healthy);
         let thread = std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_loop(store, rx))
+            .spawn(move || write_loop(store, rx, &flag))
             .expect("spawn writer thread");
         Writer {
             sink: Some(ChannelSink(tx)),
+            healthy,
             thread,
         }
+    }
+
+    /// False while the store refuses writes (disk full): bulk producers wait.
+    pub fn healthy(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.healthy)
     }
 
     /// A sender.
@@ -74,47 +118,60 @@ impl Writer {
     }
 }
 
-fn write_loop(mut store: Box<dyn EventStore>, rx: Receiver<Msg>) -> Result<(), StoreError> {
+fn write_loop(
+    mut store: Box<dyn EventStore>,
+    rx: Receiver<Msg>,
+    healthy: &AtomicBool,
+) -> Result<(), StoreError> {
     let mut finishing = false;
     while !finishing {
-        let mut batch = match rx.recv() {
-            Ok(Msg::Events(events)) => events,
-            Ok(Msg::Finish) | Err(_) => break,
-        };
-        while batch.len() < GROUP_MAX {
-            match rx.try_recv() {
-                Ok(Msg::Events(more)) => batch.extend(more),
-                Ok(Msg::Finish) => {
-                    finishing = true;
+        let mut batch = Batch::default();
+        match rx.recv() {
+            Ok(msg) => {
+                if !batch.add(msg) {
                     break;
+                }
+            }
+            Err(_) => break,
+        }
+        while batch.records.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    if !batch.add(msg) {
+                        finishing = true;
+                        break;
+                    }
                 }
                 Err(_) => break,
             }
         }
         let mut failures = 0u32;
         loop {
-            match store.append(&batch) {
+            match store.append_attached(&batch.records) {
                 Ok(_) => {
                     if failures > 0 {
                         tracing::warn!(
                             "store writable again; {} held events committed",
-                            batch.len()
+                            batch.records.len()
                         );
+                        healthy.store(true, Ordering::Relaxed);
                     }
+                    batch.on_commit.drain(..).for_each(|f| f());
                     break;
                 }
                 Err(e) => {
                     if failures == 0 {
                         tracing::error!(
                             "cannot commit {} events, holding them and retrying: {e}",
-                            batch.len()
+                            batch.records.len()
                         );
+                        healthy.store(false, Ordering::Relaxed);
                     }
                     failures += 1;
                     if finishing && failures >= FINISH_RETRIES {
                         tracing::error!(
                             "stopping with {} events that could not be committed: {e}",
-                            batch.len()
+                            batch.records.len()
                         );
                         return Err(e);
                     }
@@ -122,9 +179,8 @@ fn write_loop(mut store: Box<dyn EventStore>, rx: Receiver<Msg>) -> Result<(), S
                     // Keep taking what sources send (they must not block forever) and notice
                     // a stop request while the store is down.
                     while let Ok(msg) = rx.try_recv() {
-                        match msg {
-                            Msg::Events(more) => batch.extend(more),
-                            Msg::Finish => finishing = true,
+                        if !batch.add(msg) {
+                            finishing = true;
                         }
                     }
                 }

@@ -63,6 +63,7 @@ enum Incoming {
     Message(Timestamp, Message),
     Closed,
     Stop,
+    Nudge,
 }
 
 /// Asks a connection's watcher to stop: queued behind whatever tmux already sent, so that is
@@ -78,6 +79,26 @@ impl Stopper {
     }
 }
 
+/// A command's output lines.
+pub type Reply = Vec<Vec<u8>>;
+
+/// Wakes a connection's watcher to look at the server again (a pane's recording pipe ended).
+#[derive(Clone)]
+pub struct Nudger(SyncSender<Incoming>);
+
+impl std::fmt::Debug for Nudger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Nudger")
+    }
+}
+
+impl Nudger {
+    /// Sends the request without waiting; a no-op once the connection is gone.
+    pub fn nudge(&self) {
+        let _ = self.0.try_send(Incoming::Nudge);
+    }
+}
+
 /// What [`Connection::next`] found.
 #[derive(Debug)]
 pub enum Next {
@@ -89,6 +110,8 @@ pub enum Next {
     Closed,
     /// The daemon is stopping.
     Stop,
+    /// Something outside asked for a fresh look ([`Nudger`]).
+    Nudge,
 }
 
 /// A live control client.
@@ -101,6 +124,7 @@ pub struct Connection {
     sent: usize,
     stopper: Stopper,
     stop_requested: bool,
+    nudged: bool,
 }
 
 impl Connection {
@@ -190,6 +214,7 @@ impl Connection {
             sent: 0,
             stopper,
             stop_requested: false,
+            nudged: false,
         };
         // The first reply is the attach itself.
         match conn.reply("attach-session") {
@@ -207,6 +232,11 @@ impl Connection {
     /// The pid of the control client process, to recognise (and hide) it in client lists.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A handle to wake this connection's watcher.
+    pub fn nudger(&self) -> Nudger {
+        Nudger(self.stopper.0.clone())
     }
 
     /// A handle to ask this connection's watcher to stop.
@@ -229,6 +259,30 @@ impl Connection {
             .and_then(|()| self.stdin.flush())
             .map_err(|e| ConnError::Closed(e.to_string()))?;
         self.reply(command)
+    }
+
+    /// Runs several commands as one command line, so tmux runs them back to back with no pane
+    /// output processed in between; returns each command's result.
+    pub fn command_list(
+        &mut self,
+        commands: &[String],
+    ) -> Result<Vec<Result<Reply, ConnError>>, ConnError> {
+        let line = commands.join(" ; ");
+        self.sent += commands.len();
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\n');
+        self.stdin
+            .write_all(&bytes)
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| ConnError::Closed(e.to_string()))?;
+        let mut results = Vec::with_capacity(commands.len());
+        for command in commands {
+            match self.reply(command) {
+                Err(e @ ConnError::Refused { .. }) => results.push(Err(e)),
+                other => results.push(Ok(other?)),
+            }
+        }
+        Ok(results)
     }
 
     fn reply(&mut self, command: &str) -> Result<Vec<Vec<u8>>, ConnError> {
@@ -259,6 +313,7 @@ impl Connection {
                     // Answer this command first; the stop is seen at the next wait.
                     self.stop_requested = true;
                 }
+                Ok(Incoming::Nudge) => self.nudged = true,
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
                         "no reply to `{command}` in 10 s"
@@ -279,12 +334,16 @@ impl Connection {
         if std::mem::take(&mut self.stop_requested) {
             return Next::Stop;
         }
+        if std::mem::take(&mut self.nudged) {
+            return Next::Nudge;
+        }
         match self.incoming.recv_timeout(timeout) {
             Ok(Incoming::Message(at, Message::Notification(n))) => Next::Notification(at, n),
             // A reply nobody waits for (cannot happen: commands are synchronous); ignore it.
             Ok(Incoming::Message(_, Message::Reply { .. })) => Next::Timeout,
             Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => Next::Closed,
             Ok(Incoming::Stop) => Next::Stop,
+            Ok(Incoming::Nudge) => Next::Nudge,
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
     }

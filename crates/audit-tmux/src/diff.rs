@@ -223,6 +223,7 @@ mod tests {
                     window_id: w,
                     session_id: id.to_string(),
                     tty: format!("/dev/pts/{i}"),
+                    ..Pane::default()
                 },
             );
         }

@@ -13,6 +13,7 @@
 //! * [`shutdown`] ends the control clients (ours, by pid) so every watcher returns promptly.
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod conn;
 pub mod control;
 pub mod diff;

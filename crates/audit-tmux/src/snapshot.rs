@@ -41,6 +41,11 @@ pub fn panes_command() -> String {
             "!pane_tty",
             "!session_name",
             "!window_name",
+            "window_index",
+            "pane_index",
+            "pane_width",
+            "pane_height",
+            "pane_pipe",
         ],
     )
 }
@@ -70,12 +75,12 @@ pub fn server_command() -> String {
 }
 
 /// A subscription whose value changes whenever any session, window or pane appears, goes or
-/// is renamed, or any session's attached clients change. tmux evaluates it once a second and
+/// is renamed, any session's attached clients change, or a pane is resized or its pipe closed. tmux evaluates it once a second and
 /// notifies only on change, so idle servers cost nothing. Names are escaped here too: the value
 /// arrives on one notification line.
 pub fn subscribe_command() -> String {
     format!(
-        r#"refresh-client -B "{SUBSCRIPTION}::#{{S:#{{session_id}}{}{}#{{W:#{{window_id}}{}#{{P:#{{pane_id}}}}}}}}""#,
+        r#"refresh-client -B "{SUBSCRIPTION}::#{{S:#{{session_id}}{}{}#{{W:#{{window_id}}{}#{{P:#{{pane_id}}#{{pane_pipe}}x#{{pane_width}}x#{{pane_height}}}}}}}}""#,
         escaped("session_name"),
         escaped("session_attached_list"),
         escaped("window_name"),
@@ -126,7 +131,7 @@ pub struct Window {
 }
 
 /// A pane.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Pane {
     /// Window id.
     pub window_id: String,
@@ -134,6 +139,14 @@ pub struct Pane {
     pub session_id: String,
     /// The pane's pty.
     pub tty: String,
+    /// The window's index in that session.
+    pub window_index: Option<i64>,
+    /// The pane's index in its window.
+    pub pane_index: Option<i64>,
+    /// Size in columns and rows.
+    pub size: (u16, u16),
+    /// Whether tmux pipes the pane's output somewhere (`pipe-pane`).
+    pub piped: bool,
 }
 
 /// An attached client.
@@ -191,12 +204,12 @@ pub fn read_panes(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     view.panes.clear();
     let mut bad = Vec::new();
     for line in lines {
-        let Some(f) = fields(line, 6) else {
+        let Some(f) = fields(line, 11) else {
             bad.push(String::from_utf8_lossy(line).into_owned());
             continue;
         };
-        let [sid, wid, pid, tty, sname, wname] =
-            <[String; 6]>::try_from(f).expect("length checked");
+        let [sid, wid, pid, tty, sname, wname, windex, pindex, width, height, piped] =
+            <[String; 11]>::try_from(f).expect("length checked");
         view.sessions
             .entry(sid.clone())
             .or_insert(Session { name: sname });
@@ -208,6 +221,10 @@ pub fn read_panes(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
             window_id: wid,
             session_id: sid,
             tty,
+            window_index: windex.parse().ok(),
+            pane_index: pindex.parse().ok(),
+            size: (width.parse().unwrap_or(80), height.parse().unwrap_or(24)),
+            piped: piped == "1",
         });
     }
     bad
@@ -300,6 +317,11 @@ mod tests {
                     "/dev/pts/1",
                     r"a $(x) \\037 \n%end 1 2 1",
                     "bash",
+                    "0",
+                    "0",
+                    "200",
+                    "50",
+                    "1",
                 ]),
                 line(&[
                     "$0",
@@ -308,6 +330,11 @@ mod tests {
                     "/dev/pts/2",
                     r"a $(x) \\037 \n%end 1 2 1",
                     "bash",
+                    "0",
+                    "1",
+                    "80",
+                    "24",
+                    "0",
                 ]),
                 b"garbage".to_vec(),
             ],
@@ -317,6 +344,9 @@ mod tests {
         assert_eq!(v.sessions["$0"].name, "a $(x) \\037 \n%end 1 2 1");
         assert_eq!(v.panes.len(), 2);
         assert_eq!(v.windows["@0"].session_id, "$0");
+        assert_eq!(v.panes["%0"].size, (200, 50));
+        assert!(v.panes["%0"].piped && !v.panes["%1"].piped);
+        assert_eq!(v.panes["%1"].pane_index, Some(1));
     }
 
     #[test]

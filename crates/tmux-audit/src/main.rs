@@ -4,6 +4,7 @@
 
 mod cmd;
 mod common;
+mod recording;
 mod render;
 mod timearg;
 

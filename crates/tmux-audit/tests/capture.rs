@@ -20,6 +20,7 @@ fn read_spool(path: &Path) -> (Vec<u8>, u64, Vec<i64>) {
                 output.extend_from_slice(&bytes);
             }
             Record::Lost { bytes, .. } => lost += bytes,
+            Record::Closed { .. } => {}
         }
     }
     assert!(!reader.truncated, "no record cut short");

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use support::*;
 
-const KINDS: [&str; 16] = [
+const KINDS: [&str; 18] = [
     "server-started",
     "server-exited",
     "session-created",
@@ -26,8 +26,10 @@ const KINDS: [&str; 16] = [
     "audit-started",
     "audit-stopped",
     "audit-gap",
+    "pane-output",
+    "output-gap",
 ];
-const STRING_FIELDS: [&str; 24] = [
+const STRING_FIELDS: [&str; 25] = [
     "time",
     "kind",
     "host",
@@ -52,8 +54,19 @@ const STRING_FIELDS: [&str; 24] = [
     "by_user",
     "message",
     "flags",
+    "digest",
 ];
-const INT_FIELDS: [&str; 4] = ["seq", "client_pid", "uid", "pid"];
+const INT_FIELDS: [&str; 9] = [
+    "seq",
+    "client_pid",
+    "uid",
+    "pid",
+    "bytes",
+    "width",
+    "height",
+    "window_index",
+    "pane_index",
+];
 /// `reason` of `client-detached`.
 const REASONS: [&str; 7] = [
     "detach",
@@ -194,6 +207,22 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
         "session-created" | "session-renamed" | "session-closed" => {
             require(e, &["session", "session_id"])
         }
+        "pane-output" => require(
+            e,
+            &[
+                "pane_id",
+                "session",
+                "window_index",
+                "pane_index",
+                "from",
+                "until",
+                "bytes",
+                "width",
+                "height",
+                "digest",
+            ],
+        ),
+        "output-gap" => require(e, &["pane_id", "reason", "until"]),
         "window-created" | "window-renamed" | "window-closed" => {
             require(e, &["session", "session_id", "window", "window_id"])
         }

@@ -1,6 +1,7 @@
 //! One server, watched until it exits (or the daemon stops): connect, report what is there,
 //! then report each change as tmux announces it.
 
+use crate::capture::{CaptureConfig, Piping, Recorder};
 use crate::conn::{ConnError, Connection, Next};
 use crate::control::Notification;
 use crate::diff::{self, Context, Departure};
@@ -31,6 +32,8 @@ pub struct Watch {
     pub socket: PathBuf,
     /// This host's name, for every event.
     pub host: String,
+    /// Record pane output too (spools and the `pane-pipe` program).
+    pub capture: Option<CaptureConfig>,
 }
 
 /// What the log said about this server when the daemon started.
@@ -70,20 +73,35 @@ struct State<'a> {
     /// Our previous control client was detached at this time, by whom we may learn: recorded
     /// as an `audit-gap` once we are back.
     detached: Option<(Timestamp, String)>,
+    /// Pane output pipes, when recording output.
+    piping: Option<Piping<'a>>,
 }
 
 /// Watches one server until it is gone or `shutdown` is triggered.
-pub fn run(watch: &Watch, prior: Prior, sink: &dyn Sink, shutdown: &Shutdown) {
+pub fn run(
+    watch: &Watch,
+    prior: Prior,
+    sink: &dyn Sink,
+    recorder: Option<&dyn Recorder>,
+    shutdown: &Shutdown,
+) {
     let fresh_socket = !prior.at_daemon_start;
+    let server = watch.socket.display().to_string();
+    let piping = watch
+        .capture
+        .as_ref()
+        .zip(recorder)
+        .map(|(config, recorder)| Piping::new(config, recorder, &watch.host, &server));
     let mut st = State {
         watch,
         sink,
-        server: watch.socket.display().to_string(),
+        server,
         known: prior.view,
         running_pid: prior.running_pid,
         log: Log::default(),
         reconnected: false,
         detached: None,
+        piping,
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -205,6 +223,9 @@ impl State<'_> {
         if let Err(e) = conn.command(&snapshot::subscribe_command()) {
             tracing::warn!(server = %self.server, "no format subscription: {e}");
         }
+        if let Some(piping) = &self.piping {
+            piping.connected(conn);
+        }
         if self.log.is_empty() {
             // Prime the message log so only entries after this point explain detaches.
             self.read_log(conn)?;
@@ -222,10 +243,14 @@ impl State<'_> {
                     at
                 }
                 Next::Notification(..) | Next::Timeout => continue,
+                Next::Nudge => Timestamp::now(),
                 Next::Closed => return Err(ConnError::Closed("connection closed".into())),
                 Next::Stop => {
                     // One last look: a client that left just before the signal is recorded.
                     self.refresh(conn, Timestamp::now(), Observed::Live, false, &[])?;
+                    if let Some(piping) = &mut self.piping {
+                        piping.close_all(conn)?;
+                    }
                     return Err(ConnError::Closed("stopping".into()));
                 }
             };
@@ -239,10 +264,16 @@ impl State<'_> {
                         sightings.extend(Sighting::of(at, &n));
                     }
                     Next::Stop => stop = true,
+                    Next::Nudge => {}
                     Next::Timeout | Next::Closed => break,
                 }
             }
             let result = self.refresh(conn, first, Observed::Live, false, &sightings);
+            if stop && result.is_ok() {
+                if let Some(piping) = &mut self.piping {
+                    piping.close_all(conn)?;
+                }
+            }
             if exit || stop {
                 return Err(ConnError::Closed("exit".into()));
             }
@@ -311,6 +342,9 @@ impl State<'_> {
         for s in fleeting {
             events.extend(self.fleeting(s, &entries, &view));
         }
+        if let Some(piping) = &mut self.piping {
+            events.extend(piping.sync(conn, &view, time)?);
+        }
         if !events.is_empty() {
             self.sink.send(events);
         }
@@ -367,6 +401,9 @@ impl State<'_> {
         }
         events.push(e);
         self.sink.send(events);
+        if let Some(piping) = &mut self.piping {
+            piping.forget_all(now);
+        }
         self.known = ServerView::default();
         self.running_pid = None;
     }

@@ -28,6 +28,15 @@ pub struct Args {
         value_name = "PATH"
     )]
     tmux: PathBuf,
+
+    /// Record who accessed what, but not what the panes printed
+    #[arg(long)]
+    no_output: bool,
+
+    /// Longest time recorded output waits in its spool before it is committed to the store
+    /// (and can be replayed or searched)
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    flush_after: f64,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -69,11 +78,27 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             "{version} is too old: tmux-audit needs tmux 3.2 or later (control mode without no-output and format subscriptions would slow every pane); upgrade tmux or pass --tmux PATH"
         );
     }
+    if !(args.flush_after > 0.0 && args.flush_after <= 3600.0) {
+        bail!(
+            "--flush-after {} is out of range: give seconds between 0 and 3600",
+            args.flush_after
+        );
+    }
+    let capture = if args.no_output {
+        None
+    } else {
+        let exe = std::env::current_exe().context("cannot find the tmux-audit program itself (needed to record pane output; pass --no-output to record access only)")?;
+        Some(audit_daemon::Capture {
+            exe,
+            flush_after: std::time::Duration::from_secs_f64(args.flush_after),
+        })
+    };
     let config = audit_daemon::Config {
         db,
         scope,
         tmux: args.tmux,
         host: hostname(),
+        capture,
     };
     audit_daemon::run(config).context("daemon")?;
     Ok(ExitCode::SUCCESS)

@@ -101,6 +101,9 @@ fn human(s: &Stored) -> String {
     field("window", e.window.clone().map(quote));
     field("window_id", e.window_id.clone());
     field("pane", e.pane_id.clone());
+    if let (Some(w), Some(p)) = (e.window_index, e.pane_index) {
+        field("at", Some(format!("{w}.{p}")));
+    }
     field("client", e.client.clone());
     field("user", e.user.clone());
     field("uid", e.uid.map(|u| u.to_string()));
@@ -115,6 +118,10 @@ fn human(s: &Stored) -> String {
     field("by_user", e.by_user.clone());
     field("from", e.from.map(render::time));
     field("until", e.until.map(render::time));
+    field("bytes", e.bytes.map(|b| b.to_string()));
+    if let (Some(w), Some(h)) = (e.width, e.height) {
+        field("size", Some(format!("{w}x{h}")));
+    }
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
     if e.observed.as_deref() == Some("at-start") {

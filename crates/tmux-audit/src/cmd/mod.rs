@@ -1,8 +1,10 @@
 //! The subcommands, one module each.
 
 mod daemon;
+mod export;
 mod log;
 mod pane_pipe;
+mod replay;
 mod sessions;
 mod verify;
 mod who;
@@ -42,6 +44,8 @@ enum Command {
     Log(log::Args),
     Sessions(sessions::Args),
     Verify(verify::Args),
+    Replay(replay::Args),
+    Export(export::Args),
     #[command(hide = true)]
     PanePipe(pane_pipe::Args),
 }
@@ -54,6 +58,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&cli.global, a),
         Command::Sessions(a) => sessions::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
+        Command::Replay(a) => replay::run(&cli.global, a),
+        Command::Export(a) => export::run(&cli.global, a),
         Command::PanePipe(a) => pane_pipe::run(&cli.global, a),
     }
 }

@@ -1,0 +1,328 @@
+//! The ingester: turns the spools `pane-pipe` writes into compressed, chained chunks.
+//!
+//! Watchers tell it about panes ([`PaneNotice`]); one thread, at lowered priority so recording
+//! never competes with the panes it records, reads every spool a few times a second, feeds a
+//! terminal per pane (for the picture each chunk starts with and the text search indexes),
+//! seals a chunk at 1 MiB of output or when it has waited `flush_after`, and hands it to the
+//! writer. Once a chunk is committed the spool bytes it came from are given back to the disk.
+//! A spool whose pipe closed while its pane lives is reported back to the watcher, which
+//! records the `output-gap` and opens a new pipe.
+
+mod pane;
+mod tail;
+
+use crate::writer::ChannelSink;
+use audit_core::Timestamp;
+use audit_tmux::capture::{PaneMeta, PaneNotice, Recorder};
+use audit_tmux::conn::Nudger;
+use pane::{Found, PaneTrack};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often spools are read.
+const TICK: Duration = Duration::from_millis(100);
+/// A pane that ended but whose copier never wrote its closing record is finished after this.
+const END_QUIET: Duration = Duration::from_secs(2);
+/// When stopping, how long to wait for copiers to write their closing records.
+const FINISH_GRACE: Duration = Duration::from_secs(3);
+
+enum Msg {
+    Notice(Box<PaneNotice>),
+    Finish,
+}
+
+struct Shared {
+    tx: Mutex<Sender<Msg>>,
+    closed: Mutex<BTreeMap<String, Vec<(PathBuf, Timestamp)>>>,
+}
+
+/// What watchers hold: sends notices, hands back closed pipes.
+#[derive(Clone)]
+pub struct IngestHandle(Arc<Shared>);
+
+impl Recorder for IngestHandle {
+    fn notice(&self, notice: PaneNotice) {
+        let tx = self.0.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = tx.send(Msg::Notice(Box::new(notice)));
+    }
+
+    fn take_closed(&self, server: &str) -> Vec<(PathBuf, Timestamp)> {
+        let mut closed = self.0.closed.lock().unwrap_or_else(|e| e.into_inner());
+        closed.remove(server).unwrap_or_default()
+    }
+}
+
+/// The ingester thread.
+pub struct Ingester {
+    handle: IngestHandle,
+    thread: JoinHandle<()>,
+}
+
+/// How the ingester runs.
+pub struct IngestConfig {
+    /// This host's name.
+    pub host: String,
+    /// Where spools are (leftovers of a killed daemon are read at start).
+    pub spool_dir: PathBuf,
+    /// Longest time recorded output waits before its chunk is committed.
+    pub flush_after: Duration,
+}
+
+impl Ingester {
+    /// Starts the thread; chunks go to `sink`, and wait while `healthy` is false.
+    pub fn start(config: IngestConfig, sink: ChannelSink, healthy: Arc<AtomicBool>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            tx: Mutex::new(tx),
+            closed: Mutex::new(BTreeMap::new()),
+        });
+        let handle = IngestHandle(Arc::clone(&shared));
+        let thread = std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || {
+                lower_priority();
+                let mut state = State {
+                    config,
+                    sink,
+                    healthy,
+                    shared,
+                    panes: BTreeMap::new(),
+                    nudgers: BTreeMap::new(),
+                };
+                state.adopt_leftovers();
+                state.run(rx);
+            })
+            .expect("spawn ingest thread");
+        Ingester { handle, thread }
+    }
+
+    /// What watchers use.
+    pub fn handle(&self) -> IngestHandle {
+        self.handle.clone()
+    }
+
+    /// Reads what is left (waiting briefly for copiers to close), commits it, and ends.
+    pub fn finish(self) {
+        {
+            let tx = self.handle.0.tx.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = tx.send(Msg::Finish);
+        }
+        let _ = self.thread.join();
+    }
+}
+
+struct State {
+    config: IngestConfig,
+    sink: ChannelSink,
+    healthy: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    panes: BTreeMap<(String, String), (PaneTrack, Option<Instant>)>,
+    nudgers: BTreeMap<String, Nudger>,
+}
+
+impl State {
+    fn run(&mut self, rx: Receiver<Msg>) {
+        let mut finishing: Option<Instant> = None;
+        loop {
+            let first = rx.recv_timeout(TICK);
+            let mut msgs = Vec::new();
+            match first {
+                Ok(m) => msgs.push(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    finishing = finishing.or(Some(Instant::now()))
+                }
+            }
+            msgs.extend(rx.try_iter());
+            let mut found = Found::default();
+            for m in msgs {
+                match m {
+                    Msg::Notice(n) => self.apply(*n, &mut found),
+                    Msg::Finish => finishing = finishing.or(Some(Instant::now())),
+                }
+            }
+            if self.healthy.load(Ordering::Relaxed) || finishing.is_some() {
+                self.read_all(&mut found);
+            }
+            let last = finishing.is_some_and(|t| {
+                t.elapsed() >= FINISH_GRACE || self.panes.values().all(|(p, _)| p.finished())
+            });
+            if last {
+                for (track, _) in self.panes.values_mut() {
+                    track.seal(&mut found);
+                }
+            }
+            self.deliver(found);
+            if last {
+                return;
+            }
+        }
+    }
+
+    fn apply(&mut self, notice: PaneNotice, found: &mut Found) {
+        match notice {
+            PaneNotice::Connected { server, nudger } => {
+                self.nudgers.insert(server, nudger);
+            }
+            PaneNotice::Started {
+                server,
+                pane_id,
+                meta,
+                spool,
+                time,
+                size,
+                picture,
+            } => {
+                let host = self.config.host.clone();
+                let (track, ended) = self
+                    .panes
+                    .entry((server.clone(), pane_id.clone()))
+                    .or_insert_with(|| {
+                        (
+                            PaneTrack::new(&host, &server, &pane_id, meta.clone(), size),
+                            None,
+                        )
+                    });
+                track.meta = meta;
+                *ended = None;
+                track.add_spool(spool, time, size, picture);
+            }
+            PaneNotice::Moved {
+                server,
+                pane_id,
+                meta,
+            } => {
+                if let Some((track, _)) = self.panes.get_mut(&(server, pane_id)) {
+                    // The chunk being built is named by where the pane was when it began.
+                    track.seal(found);
+                    track.meta = meta;
+                }
+            }
+            PaneNotice::Resized {
+                server,
+                pane_id,
+                time,
+                size,
+            } => {
+                if let Some((track, _)) = self.panes.get_mut(&(server, pane_id)) {
+                    track.resize(time, size, found);
+                }
+            }
+            PaneNotice::Ended {
+                server,
+                pane_id,
+                time,
+            } => {
+                if let Some((track, ended)) = self.panes.get_mut(&(server, pane_id)) {
+                    track.ended = Some(time);
+                    *ended = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn read_all(&mut self, found: &mut Found) {
+        let flush_after = self.config.flush_after;
+        let mut done = Vec::new();
+        for (key, (track, ended)) in &mut self.panes {
+            let mut mine = Found::default();
+            track.read(&mut mine);
+            for (spool, time) in mine.closed.drain(..) {
+                if track.ended.is_none() {
+                    // Our pipe closed while the pane lives: the watcher re-opens it.
+                    let mut closed = self.shared.closed.lock().unwrap_or_else(|e| e.into_inner());
+                    closed.entry(key.0.clone()).or_default().push((spool, time));
+                    if let Some(n) = self.nudgers.get(&key.0) {
+                        n.nudge();
+                    }
+                }
+            }
+            track.seal_if_older(flush_after, &mut mine);
+            if track.finished() || ended.is_some_and(|t| t.elapsed() >= END_QUIET) {
+                track.abandon(&mut mine);
+                done.push(key.clone());
+            }
+            found.sealed.append(&mut mine.sealed);
+            found.events.append(&mut mine.events);
+        }
+        for key in done {
+            self.panes.remove(&key);
+        }
+    }
+
+    fn deliver(&self, found: Found) {
+        if !found.events.is_empty() {
+            self.sink.send_now(found.events);
+        }
+        for sealed in found.sealed {
+            let releases = sealed.releases;
+            self.sink.send_output(
+                sealed.event,
+                sealed.attachment,
+                Box::new(move || releases.into_iter().for_each(|r| r.run())),
+            );
+        }
+    }
+
+    /// Spools a killed daemon left behind: recorded now rather than lost.
+    fn adopt_leftovers(&mut self) {
+        let Ok(folders) = std::fs::read_dir(&self.config.spool_dir) else {
+            return;
+        };
+        for folder in folders.flatten() {
+            let dir = folder.path();
+            let Ok(server) = std::fs::read_to_string(dir.join("server")) else {
+                continue;
+            };
+            let mut spools: Vec<(String, i64, PathBuf)> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|f| spool_name(&f.path()).map(|(p, t)| (p, t, f.path())))
+                .collect();
+            spools.sort_by_key(|(_, t, _)| *t);
+            for (pane, _, path) in spools {
+                let pane_id = format!("%{pane}");
+                tracing::info!(spool = %path.display(), "recording output a previous daemon left in its spool");
+                let host = self.config.host.clone();
+                let (track, ended) = self
+                    .panes
+                    .entry((server.clone(), pane_id.clone()))
+                    .or_insert_with(|| {
+                        (
+                            PaneTrack::new(&host, &server, &pane_id, PaneMeta::default(), (80, 24)),
+                            None,
+                        )
+                    });
+                track.add_leftover(path);
+                // Until a watcher says the pane is alive, treat it as gone.
+                track.ended = Some(Timestamp::now());
+                *ended = Some(Instant::now());
+            }
+        }
+    }
+}
+
+/// `%N` and time from a spool's name, `N-TIME.tas`.
+fn spool_name(path: &Path) -> Option<(String, i64)> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".tas")?;
+    let (pane, time) = name.split_once('-')?;
+    if pane.is_empty() || !pane.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((pane.to_owned(), time.parse().ok()?))
+}
+
+/// Runs this thread at nice 10: the panes come first.
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}

@@ -1,0 +1,222 @@
+//! Reading a spool while `pane-pipe` still appends to it, and giving back the disk it used.
+
+use audit_capture::spool::{self, Record};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Bytes read from a spool per look, so one busy pane cannot starve the others.
+const READ_LIMIT: usize = 4 << 20;
+
+/// One spool, read from where the last look stopped.
+#[derive(Debug)]
+pub struct Tail {
+    pub path: PathBuf,
+    file: Option<Arc<File>>,
+    /// Offset of the first byte not yet parsed into records.
+    offset: u64,
+    pending: Vec<u8>,
+    /// The closing record was read: nothing more will come.
+    pub closed: bool,
+}
+
+impl Tail {
+    /// A spool `pane-pipe` is creating (it may not exist yet).
+    pub fn new(path: PathBuf) -> Self {
+        Tail {
+            path,
+            file: None,
+            offset: 0,
+            pending: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Whole records appended since the last call.
+    pub fn read(&mut self) -> io::Result<Vec<Record>> {
+        if self.closed {
+            return Ok(Vec::new());
+        }
+        if self.file.is_none() {
+            // Write access only to punch out what is committed; reading works without it.
+            let opened = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .or_else(|_| File::open(&self.path));
+            match opened {
+                Ok(f) => self.file = Some(Arc::new(f)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            }
+        }
+        let file = self.file.as_ref().expect("opened above");
+        let mut reader: &File = file;
+        let start = self.offset + self.pending.len() as u64;
+        reader.seek(SeekFrom::Start(start))?;
+        let before = self.pending.len();
+        reader
+            .take(READ_LIMIT as u64)
+            .read_to_end(&mut self.pending)?;
+        if self.pending.len() == before {
+            return Ok(Vec::new());
+        }
+        let mut skip = 0;
+        if self.offset == 0 {
+            if self.pending.len() < spool::MAGIC.len() {
+                return Ok(Vec::new());
+            }
+            if &self.pending[..4] != spool::MAGIC {
+                self.closed = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is not a spool", self.path.display()),
+                ));
+            }
+            skip = 4;
+        }
+        // A spool read again after a daemon was killed starts with the bytes already committed
+        // punched out: zeros. No record starts with a zero byte, so they are skipped.
+        while self.pending.get(skip) == Some(&0) {
+            skip += 1;
+        }
+        let (records, used) =
+            spool::parse_records(&self.pending[skip..], self.offset + skip as u64)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        self.pending.drain(..skip + used);
+        self.offset += (skip + used) as u64;
+        if records.iter().any(|r| matches!(r, Record::Closed { .. })) {
+            self.closed = true;
+        }
+        Ok(records)
+    }
+
+    /// Where the spool stands now, for [`Release::run`] once what was read is committed.
+    pub fn release(&self) -> Option<Release> {
+        self.file.as_ref().map(|file| Release {
+            file: Arc::clone(file),
+            path: self.path.clone(),
+            upto: self.offset,
+            remove: self.closed && self.pending.is_empty(),
+        })
+    }
+
+    /// Gives up on the spool (its pane ended and its copier never closed it): remove it once
+    /// what was read is committed.
+    pub fn abandon(self) -> Release {
+        Release {
+            file: self
+                .file
+                .unwrap_or_else(|| Arc::new(File::open("/dev/null").expect("/dev/null"))),
+            path: self.path,
+            upto: self.offset,
+            remove: true,
+        }
+    }
+}
+
+/// Gives a spool's committed prefix back to the file system.
+#[derive(Debug)]
+pub struct Release {
+    file: Arc<File>,
+    path: PathBuf,
+    upto: u64,
+    remove: bool,
+}
+
+impl Release {
+    /// Punches out the committed bytes (the file keeps its size, the blocks are freed), or
+    /// removes a spool that is finished.
+    pub fn run(self) {
+        if self.remove {
+            remove_spool(&self.path);
+            return;
+        }
+        let len = self.upto.saturating_sub(4);
+        if len == 0 {
+            return;
+        }
+        // SAFETY: fallocate on a descriptor we own; no memory is passed.
+        let rc = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                4,
+                len as libc::off_t,
+            )
+        };
+        if rc != 0 {
+            tracing::debug!(spool = %self.path.display(), "cannot punch a hole: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+fn remove_spool(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(spool = %path.display(), "cannot remove a finished spool: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn reads_records_as_they_are_appended_and_frees_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-1.tas");
+        let mut tail = Tail::new(path.clone());
+        assert!(tail.read().unwrap().is_empty(), "not created yet");
+        let mut f = File::create(&path).unwrap();
+        f.write_all(b"TA").unwrap();
+        assert!(tail.read().unwrap().is_empty(), "magic not complete");
+        let mut rest = b"S1".to_vec();
+        spool::encode_output(&mut rest, 5, b"hello");
+        f.write_all(&rest[..10]).unwrap();
+        assert!(tail.read().unwrap().is_empty(), "record not complete");
+        f.write_all(&rest[10..]).unwrap();
+        assert_eq!(
+            tail.read().unwrap(),
+            vec![Record::Output {
+                time: 5,
+                bytes: b"hello".to_vec()
+            }]
+        );
+        let mut end = Vec::new();
+        spool::encode_closed(&mut end, 6);
+        f.write_all(&end).unwrap();
+        assert_eq!(tail.read().unwrap(), vec![Record::Closed { time: 6 }]);
+        assert!(tail.closed);
+        tail.release().unwrap().run();
+        assert!(!path.exists(), "a finished, committed spool is removed");
+    }
+
+    #[test]
+    fn a_reread_spool_skips_what_was_punched_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-1.tas");
+        let mut bytes = spool::MAGIC.to_vec();
+        spool::encode_output(&mut bytes, 1, &[b'a'; 10_000]);
+        let committed = bytes.len() as u64;
+        spool::encode_output(&mut bytes, 2, b"after");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut first = Tail::new(path.clone());
+        assert_eq!(first.read().unwrap().len(), 2);
+        // Pretend only the first record was committed, then read the file again from scratch.
+        first.offset = committed;
+        first.release().unwrap().run();
+        let mut again = Tail::new(path);
+        assert_eq!(
+            again.read().unwrap(),
+            vec![Record::Output {
+                time: 2,
+                bytes: b"after".to_vec()
+            }]
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! `tmux-audit export`: one pane's recorded output as asciicast, text, or the exact bytes.
+
+use crate::common::Global;
+use crate::recording::{Recording, Target};
+use crate::render;
+use anyhow::{bail, Context, Result};
+use audit_capture::chunk::Record;
+use audit_screen::asciicast::{Encoder, Version};
+use audit_screen::{text, Playback};
+use std::fs::OpenOptions;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Write a pane's recorded output: asciicast to play, rendered text, or the exact bytes
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Formats:
+  asciicast     asciicast v2, for asciinema play/cat (default)
+  asciicast-v3  asciicast v3 (asciinema 3)
+  txt           the text as it appeared: every line that left the screen, then the last screen
+  raw           exactly the bytes the pane wrote, nothing added or changed
+
+asciicast holds text: invalid UTF-8 is shown as U+FFFD there; raw is the exact record. With
+--from, asciicast starts with the picture at that moment, raw with the first byte after it.
+asciicast and raw drive a terminal, so they are never written to one: use -o FILE or a pipe.
+Files are created readable by their owner only.
+
+Examples:
+  tmux-audit export %3 -o incident.cast
+  tmux-audit export prod:1.0 --from 2026-11-28T14:05:00Z --to +10m -o part.cast
+  tmux-audit export %3 --format txt | grep -n password
+  tmux-audit export %3 --format raw -o pane.bin")]
+pub struct Args {
+    #[command(flatten)]
+    target: Target,
+    /// Output format
+    #[arg(long, value_enum, default_value = "asciicast")]
+    format: Format,
+    /// Write to FILE (`-` for stdout) rather than stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Asciicast,
+    AsciicastV3,
+    Txt,
+    Raw,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
+    let tty = to_stdout && std::io::stdout().is_terminal();
+    if tty && args.format != Format::Txt {
+        bail!("refusing to write {} output to a terminal: recorded bytes would drive it; write to a file with -o FILE, or pipe it", name(args.format));
+    }
+    let store = global.open_read()?;
+    let rec = Recording::find(global, store.as_ref(), &args.target)?;
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) if !to_stdout => Box::new(
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        _ => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let written = write(&rec, store.as_ref(), args.format, tty, &mut out);
+    let flushed = written.and_then(|()| out.flush().map_err(Into::into));
+    match (&args.output, flushed) {
+        (Some(path), Err(e)) if !to_stdout => {
+            // No partial export is left looking like a whole one.
+            drop(out);
+            let _ = std::fs::remove_file(path);
+            Err(e.context(format!("cannot export to {}", path.display())))
+        }
+        (_, r) => r.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn name(format: Format) -> &'static str {
+    match format {
+        Format::Asciicast => "asciicast",
+        Format::AsciicastV3 => "asciicast-v3",
+        Format::Txt => "txt",
+        Format::Raw => "raw",
+    }
+}
+
+fn write(
+    rec: &Recording,
+    store: &dyn audit_store::EventStore,
+    format: Format,
+    tty: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let window = rec.window;
+    match format {
+        Format::Raw => {
+            for chunk in rec.chunks(store) {
+                for record in chunk?.records {
+                    let time = record.time();
+                    if window.from.is_some_and(|f| time < f) {
+                        continue;
+                    }
+                    if window.to.is_some_and(|t| time > t) {
+                        return Ok(());
+                    }
+                    if let Record::Output { bytes, .. } = record {
+                        out.write_all(&bytes)?;
+                    }
+                }
+            }
+        }
+        Format::Txt => {
+            for line in text::lines(rec.chunks(store), window)? {
+                if tty {
+                    writeln!(out, "{}", render::escape(&line))?;
+                } else {
+                    writeln!(out, "{line}")?;
+                }
+            }
+        }
+        Format::Asciicast | Format::AsciicastV3 => {
+            let version = match format {
+                Format::AsciicastV3 => Version::V3,
+                _ => Version::V2,
+            };
+            let mut encoder = Encoder::new(version).with_title(rec.describe());
+            for step in Playback::new(rec.chunks(store), window) {
+                out.write_all(&encoder.step(&step?))?;
+            }
+            out.write_all(&encoder.finish())?;
+        }
+    }
+    Ok(())
+}

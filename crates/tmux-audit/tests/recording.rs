@@ -1,0 +1,321 @@
+//! Pane output recording end to end: a real tmux, the real daemon piping every pane through
+//! `tmux-audit pane-pipe`, chunks read back from the store.
+
+mod support;
+
+use audit_capture::chunk::{self, Chunk, Record};
+use audit_core::Kind;
+use audit_store::{Access, EventStore, Range, SqliteStore};
+use std::ffi::OsStr;
+use std::path::Path;
+use support::*;
+
+/// Starts a daemon on `server` that commits output within a fraction of a second.
+fn recording_daemon(server: &TmuxServer, db: &Path) -> Daemon {
+    let args: [&OsStr; 4] = [
+        OsStr::new("-S"),
+        server.sock().as_os_str(),
+        OsStr::new("--flush-after"),
+        OsStr::new("0.2"),
+    ];
+    Daemon::spawn_in(server.dir(), db, &args)
+}
+
+/// Every stored chunk of `pane`, in order.
+fn chunks(db: &Path, pane: &str) -> Vec<Chunk> {
+    let Ok(store) = SqliteStore::open(db, Access::ReadOnly) else {
+        return Vec::new();
+    };
+    let mut seqs = Vec::new();
+    store
+        .scan(Range::default(), &mut |s| {
+            if s.event.kind == Kind::PaneOutput && s.event.pane_id.as_deref() == Some(pane) {
+                seqs.push(s.seq);
+            }
+            true
+        })
+        .unwrap();
+    seqs.iter()
+        .map(|&seq| chunk::decompress(&store.chunk(seq).unwrap().expect("chunk stored")).unwrap())
+        .collect()
+}
+
+/// The output bytes of `pane`'s chunks, concatenated.
+fn output(db: &Path, pane: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in chunks(db, pane) {
+        for r in c.records {
+            if let Record::Output { bytes, .. } = r {
+                out.extend_from_slice(&bytes);
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn wait_output(db: &Path, pane: &str, needle: &[u8]) -> Vec<u8> {
+    wait_for(
+        &format!(
+            "{:?} recorded in pane {pane}",
+            String::from_utf8_lossy(needle)
+        ),
+        TIMEOUT,
+        || {
+            let out = output(db, pane);
+            contains(&out, needle).then_some(out)
+        },
+        || String::from_utf8_lossy(&output(db, pane)).into_owned(),
+    )
+}
+
+#[test]
+fn panes_are_recorded_exactly_starting_from_what_they_showed() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    server.wait_prompt(&pane);
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "echo before-the-daemon-$((6*7))",
+        "Enter",
+    ]);
+    wait_for(
+        "the pane to print before the daemon starts",
+        TIMEOUT,
+        || {
+            server
+                .tmux(&["capture-pane", "-p", "-t", &pane])
+                .contains("before-the-daemon-42")
+                .then_some(())
+        },
+        || server.tmux(&["capture-pane", "-p", "-t", &pane]),
+    );
+    let db = server.db();
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+
+    // Hostile bytes, printed with output post-processing off so they arrive exactly. (No
+    // terminal query: tmux answers it as typed input, which the pty echoes into the output.)
+    let mut payload = b"\x1b]0;retitled\x07\x1b]52;c;ZXZpbA==\x07\xff\xfe\x00 bin\r\n".to_vec();
+    payload.extend(std::iter::repeat_n(b'y', 100_000));
+    payload.extend_from_slice(b"\r\nend-of-payload\r\n");
+    std::fs::write(server.dir().join("payload"), &payload).unwrap();
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "stty -opost; cat payload; stty opost",
+        "Enter",
+    ]);
+    let out = wait_output(&db, &pane, b"end-of-payload\r\n");
+    let start = out
+        .windows(12)
+        .position(|w| w == &payload[..12])
+        .expect("the payload's start is recorded");
+    let got = &out[start..(start + payload.len()).min(out.len())];
+    let first_difference = got.iter().zip(&payload).position(|(a, b)| a != b);
+    assert_eq!(
+        (first_difference, got.len()),
+        (None, payload.len()),
+        "the payload is stored byte for byte; around the difference: {:?}",
+        first_difference.map(|i| String::from_utf8_lossy(
+            &got[i.saturating_sub(20)..(i + 20).min(got.len())]
+        )
+        .into_owned())
+    );
+
+    // A pane created while recording is recorded from its start.
+    let second = server
+        .tmux(&["split-window", "-t", &pane, "-P", "-F", "#{pane_id}"])
+        .trim()
+        .to_owned();
+    server.wait_prompt(&second);
+    server.tmux(&["send-keys", "-t", &second, "echo second-$((2+3))", "Enter"]);
+    wait_output(&db, &second, b"second-5");
+
+    daemon.stop();
+    // The first chunk starts from the screen as it was when recording began.
+    let first = &chunks(&db, &pane)[0];
+    let screen = audit_screen::Terminal::from_snapshot(first.width, first.height, &first.snapshot)
+        .unwrap()
+        .screen_lines()
+        .join("\n");
+    assert!(
+        screen.contains("before-the-daemon-42"),
+        "snapshot:\n{screen}"
+    );
+    // A clean stop leaves no copier behind and no spool.
+    assert_eq!(
+        server.display(&pane, "#{pane_pipe}"),
+        "0",
+        "pipe closed at stop"
+    );
+    let spools: Vec<_> = walk(&db.with_file_name("audit.db.spool"))
+        .into_iter()
+        .filter(|p| p.extension() == Some(OsStr::new("tas")))
+        .collect();
+    assert!(spools.is_empty(), "spools left: {spools:?}");
+    let verify = cli(&db, &["verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_closed_or_replaced_pipe_is_an_output_gap_and_recording_resumes() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    let db = server.db();
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    wait_for(
+        "the pane to be piped",
+        TIMEOUT,
+        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
+        || daemon.stderr(),
+    );
+
+    server.tmux(&["pipe-pane", "-t", &pane]);
+    let (log, at) = wait_event(
+        &db,
+        "output-gap after pipe-pane closed the pipe",
+        "output-gap",
+        |e| field(e, "reason") == Some("pipe-closed"),
+    );
+    assert_eq!(field(&log[at], "pane_id"), Some(pane.as_str()));
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "echo after-close-$((3*3))",
+        "Enter",
+    ]);
+    wait_output(&db, &pane, b"after-close-9");
+
+    server.tmux(&["pipe-pane", "-t", &pane, "cat > /dev/null"]);
+    wait_event(
+        &db,
+        "output-gap after someone replaced the pipe",
+        "output-gap",
+        |e| field(e, "reason") == Some("pipe-replaced"),
+    );
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "echo after-replace-$((4*4))",
+        "Enter",
+    ]);
+    wait_output(&db, &pane, b"after-replace-16");
+    daemon.stop();
+}
+
+#[test]
+fn a_changed_byte_of_stored_output_fails_verify() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    let db = server.db();
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    server.tmux(&["send-keys", "-t", &pane, "echo secret-$((5*5))", "Enter"]);
+    wait_output(&db, &pane, b"secret-25");
+    daemon.stop();
+    assert!(cli(&db, &["verify"]).status.success());
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TRIGGER chunks_append_only_update")
+        .unwrap();
+    let (seq, mut data): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT seq, data FROM chunks ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let middle = data.len() / 2;
+    data[middle] ^= 0x01;
+    conn.execute(
+        "UPDATE chunks SET data = ?1 WHERE seq = ?2",
+        rusqlite::params![data, seq],
+    )
+    .unwrap();
+    let verify = cli(&db, &["verify"]);
+    let stdout = String::from_utf8_lossy(&verify.stdout).into_owned()
+        + &String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("seq {seq}: output of pane {pane}"))
+            && stdout.contains("was changed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn output_a_killed_daemon_left_in_its_spool_is_recorded_at_restart() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    let db = server.db();
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    wait_for(
+        "the pane to be piped",
+        TIMEOUT,
+        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
+        || daemon.stderr(),
+    );
+    daemon.kill9();
+    // The copier outlives the daemon: this goes into the spool with nobody ingesting it.
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "echo while-down-$((8*8))",
+        "Enter",
+    ]);
+    wait_for(
+        "the pane to print while the daemon is down",
+        TIMEOUT,
+        || {
+            server
+                .tmux(&["capture-pane", "-p", "-t", &pane])
+                .contains("while-down-64")
+                .then_some(())
+        },
+        || server.tmux(&["capture-pane", "-p", "-t", &pane]),
+    );
+    let mut again = recording_daemon(&server, &db);
+    again.wait_ready("work");
+    let out = wait_output(&db, &pane, b"while-down-64");
+    assert_eq!(
+        out.windows(b"while-down-64\r\n".len())
+            .filter(|w| *w == b"while-down-64\r\n")
+            .count(),
+        1,
+        "recorded once"
+    );
+    again.stop();
+    assert!(cli(&db, &["verify"]).status.success());
+}

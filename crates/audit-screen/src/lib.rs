@@ -22,6 +22,7 @@
 pub mod asciicast;
 pub mod paint;
 pub mod playback;
+pub mod rechunk;
 pub mod replay;
 mod terminal;
 pub mod text;

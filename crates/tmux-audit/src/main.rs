@@ -4,6 +4,7 @@
 
 mod cmd;
 mod common;
+mod hits;
 mod recording;
 mod render;
 mod timearg;

@@ -274,7 +274,8 @@ impl Recording {
     }
 }
 
-fn load(store: &dyn EventStore, s: &Stored) -> Result<Chunk> {
+/// A chunk from the store, checked against the digest its event carries, decompressed.
+pub fn load(store: &dyn EventStore, s: &Stored) -> Result<Chunk> {
     let seq = s.seq;
     let stored = store
         .chunk(seq)
@@ -296,7 +297,7 @@ fn start_of(s: &Stored) -> Timestamp {
 }
 
 /// `--server NAME`: the socket path itself, or its file name (the `-L` name).
-fn server_matches(server: &str, want: &str) -> bool {
+pub fn server_matches(server: &str, want: &str) -> bool {
     server == want
         || Path::new(server)
             .file_name()

@@ -110,6 +110,19 @@ impl Table {
     }
 }
 
+/// Columns and rows of the terminal on stdout, if stdout is one.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer; fd 1 is open.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,36 +76,7 @@ struct Pane<'a> {
     index: i64,
 }
 
-/// Cuts records into chunks before the given indexes; each snapshot is what a recorder's
-/// `Terminal` holds at that point.
-fn chunks(size: (u16, u16), records: &[Record], cuts: &[usize]) -> Vec<Chunk> {
-    let mut term = Terminal::new(size.0, size.1).unwrap();
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(records.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let part = &records[w[0]..w[1]];
-            let (width, height) = term.size();
-            let chunk = Chunk {
-                start: part[0].time(),
-                end: part[part.len() - 1].time(),
-                width,
-                height,
-                snapshot: term.snapshot(),
-                records: part.to_vec(),
-            };
-            for r in part {
-                match r {
-                    Record::Output { bytes, .. } => term.feed(bytes),
-                    Record::Resize { width, height, .. } => term.resize(*width, *height),
-                }
-            }
-            chunk
-        })
-        .collect()
-}
+use audit_screen::rechunk::rechunk as chunks;
 
 fn server_started(server: &str, time: i64, pid: i64) -> (Event, Option<Attachment>) {
     let mut e = Event::new(Timestamp(time), Kind::ServerStarted, "test-host", server)

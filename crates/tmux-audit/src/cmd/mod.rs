@@ -5,6 +5,7 @@ mod export;
 mod log;
 mod pane_pipe;
 mod replay;
+mod search;
 mod sessions;
 mod verify;
 mod who;
@@ -23,7 +24,10 @@ Examples:
   tmux-audit who --at 2026-11-28T14:05:00Z
   tmux-audit log --session prod --since 2h
   tmux-audit sessions                     each session: created, closed, participants, time attached
-  tmux-audit verify                       check that no stored event was changed
+  tmux-audit replay prod:2.1              replay a pane as it happened (space, ., +, -, q)
+  tmux-audit export %7 -o incident.cast   asciicast v2; --format asciicast-v3|txt|raw
+  tmux-audit search 'DROP TABLE'          every pane's output: time, pane, who was attached
+  tmux-audit verify                       check that no stored event or output was changed
 
 Exit status: 0 success; 1 verify found tampering; 2 the command could not do its job.";
 
@@ -46,6 +50,7 @@ enum Command {
     Verify(verify::Args),
     Replay(replay::Args),
     Export(export::Args),
+    Search(search::Args),
     #[command(hide = true)]
     PanePipe(pane_pipe::Args),
 }
@@ -60,6 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Replay(a) => replay::run(&cli.global, a),
         Command::Export(a) => export::run(&cli.global, a),
+        Command::Search(a) => search::run(&cli.global, a),
         Command::PanePipe(a) => pane_pipe::run(&cli.global, a),
     }
 }

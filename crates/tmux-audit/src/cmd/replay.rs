@@ -194,18 +194,8 @@ where
 
 /// The size of the terminal on stdout.
 fn terminal_size() -> Result<(u16, u16)> {
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize to a valid pointer; fd 1 is open.
-    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
-    if rc != 0 || size.ws_col == 0 || size.ws_row == 0 {
-        bail!("cannot read the terminal's size (is stdout a terminal?)");
-    }
-    Ok((size.ws_col, size.ws_row))
+    crate::render::terminal_size()
+        .context("cannot read the terminal's size (is stdout a terminal?)")
 }
 
 /// Keys typed on stdin (when it is a terminal).

@@ -1,0 +1,238 @@
+//! How hits are written: three lines for people (escaped, cut to the terminal's width), or one
+//! JSON object per hit; both with the `replay` command that shows the hit.
+
+use super::presence::Span;
+use super::Args;
+use crate::common::{absolute, Global};
+use crate::hits::{Found, Matcher};
+use crate::render;
+use audit_core::{Stored, Timestamp};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// Writes hits, for people or for programs.
+pub struct Printer<'a> {
+    matcher: &'a Matcher,
+    db: Option<String>,
+    with_server: bool,
+    /// Longest line shown to people, in characters.
+    width: usize,
+}
+
+#[derive(Serialize)]
+struct JsonHit<'a> {
+    time: Timestamp,
+    seq: u64,
+    server: &'a str,
+    session: Option<&'a str>,
+    session_id: Option<&'a str>,
+    window_index: Option<i64>,
+    pane_id: Option<&'a str>,
+    pane_index: Option<i64>,
+    line: &'a str,
+    attached: Vec<JsonClient<'a>>,
+    replay: String,
+}
+
+#[derive(Serialize)]
+struct JsonClient<'a> {
+    client: &'a str,
+    user: Option<&'a str>,
+    uid: Option<i64>,
+    readonly: bool,
+    control: bool,
+}
+
+impl<'a> Printer<'a> {
+    pub fn new(global: &Global, args: &Args, matcher: &'a Matcher, several_servers: bool) -> Self {
+        let width = if args.json {
+            usize::MAX
+        } else {
+            terminal_width().map_or(200, |w| w.saturating_sub(4).max(40))
+        };
+        Printer {
+            matcher,
+            db: global
+                .db
+                .as_ref()
+                .map(|p| absolute(p).display().to_string()),
+            with_server: several_servers,
+            width,
+        }
+    }
+
+    /// `tmux-audit replay %N --from TIME`, quoted for a POSIX shell.
+    fn replay(&self, s: &Stored, time: Timestamp) -> String {
+        let e = &s.event;
+        let time = time.to_string();
+        let mut words = vec!["tmux-audit"];
+        if let Some(db) = &self.db {
+            words.extend(["--db", db]);
+        }
+        words.extend(["replay", e.pane_id.as_deref().unwrap_or("?")]);
+        if self.with_server {
+            words.extend(["--server", &e.server]);
+        }
+        words.extend(["--from", &time]);
+        shlex::try_join(words.iter().copied()).unwrap_or_else(|_| format!("{words:?}"))
+    }
+
+    pub fn json(
+        &self,
+        out: &mut impl Write,
+        s: &Stored,
+        f: &Found,
+        attached: &[&Span],
+    ) -> std::io::Result<()> {
+        let e = &s.event;
+        let time = Timestamp(f.time);
+        let hit = JsonHit {
+            time,
+            seq: s.seq,
+            server: &e.server,
+            session: e.session.as_deref(),
+            session_id: e.session_id.as_deref(),
+            window_index: e.window_index,
+            pane_id: e.pane_id.as_deref(),
+            pane_index: e.pane_index,
+            line: &f.line,
+            attached: attached
+                .iter()
+                .map(|a| JsonClient {
+                    client: &a.client,
+                    user: a.user.as_deref(),
+                    uid: a.uid,
+                    readonly: a.readonly,
+                    control: a.control,
+                })
+                .collect(),
+            replay: self.replay(s, time),
+        };
+        render::json_line(out, &hit)
+    }
+
+    /// Three lines — when, where and who; the line; the replay command — and a blank line
+    /// between hits. Everything from the store is escaped.
+    pub fn text(
+        &self,
+        out: &mut impl Write,
+        s: &Stored,
+        f: &Found,
+        attached: &[&Span],
+        first: bool,
+    ) -> std::io::Result<()> {
+        let e = &s.event;
+        let time = Timestamp(f.time);
+        let position = match (&e.session, e.window_index, e.pane_index) {
+            (Some(session), Some(w), Some(p)) => format!("{session}:{w}.{p}"),
+            (Some(session), _, _) => session.clone(),
+            _ => "?".into(),
+        };
+        let mut who: Vec<String> = Vec::new();
+        for a in attached {
+            let mut name = a.user.clone().unwrap_or_else(|| "?".into());
+            if a.control {
+                name.push_str(" (control mode)");
+            }
+            if a.readonly {
+                name.push_str(" (read-only)");
+            }
+            if !who.contains(&name) {
+                who.push(name);
+            }
+        }
+        let who = if who.is_empty() {
+            "no client attached".to_owned()
+        } else {
+            format!("attached: {}", who.join(", "))
+        };
+        let mut head = format!(
+            "{}  {}  {}  {}",
+            render::time(time),
+            position,
+            e.pane_id.as_deref().unwrap_or("?"),
+            who
+        );
+        if self.with_server {
+            head.push_str(&format!("  server {}", e.server));
+        }
+        if !first {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}", render::escape(&head))?;
+        let at = self.matcher.find(&f.line);
+        writeln!(out, "    {}", excerpt(&f.line, at, self.width))?;
+        writeln!(out, "    {}", render::escape(&self.replay(s, time)))
+    }
+}
+
+/// `line` escaped for a terminal and cut to at most `width` characters, keeping the match (`at`,
+/// bytes) in view; `…` marks what was cut.
+fn excerpt(line: &str, at: Option<std::ops::Range<usize>>, width: usize) -> String {
+    let pieces: Vec<(usize, String)> = line
+        .char_indices()
+        .map(|(i, c)| (i, render::escape(c.encode_utf8(&mut [0; 4]))))
+        .collect();
+    let len = |p: &(usize, String)| p.1.chars().count();
+    if pieces.iter().map(len).sum::<usize>() <= width {
+        return pieces.into_iter().map(|p| p.1).collect();
+    }
+    let room = width.saturating_sub(2).max(1);
+    let first = at.map_or(0, |r| pieces.partition_point(|(i, _)| *i < r.start));
+    let (mut start, mut used) = (first, 0);
+    while start > 0 && used + len(&pieces[start - 1]) <= room / 4 {
+        start -= 1;
+        used += len(&pieces[start]);
+    }
+    let mut end = start;
+    used = 0;
+    while end < pieces.len() && used + len(&pieces[end]) <= room {
+        used += len(&pieces[end]);
+        end += 1;
+    }
+    while start > 0 && used + len(&pieces[start - 1]) <= room {
+        start -= 1;
+        used += len(&pieces[start]);
+    }
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(pieces[start..end].iter().map(|p| p.1.as_str()));
+    if end < pieces.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// Columns of the terminal on stdout, if it is one.
+fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    render::terminal_size().map(|(cols, _)| usize::from(cols))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_keep_the_match_in_view_and_escape() {
+        assert_eq!(
+            excerpt("a\x1b]52;c;eA==\x07b", None, 80),
+            "a\\e]52;c;eA==\\x07b"
+        );
+        let long = format!("{}needle{}", "x".repeat(500), "y".repeat(500));
+        let at = long.find("needle").map(|i| i..i + 6);
+        let shown = excerpt(&long, at, 60);
+        assert!(shown.contains("needle"), "{shown}");
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        assert_eq!(shown.chars().count(), 60);
+        let tail = excerpt(&format!("{}end", "x".repeat(100)), Some(100..103), 20);
+        assert!(
+            tail.ends_with("end") && tail.chars().count() <= 20,
+            "{tail}"
+        );
+    }
+}

@@ -154,8 +154,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         );
     } else if shown == 0 {
         eprintln!(
-            "tmux-audit: no matches for {}",
-            render::escape(&format!("{:?}", args.pattern))
+            "tmux-audit: no matches for \"{}\"",
+            render::escape(&args.pattern)
         );
     }
     if unreadable > 0 {

@@ -11,7 +11,7 @@ use crate::spool::{self, MAGIC};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Pipe buffer asked for (Linux's default pipe-max-size).
 pub const PIPE_BYTES: i32 = 1024 * 1024;
@@ -21,7 +21,7 @@ pub const READ_BYTES: usize = 128 * 1024;
 pub const STAGE_BYTES: usize = 256 * 1024;
 /// Quiet time after which staged records are written.
 pub const QUIET: Duration = Duration::from_millis(50);
-/// How often writing is tried again while the spool cannot be written.
+/// How long a pane must be quiet before a loss is put on record by itself.
 pub const RETRY: Duration = Duration::from_secs(1);
 
 /// What a finished copy did.
@@ -38,8 +38,8 @@ struct Spool {
     /// Length of the file up to its last whole record.
     good_len: u64,
     stage: Vec<u8>,
-    /// Bytes dropped since writing last failed, and when it was last tried.
-    losing: Option<(u64, Instant)>,
+    /// Bytes dropped since writing last failed.
+    losing: Option<u64>,
 }
 
 impl Spool {
@@ -49,15 +49,10 @@ impl Spool {
         if self.stage.is_empty() {
             return;
         }
-        if let Some((lost, tried)) = self.losing {
-            if tried.elapsed() < RETRY {
-                let dropped = output_bytes(&self.stage);
-                self.losing = Some((lost + dropped, tried));
-                summary.bytes_lost += dropped;
-                self.stage.clear();
-                return;
-            }
-            // Try again, announcing the loss first.
+        // Every write is tried, even while losing: a refused write costs two system calls, and
+        // output printed the moment space returns must not be lost to a back-off.
+        if let Some(lost) = self.losing {
+            // Announce the loss first.
             let mut with_note = Vec::with_capacity(self.stage.len() + 16);
             spool::encode_lost(&mut with_note, now, lost);
             with_note.extend_from_slice(&self.stage);
@@ -80,19 +75,16 @@ impl Spool {
                 let _ = self.file.set_len(self.good_len);
                 let _ = self.file.seek(SeekFrom::Start(self.good_len));
                 let dropped = output_bytes(&self.stage);
-                let before = self.losing.map_or(0, |(lost, _)| lost);
-                self.losing = Some((before + dropped, Instant::now()));
+                self.losing = Some(self.losing.unwrap_or(0) + dropped);
                 summary.bytes_lost += dropped;
             }
         }
         self.stage.clear();
     }
-}
 
-impl Spool {
     /// Writes the record of a loss on its own (nothing staged), if writing works again.
     fn write_note(&mut self, now: i64) {
-        let Some((lost, _)) = self.losing else {
+        let Some(lost) = self.losing else {
             return;
         };
         let mut note = Vec::new();
@@ -108,7 +100,7 @@ impl Spool {
             Err(_) => {
                 let _ = self.file.set_len(self.good_len);
                 let _ = self.file.seek(SeekFrom::Start(self.good_len));
-                self.losing = Some((lost, Instant::now()));
+                self.losing = Some(lost);
             }
         }
     }
@@ -189,7 +181,7 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
         }
     }
     spool.write_stage(now(), &mut summary);
-    if let Some((lost, _)) = spool.losing {
+    if let Some(lost) = spool.losing {
         // One last try to leave the loss on record.
         let mut note = Vec::new();
         spool::encode_lost(&mut note, now(), lost);

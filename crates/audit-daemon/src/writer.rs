@@ -1,6 +1,8 @@
 //! The single writer: takes batches of events from a bounded channel and commits them in
 //! groups. Senders wait when the channel is full (no event is dropped); a failing store (disk
-//! full) is retried with the batch kept in memory, and the failure is logged once per outage.
+//! full) is retried every second with what it holds kept in memory, one record per transaction
+//! until the backlog is gone (a group too big for the space that returned must not block the
+//! rest), and the failure is logged once per outage.
 
 use audit_core::Event;
 use audit_store::{Attachment, EventStore, StoreError};
@@ -27,25 +29,56 @@ enum Msg {
     Finish,
 }
 
-/// What the writer holds between commits.
-#[derive(Default)]
-struct Batch {
-    records: Vec<(Event, Option<Attachment>)>,
-    on_commit: Vec<OnCommit>,
+/// A record waiting to be committed.
+struct Entry {
+    event: Event,
+    attachment: Option<Attachment>,
+    on_commit: Option<OnCommit>,
 }
 
-impl Batch {
+/// What the writer holds between commits, in order.
+#[derive(Default)]
+struct Backlog(std::collections::VecDeque<Entry>);
+
+impl Backlog {
+    /// Takes a message; false for [`Msg::Finish`].
     fn add(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Events(events) => self.records.extend(events.into_iter().map(|e| (e, None))),
+            Msg::Events(events) => self.0.extend(events.into_iter().map(|event| Entry {
+                event,
+                attachment: None,
+                on_commit: None,
+            })),
             Msg::Output(record, f) => {
-                let (e, a) = *record;
-                self.records.push((e, Some(a)));
-                self.on_commit.push(f);
+                let (event, attachment) = *record;
+                self.0.push_back(Entry {
+                    event,
+                    attachment: Some(attachment),
+                    on_commit: Some(f),
+                });
             }
             Msg::Finish => return false,
         }
         true
+    }
+
+    /// Commits up to `n` records from the front in one transaction; on success they leave the
+    /// backlog and their callbacks run.
+    fn commit(&mut self, store: &mut dyn EventStore, n: usize) -> Result<usize, StoreError> {
+        let n = n.min(self.0.len());
+        let records: Vec<(Event, Option<Attachment>)> = self
+            .0
+            .iter()
+            .take(n)
+            .map(|e| (e.event.clone(), e.attachment.clone()))
+            .collect();
+        store.append_attached(&records)?;
+        for entry in self.0.drain(..n) {
+            if let Some(f) = entry.on_commit {
+                f();
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -123,69 +156,62 @@ fn write_loop(
     rx: Receiver<Msg>,
     healthy: &AtomicBool,
 ) -> Result<(), StoreError> {
+    let mut backlog = Backlog::default();
     let mut finishing = false;
-    while !finishing {
-        let mut batch = Batch::default();
-        match rx.recv() {
-            Ok(msg) => {
-                if !batch.add(msg) {
-                    break;
-                }
+    // Failed attempts in the current outage, and records committed since it began.
+    let mut failures = 0u32;
+    let mut recovered = 0usize;
+    loop {
+        if backlog.0.is_empty() {
+            if finishing {
+                return Ok(());
             }
-            Err(_) => break,
+            match rx.recv() {
+                Ok(msg) => finishing |= !backlog.add(msg),
+                Err(_) => return Ok(()),
+            }
         }
-        while batch.records.len() < GROUP_MAX {
+        while backlog.0.len() < GROUP_MAX {
             match rx.try_recv() {
-                Ok(msg) => {
-                    if !batch.add(msg) {
-                        finishing = true;
-                        break;
-                    }
-                }
+                Ok(msg) => finishing |= !backlog.add(msg),
                 Err(_) => break,
             }
         }
-        let mut failures = 0u32;
-        loop {
-            match store.append_attached(&batch.records) {
-                Ok(_) => {
-                    if failures > 0 {
-                        tracing::warn!(
-                            "store writable again; {} held events committed",
-                            batch.records.len()
-                        );
-                        healthy.store(true, Ordering::Relaxed);
-                    }
-                    batch.on_commit.drain(..).for_each(|f| f());
-                    break;
+        let group = if failures > 0 { 1 } else { GROUP_MAX };
+        match backlog.commit(store.as_mut(), group) {
+            Ok(n) if failures > 0 => {
+                recovered += n;
+                if backlog.0.is_empty() {
+                    tracing::warn!("store writable again; {recovered} held events committed");
+                    healthy.store(true, Ordering::Relaxed);
+                    failures = 0;
+                    recovered = 0;
                 }
-                Err(e) => {
-                    if failures == 0 {
-                        tracing::error!(
-                            "cannot commit {} events, holding them and retrying: {e}",
-                            batch.records.len()
-                        );
-                        healthy.store(false, Ordering::Relaxed);
-                    }
-                    failures += 1;
-                    if finishing && failures >= FINISH_RETRIES {
-                        tracing::error!(
-                            "stopping with {} events that could not be committed: {e}",
-                            batch.records.len()
-                        );
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_secs(1));
-                    // Keep taking what sources send (they must not block forever) and notice
-                    // a stop request while the store is down.
-                    while let Ok(msg) = rx.try_recv() {
-                        if !batch.add(msg) {
-                            finishing = true;
-                        }
-                    }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if failures == 0 {
+                    tracing::error!(
+                        "cannot commit {} events, holding them and retrying: {e}",
+                        backlog.0.len()
+                    );
+                    healthy.store(false, Ordering::Relaxed);
+                }
+                failures += 1;
+                if finishing && failures >= FINISH_RETRIES {
+                    tracing::error!(
+                        "stopping with {} events that could not be committed: {e}",
+                        backlog.0.len()
+                    );
+                    return Err(e);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                // Keep taking what sources send (they must not block forever) and notice a
+                // stop request while the store is down.
+                while let Ok(msg) = rx.try_recv() {
+                    finishing |= !backlog.add(msg);
                 }
             }
         }
     }
-    Ok(())
 }

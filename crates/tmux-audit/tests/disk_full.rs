@@ -11,10 +11,10 @@ use support::*;
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
-    fn mount(at: &Path) -> Self {
+    fn mount(at: &Path, size: &str) -> Self {
         std::fs::create_dir_all(at).unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(at)
             .status()
             .expect("run mount")
@@ -26,9 +26,32 @@ impl SmallDisk {
     /// Fills every free byte; returns the filler file.
     fn fill(&self) -> PathBuf {
         let filler = self.0.join("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let block = vec![0u8; 4096];
-        while std::io::Write::write_all(&mut f, &block).is_ok() {}
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&filler)
+            .unwrap();
+        // Whole blocks, then smaller writes for the last partial block: not one byte left.
+        for size in [4096, 512, 1] {
+            let block = vec![0u8; size];
+            while std::io::Write::write_all(&mut f, &block).is_ok() {}
+        }
+        filler
+    }
+
+    /// Fills the disk and keeps it full until `done` (space the daemon frees meanwhile, by
+    /// punching committed bytes out of a spool, is taken again at once).
+    fn full_until(&self, what: &str, done: impl Fn() -> bool) -> PathBuf {
+        let filler = self.fill();
+        wait_for(
+            what,
+            TIMEOUT,
+            || {
+                self.fill();
+                done().then_some(())
+            },
+            String::new,
+        );
         filler
     }
 }
@@ -46,7 +69,7 @@ fn a_full_disk_holds_events_and_commits_them_when_space_returns() {
         return;
     }
     let server = TmuxServer::start("work");
-    let disk = SmallDisk::mount(&server.dir().join("small"));
+    let disk = SmallDisk::mount(&server.dir().join("small"), "400k");
     let db = disk.0.join("audit.db");
     let daemon = Daemon::start_with(&server, &db);
     daemon.wait_ready("work");
@@ -83,4 +106,99 @@ fn a_full_disk_holds_events_and_commits_them_when_space_returns() {
         String::from_utf8_lossy(&verify.stdout)
     );
     drop(daemon);
+}
+
+#[test]
+fn output_lost_to_a_full_disk_is_an_output_gap_and_recording_resumes() {
+    if !is_root() {
+        println!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    }
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    // Room for the store's write-ahead log to grow between checkpoints (every 4 MB).
+    let disk = SmallDisk::mount(&server.dir().join("small"), "8m");
+    let db = disk.0.join("audit.db");
+    let args: [&std::ffi::OsStr; 4] = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--flush-after".as_ref(),
+        "0.2".as_ref(),
+    ];
+    let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    server.tmux(&["send-keys", "-t", &pane, "echo recording-$((2*2))", "Enter"]);
+    wait_for(
+        "recording under way",
+        TIMEOUT,
+        || {
+            let out = cli(&db, &["export", &pane, "--format", "raw", "-o", "-"]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("recording-4")
+                .then_some(())
+        },
+        || daemon.stderr(),
+    );
+
+    // More output than the whole disk holds, so it cannot all fit whatever space frees up.
+    disk.fill();
+    server.tmux(&["send-keys", "-t", &pane, "seq 1 1500000", "Enter"]);
+    let filler = disk.full_until("the pane to print while the disk is full", || {
+        server
+            .tmux(&["capture-pane", "-p", "-t", &pane])
+            .contains("1500000")
+    });
+    std::fs::remove_file(&filler).unwrap();
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "echo space-is-back-$((6*6))",
+        "Enter",
+    ]);
+
+    let is_gap = |e: &serde_json::Value| {
+        kind(e) == "output-gap" && field(e, "reason") == Some("spool-not-writable")
+    };
+    let log = wait_for(
+        "an output-gap for what the full disk lost",
+        TIMEOUT,
+        || {
+            let log = try_log_json(&db).ok()?;
+            log.iter().any(is_gap).then_some(log)
+        },
+        || {
+            format!(
+                "{}\ndaemon stderr:\n{}",
+                render(&try_log_json(&db).unwrap_or_default()),
+                daemon.stderr()
+            )
+        },
+    );
+    let gap = log.iter().find(|e| is_gap(e)).unwrap();
+    assert!(gap["bytes"].as_i64().is_some_and(|b| b > 0), "{gap}");
+    assert_eq!(field(gap, "pane_id"), Some(pane.as_str()));
+    wait_for(
+        "output after the disk has space again",
+        TIMEOUT,
+        || {
+            let out = cli(&db, &["export", &pane, "--format", "raw", "-o", "-"]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains("space-is-back-36")
+                .then_some(())
+        },
+        || daemon.stderr(),
+    );
+    daemon.stop();
+    // What was stored before the disk filled is intact.
+    let before = cli(&db, &["export", &pane, "--format", "raw", "-o", "-"]);
+    assert!(String::from_utf8_lossy(&before.stdout).contains("recording-4"));
+    let verify = cli(&db, &["verify"]);
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }

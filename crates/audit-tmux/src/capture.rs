@@ -224,10 +224,11 @@ impl<'a> Piping<'a> {
             gap.reason = Some(cause.to_owned());
             gap.from = Some(from);
             gap.until = Some(time);
-            gap.message = Some(format!(
-                "the recording pipe of pane {pane_id} was {} by a tmux command; output until it was re-opened is not recorded",
-                if pane.piped { "replaced" } else { "closed" }
-            ));
+            gap.message = Some(if pane.piped {
+                format!("someone replaced the recording pipe of pane {pane_id} with their own `pipe-pane`; output until tmux-audit took it back is not recorded")
+            } else {
+                format!("the recording pipe of pane {pane_id} was closed (`pipe-pane` with no command, or its copier was killed); output until it was re-opened is not recorded")
+            });
             tracing::warn!(server = %self.server, pane = %pane_id, "recording pipe {cause}; re-opening it");
             events.push(gap);
             self.recorder.notice(PaneNotice::Ended {

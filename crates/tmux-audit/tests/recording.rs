@@ -319,3 +319,45 @@ fn output_a_killed_daemon_left_in_its_spool_is_recorded_at_restart() {
     again.stop();
     assert!(cli(&db, &["verify"]).status.success());
 }
+
+#[test]
+fn a_resize_is_recorded_so_replay_draws_at_the_new_size() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    let db = server.db();
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    server.tmux(&["send-keys", "-t", &pane, "echo at-80-$((1+1))", "Enter"]);
+    wait_output(&db, &pane, b"at-80-2");
+    server.tmux(&["resize-window", "-t", "work", "-x", "120", "-y", "40"]);
+    wait_for(
+        "tmux to resize the pane",
+        TIMEOUT,
+        || (server.display(&pane, "#{pane_width}x#{pane_height}") == "120x40").then_some(()),
+        || server.display(&pane, "#{pane_width}x#{pane_height}"),
+    );
+    server.tmux(&["send-keys", "-t", &pane, "echo at-120-$((2+2))", "Enter"]);
+    wait_output(&db, &pane, b"at-120-4");
+    daemon.stop();
+
+    let chunks = chunks(&db, &pane);
+    let sizes: Vec<(u16, u16)> = chunks
+        .iter()
+        .flat_map(|c| {
+            std::iter::once((c.width, c.height)).chain(c.records.iter().filter_map(|r| match r {
+                Record::Resize { width, height, .. } => Some((*width, *height)),
+                Record::Output { .. } => None,
+            }))
+        })
+        .collect();
+    assert_eq!(sizes.first(), Some(&(80, 24)), "{sizes:?}");
+    assert_eq!(sizes.last(), Some(&(120, 40)), "{sizes:?}");
+    // The asciicast export tells the player about it.
+    let cast = cli(&db, &["export", &pane, "--format", "asciicast", "-o", "-"]);
+    let text = String::from_utf8_lossy(&cast.stdout);
+    assert!(
+        text.contains(r#""r", "120x40""#) || text.contains(r#""r","120x40""#),
+        "{text}"
+    );
+}

@@ -24,8 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often spools are read.
+/// How often spools are read while output flows...
 const TICK: Duration = Duration::from_millis(100);
+/// ...and at most how long between looks when it does not (the wait doubles while idle).
+const IDLE_TICK: Duration = Duration::from_secs(1);
 /// A pane that ended but whose copier never wrote its closing record is finished after this.
 const END_QUIET: Duration = Duration::from_secs(2);
 /// When stopping, how long to wait for copiers to write their closing records.
@@ -128,8 +130,14 @@ struct State {
 impl State {
     fn run(&mut self, rx: Receiver<Msg>) {
         let mut finishing: Option<Instant> = None;
+        let mut tick = TICK;
         loop {
-            let first = rx.recv_timeout(TICK);
+            // No pane, nothing to look at: sleep until a watcher speaks.
+            let first = if self.panes.is_empty() && finishing.is_none() {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(tick)
+            };
             let mut msgs = Vec::new();
             match first {
                 Ok(m) => msgs.push(m),
@@ -139,7 +147,11 @@ impl State {
                 }
             }
             msgs.extend(rx.try_iter());
-            let mut found = Found::default();
+            let mut found = Found {
+                // A watcher said something: a spool may be new, look again soon.
+                active: !msgs.is_empty(),
+                ..Found::default()
+            };
             for m in msgs {
                 match m {
                     Msg::Notice(n) => self.apply(*n, &mut found),
@@ -149,6 +161,11 @@ impl State {
             if self.healthy.load(Ordering::Relaxed) || finishing.is_some() {
                 self.read_all(&mut found);
             }
+            tick = if found.active || finishing.is_some() {
+                TICK
+            } else {
+                (tick * 2).min(IDLE_TICK)
+            };
             let last = finishing.is_some_and(|t| {
                 t.elapsed() >= FINISH_GRACE || self.panes.values().all(|(p, _)| p.finished())
             });
@@ -249,6 +266,7 @@ impl State {
             }
             found.sealed.append(&mut mine.sealed);
             found.events.append(&mut mine.events);
+            found.active |= mine.active;
         }
         for key in done {
             self.panes.remove(&key);

@@ -52,6 +52,8 @@ pub struct Found {
     pub events: Vec<Event>,
     /// Spools whose pipe ended, with when.
     pub closed: Vec<(PathBuf, Timestamp)>,
+    /// Whether any spool had something new.
+    pub active: bool,
 }
 
 /// One pane being recorded.
@@ -165,6 +167,7 @@ impl PaneTrack {
             };
             let closed = source.tail.closed;
             let path = source.tail.path.clone();
+            found.active |= !records.is_empty();
             for record in records {
                 match record {
                     spool::Record::Output { time, bytes } => self.output(time, bytes, found),

@@ -361,3 +361,23 @@ fn a_resize_is_recorded_so_replay_draws_at_the_new_size() {
         "{text}"
     );
 }
+
+#[test]
+fn a_store_path_with_quotes_dollars_and_hashes_still_records() {
+    // The spool path goes through tmux's parser, its format expansion and `sh -c`.
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    let dir = server.dir().join("it's $HOME #{pane_id} \"q\" \\ `x`");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("audit.db");
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    server.tmux(&["send-keys", "-t", &pane, "echo quoted-$((3*3))", "Enter"]);
+    wait_output(&db, &pane, b"quoted-9");
+    daemon.stop();
+    assert!(
+        dir.join("audit.db.spool").is_dir(),
+        "the spool went where it was meant to"
+    );
+}

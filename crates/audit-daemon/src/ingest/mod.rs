@@ -28,6 +28,12 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(100);
 /// ...and at most how long between looks when it does not (the wait doubles while idle).
 const IDLE_TICK: Duration = Duration::from_secs(1);
+/// A pane whose spool grows by more than this per look is in a burst: rendering and compressing
+/// it then would compete with tmux for the CPU, slowing the very pane being recorded, so it waits
+/// in the spool until the burst pauses...
+const BURST_BYTES: u64 = 256 << 10;
+/// ...unless this much waits unread (the spool's disk use stays bounded).
+const BURST_BACKLOG: u64 = 256 << 20;
 /// A pane that ended but whose copier never wrote its closing record is finished after this.
 const END_QUIET: Duration = Duration::from_secs(2);
 /// When stopping, how long to wait for copiers to write their closing records.
@@ -248,6 +254,10 @@ impl State {
         let mut done = Vec::new();
         for (key, (track, ended)) in &mut self.panes {
             let mut mine = Found::default();
+            if track.bursting(BURST_BYTES, BURST_BACKLOG) {
+                found.active = true;
+                continue;
+            }
             track.read(&mut mine);
             for (spool, time) in mine.closed.drain(..) {
                 if track.ended.is_none() {

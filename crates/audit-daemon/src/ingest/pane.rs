@@ -116,6 +116,16 @@ impl PaneTrack {
         self.ended.is_some() && self.sources.is_empty()
     }
 
+    /// Whether the pane is in a burst worth not competing with: its current spool grew by more
+    /// than `burst` bytes since the last look, and less than `cap` bytes wait unread.
+    pub fn bursting(&mut self, burst: u64, cap: u64) -> bool {
+        let Some(source) = self.sources.back_mut() else {
+            return false;
+        };
+        let (grown, unread) = source.tail.growth();
+        grown > burst && unread < cap && self.ended.is_none()
+    }
+
     /// The pane was resized at `time`.
     pub fn resize(&mut self, time: Timestamp, size: (u16, u16), found: &mut Found) {
         // Output read so far came before the resize.

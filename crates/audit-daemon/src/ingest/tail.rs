@@ -20,6 +20,8 @@ pub struct Tail {
     pending: Vec<u8>,
     /// The closing record was read: nothing more will come.
     pub closed: bool,
+    /// The file's length when last measured by [`Tail::growth`].
+    measured: u64,
 }
 
 impl Tail {
@@ -31,6 +33,7 @@ impl Tail {
             offset: 0,
             pending: Vec::new(),
             closed: false,
+            measured: 0,
         }
     }
 
@@ -91,6 +94,15 @@ impl Tail {
             self.closed = true;
         }
         Ok(records)
+    }
+
+    /// Bytes the copier appended since the last call, and bytes not yet read.
+    pub fn growth(&mut self) -> (u64, u64) {
+        let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let grown = len.saturating_sub(self.measured);
+        self.measured = len;
+        let read = self.offset + self.pending.len() as u64;
+        (grown, len.saturating_sub(read))
     }
 
     /// Where the spool stands now, for [`Release::run`] once what was read is committed.

@@ -157,6 +157,11 @@ impl SqliteStore {
                 what: "an SQLite database of something else".into(),
             });
         }
+        // Pages the full-text index frees when it merges its segments go back to the file system
+        // (see `give_back_free_pages`); SQLite honours this only before the first table exists.
+        self.conn
+            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+            .map_err(self.sql_err())?;
         // FULL: a committed event survives power loss, not only a killed daemon.
         self.conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
@@ -224,6 +229,7 @@ impl SqliteStore {
             None => (0, GENESIS),
         };
         let mut stored = Vec::with_capacity(rows.len());
+        let mut with_output = false;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -238,6 +244,7 @@ impl SqliteStore {
                 .prepare_cached("INSERT INTO chunk_text (rowid, text) VALUES (?1, ?2)")
                 .map_err(sql)?;
             for (event, attachment) in rows {
+                with_output |= attachment.is_some();
                 seq += 1;
                 let data = encoding::encode(seq, event);
                 let hash = chain::link(&prev, &data);
@@ -271,7 +278,30 @@ impl SqliteStore {
             }
         }
         tx.commit().map_err(sql)?;
+        if with_output {
+            self.give_back_free_pages();
+        }
         Ok(stored)
+    }
+
+    /// Returns free pages to the file system once there are many: the full-text index frees
+    /// pages each time it merges segments, and a store should not keep them. Best effort (a
+    /// store created before auto_vacuum was set keeps them).
+    fn give_back_free_pages(&self) {
+        const KEEP_FREE_PAGES: i64 = 32;
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .unwrap_or(0);
+        if free > KEEP_FREE_PAGES {
+            // The pragma frees pages as it is stepped: step it to the end. A failed vacuum only
+            // costs disk space; the commit before it stands.
+            if let Ok(mut stmt) = self.conn.prepare("PRAGMA incremental_vacuum") {
+                if let Ok(mut rows) = stmt.query([]) {
+                    while let Ok(Some(_)) = rows.next() {}
+                }
+            }
+        }
     }
 }
 

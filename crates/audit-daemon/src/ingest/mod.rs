@@ -34,7 +34,8 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 const BURST_BYTES: u64 = 256 << 10;
 /// ...unless this much waits unread (the spool's disk use stays bounded).
 const BURST_BACKLOG: u64 = 256 << 20;
-/// A pane that ended but whose copier never wrote its closing record is finished after this.
+/// A pane that ended but whose copier never wrote its closing record is finished after its
+/// spool has had nothing new for this long.
 const END_QUIET: Duration = Duration::from_secs(2);
 /// When stopping, how long to wait for copiers to write their closing records.
 const FINISH_GRACE: Duration = Duration::from_secs(3);
@@ -270,6 +271,12 @@ impl State {
                 }
             }
             track.seal_if_older(flush_after, &mut mine);
+            if mine.active {
+                // Still reading what the copier wrote: the quiet period starts over.
+                if let Some(t) = ended.as_mut() {
+                    *t = Instant::now();
+                }
+            }
             if track.finished() || ended.is_some_and(|t| t.elapsed() >= END_QUIET) {
                 track.abandon(&mut mine);
                 done.push(key.clone());

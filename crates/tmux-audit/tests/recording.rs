@@ -8,6 +8,7 @@ use audit_core::Kind;
 use audit_store::{Access, EventStore, Range, SqliteStore};
 use std::ffi::OsStr;
 use std::path::Path;
+use std::time::Duration;
 use support::*;
 
 /// Starts a daemon on `server` that commits output within a fraction of a second.
@@ -379,5 +380,44 @@ fn a_store_path_with_quotes_dollars_and_hashes_still_records() {
     assert!(
         dir.join("audit.db.spool").is_dir(),
         "the spool went where it was meant to"
+    );
+}
+
+#[test]
+fn a_large_spool_left_by_a_killed_daemon_is_recorded_whole() {
+    use audit_capture::spool;
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    // What a copier wrote while no daemon ran: far more than is ingested in one quiet period.
+    let folder = db.with_file_name("audit.db.spool").join("left");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("server"), server.sock_str()).unwrap();
+    let mut bytes = spool::MAGIC.to_vec();
+    let line = b"\x1b[32mleft-over\x1b[0m output line that goes on for a while 0123456789\r\n";
+    let piece: Vec<u8> = line.iter().copied().cycle().take(64 * 1024).collect();
+    let start = audit_core::Timestamp::now().as_micros() - 60_000_000;
+    let pieces = 512; // 32 MiB
+    for i in 0..pieces {
+        spool::encode_output(&mut bytes, start + i * 1000, &piece);
+    }
+    spool::encode_closed(&mut bytes, start + pieces * 1000);
+    std::fs::write(folder.join(format!("77-{start}.tas")), &bytes).unwrap();
+
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    let total = wait_for(
+        "all of the left-over spool recorded",
+        Duration::from_secs(120),
+        || {
+            let n = output(&db, "%77").len();
+            (n == piece.len() * pieces as usize).then_some(n)
+        },
+        || format!("{} bytes so far", output(&db, "%77").len()),
+    );
+    assert_eq!(total, 32 << 20);
+    daemon.stop();
+    assert!(
+        !folder.join(format!("77-{start}.tas")).exists(),
+        "spool removed once recorded"
     );
 }

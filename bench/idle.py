@@ -1,7 +1,8 @@
 """2. Idle CPU: the daemon, its tmux control client and the tmux server, with nothing happening.
 
 A server with 3 sessions and one attached pty client. Once the daemon has recorded the attach
-and then not woken for 2 s, window 1 (daemon recording) reads utime+stime, schedstat and
+and then not woken for 2 s (or 20 s have passed: a daemon that keeps waking is measured anyway,
+and the report says so), window 1 (daemon recording) reads utime+stime, schedstat and
 voluntary context switches (procstat) of each process before and after BENCH_IDLE_SECONDS.
 The daemon is then stopped with SIGTERM and window 2 measures the same server alone.
 """
@@ -57,8 +58,8 @@ def measure_idle(binary, tmp, seconds, progress):
         client = PtyClient(server.argv("attach-session", "-t", "idle-0"), server.env)
         if wait_event(store, client, "client-attached")[0] is None:
             raise RuntimeError(f"idle: the attach was not recorded\n{daemon.log_tail()}")
-        if not settle(daemon.pid, [client]):
-            raise RuntimeError("idle: the daemon kept waking up for 20 s after the attach")
+        # A daemon that keeps waking (a periodic timer) is measured anyway: that is the finding.
+        settled = settle(daemon.pid, [client])
         pids = {"tmux-audit daemon": daemon.pid}
         pids.update({f"its child `{daemon.describe(k)}`": k for k in daemon.children()})
         pids["tmux server (daemon recording)"] = server.pid
@@ -75,7 +76,7 @@ def measure_idle(binary, tmp, seconds, progress):
         progress(f"idle window 2 of 2 ({seconds} s, no daemon)")
         alone = idle_window(seconds, {"tmux server (no daemon)": server.pid}, [client])
         return {"windows": {**with_daemon, **alone}, "events_during": events_during,
-                "seconds": seconds, "stop_status": stop_status}
+                "seconds": seconds, "stop_status": stop_status, "settled": settled}
     finally:
         if client:
             client.close()

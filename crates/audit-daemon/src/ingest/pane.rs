@@ -249,6 +249,14 @@ impl PaneTrack {
         });
     }
 
+    /// How long until [`PaneTrack::seal_if_older`] with `age` seals the chunk being built.
+    pub fn seal_due_in(&self, age: Duration) -> Option<Duration> {
+        self.building
+            .as_ref()
+            .filter(|b| b.picture || !b.chunk.records.is_empty())
+            .map(|b| age.saturating_sub(b.opened.elapsed()))
+    }
+
     /// Seals the chunk being built if it is older than `age` and holds something: output, or
     /// the picture its pane showed when recording began.
     pub fn seal_if_older(&mut self, age: Duration, found: &mut Found) {

@@ -22,6 +22,7 @@ mod writer;
 use audit_core::fold::World;
 use audit_core::{Event, Kind, Observed, Timestamp};
 use audit_store::{Access, EventStore, Range, StoreError};
+use audit_tmux::capture::PaneMeta;
 use audit_tmux::discovery::{self, Scope};
 use audit_tmux::Shutdown;
 use std::path::PathBuf;
@@ -142,6 +143,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
                 host: config.host.clone(),
                 spool_dir: config.spool_dir(),
                 flush_after: capture.flush_after,
+                known_panes: known_panes(&world),
             },
             writer.sink(),
             writer.healthy(),
@@ -225,6 +227,27 @@ fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> 
         true
     })?;
     Ok((world, last))
+}
+
+/// Names of the panes the log believes open, for spools a killed daemon left behind.
+fn known_panes(world: &World) -> std::collections::BTreeMap<(String, String), PaneMeta> {
+    world
+        .panes
+        .iter()
+        .map(|((server, pane_id), p)| {
+            let session = world.sessions.get(&(server.clone(), p.session_id.clone()));
+            let window = world.windows.get(&(server.clone(), p.window_id.clone()));
+            let meta = PaneMeta {
+                session: session.map(|s| s.name.clone()),
+                session_id: Some(p.session_id.clone()),
+                window: window.map(|w| w.name.clone()),
+                window_id: Some(p.window_id.clone()),
+                window_index: None,
+                pane_index: None,
+            };
+            ((server.clone(), pane_id.clone()), meta)
+        })
+        .collect()
 }
 
 /// `observed` for a server found by discovery.

@@ -278,6 +278,7 @@ fn output_a_killed_daemon_left_in_its_spool_is_recorded_at_restart() {
     let server = TmuxServer::start("work");
     let pane = server.display("work", "#{pane_id}");
     let db = server.db();
+    server.tmux(&["resize-window", "-t", "work", "-x", "100", "-y", "30"]);
     let mut daemon = recording_daemon(&server, &db);
     daemon.wait_ready("work");
     server.wait_prompt(&pane);
@@ -310,6 +311,21 @@ fn output_a_killed_daemon_left_in_its_spool_is_recorded_at_restart() {
     let mut again = recording_daemon(&server, &db);
     again.wait_ready("work");
     let out = wait_output(&db, &pane, b"while-down-64");
+    // Rendered at the pane's size and named after its session, though no watcher saw it.
+    let left = chunks(&db, &pane)
+        .into_iter()
+        .find(|c| {
+            c.records.iter().any(
+                |r| matches!(r, Record::Output { bytes, .. } if contains(bytes, b"while-down-64")),
+            )
+        })
+        .unwrap();
+    assert_eq!((left.width, left.height), (100, 30));
+    let log = log_json(&db);
+    assert!(log
+        .iter()
+        .filter(|e| kind(e) == "pane-output")
+        .all(|e| field(e, "session") == Some("work")));
     assert_eq!(
         out.windows(b"while-down-64\r\n".len())
             .filter(|w| *w == b"while-down-64\r\n")

@@ -38,6 +38,8 @@ const BURST_BACKLOG: u64 = 256 << 20;
 /// A pane that ended but whose copier never wrote its closing record is finished after its
 /// spool has had nothing new for this long.
 const END_QUIET: Duration = Duration::from_secs(2);
+/// How long a spool left by a killed daemon waits for a watcher to report its pane's size.
+const LEFTOVER_WAIT: Duration = Duration::from_secs(3);
 /// When stopping, how long to wait for copiers to write their closing records.
 const FINISH_GRACE: Duration = Duration::from_secs(3);
 
@@ -85,6 +87,8 @@ pub struct IngestConfig {
     pub spool_dir: PathBuf,
     /// Longest time recorded output waits before its chunk is committed.
     pub flush_after: Duration,
+    /// Panes the log knows, with their names: for spools a killed daemon left behind.
+    pub known_panes: BTreeMap<(String, String), PaneMeta>,
 }
 
 impl Ingester {
@@ -260,6 +264,10 @@ impl State {
                     });
                 track.meta = meta;
                 *ended = None;
+                // Output a killed daemon left for this pane was most likely printed at the size
+                // the pane has now.
+                track.adopt_size(size);
+                track.awaiting_watcher = None;
                 track.add_spool(spool, time, size, picture);
             }
             PaneNotice::Moved {
@@ -301,6 +309,12 @@ impl State {
         let mut done = Vec::new();
         for (key, (track, ended)) in &mut self.panes {
             let mut mine = Found::default();
+            if track
+                .awaiting_watcher
+                .is_some_and(|t| t.elapsed() < LEFTOVER_WAIT)
+            {
+                continue;
+            }
             if track.bursting(BURST_BYTES, BURST_BACKLOG) {
                 found.active = true;
                 continue;
@@ -369,6 +383,13 @@ impl State {
             spools.sort_by_key(|(_, t, _)| *t);
             for (pane, _, path) in spools {
                 let pane_id = format!("%{pane}");
+                // Names from the log; where the pane was is not known.
+                let meta = self
+                    .config
+                    .known_panes
+                    .get(&(server.clone(), pane_id.clone()))
+                    .cloned()
+                    .unwrap_or_default();
                 tracing::info!(spool = %path.display(), "recording output a previous daemon left in its spool");
                 let host = self.config.host.clone();
                 let (track, ended) = self
@@ -376,11 +397,13 @@ impl State {
                     .entry((server.clone(), pane_id.clone()))
                     .or_insert_with(|| {
                         (
-                            PaneTrack::new(&host, &server, &pane_id, PaneMeta::default(), (80, 24)),
+                            PaneTrack::new(&host, &server, &pane_id, meta.clone(), (80, 24)),
                             None,
                         )
                     });
                 track.add_leftover(path);
+                // A watcher reports live panes within moments, with their size; wait for it.
+                track.awaiting_watcher = Some(Instant::now());
                 // Until a watcher says the pane is alive, treat it as gone.
                 track.ended = Some(Timestamp::now());
                 *ended = Some(Instant::now());

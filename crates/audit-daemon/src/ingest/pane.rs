@@ -70,6 +70,8 @@ pub struct PaneTrack {
     releases: Vec<Release>,
     /// The pane is gone (or no longer recorded) as of this time.
     pub ended: Option<Timestamp>,
+    /// A spool left by a killed daemon, not read until a watcher reports the pane (or a while).
+    pub awaiting_watcher: Option<Instant>,
 }
 
 impl PaneTrack {
@@ -85,6 +87,7 @@ impl PaneTrack {
             building: None,
             releases: Vec::new(),
             ended: None,
+            awaiting_watcher: None,
         }
     }
 
@@ -101,6 +104,14 @@ impl PaneTrack {
             tail: Tail::new(spool),
             picture: Some((time, size, picture)),
         });
+    }
+
+    /// Renders at `size` from now on, if nothing has been rendered yet.
+    pub fn adopt_size(&mut self, size: (u16, u16)) {
+        if self.building.is_none() && size.0 > 0 && size.1 > 0 && size != self.size {
+            self.size = size;
+            self.terminal = blank(size);
+        }
     }
 
     /// A spool left by a daemon that was killed: its output, with no picture to start from.

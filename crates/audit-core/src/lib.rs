@@ -21,6 +21,7 @@ pub mod chain;
 pub mod encoding;
 pub mod event;
 pub mod fold;
+pub mod seal;
 pub mod time;
 
 pub use chain::{ChainError, ChainHash, ChunkPlace, Verifier, VerifyReport};

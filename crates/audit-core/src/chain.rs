@@ -132,6 +132,8 @@ pub struct VerifyReport {
     pub records: u64,
     /// Hash of the last record ([`GENESIS`] for an empty log).
     pub head: ChainHash,
+    /// The seals met, in order.
+    pub seals: Vec<SealRecord>,
 }
 
 /// Checks records one by one, in stored order, from seq 1.
@@ -139,6 +141,7 @@ pub struct VerifyReport {
 pub struct Verifier {
     prev: ChainHash,
     next_seq: u64,
+    seals: Vec<SealRecord>,
 }
 
 impl Default for Verifier {
@@ -146,8 +149,25 @@ impl Default for Verifier {
         Verifier {
             prev: GENESIS,
             next_seq: 1,
+            seals: Vec::new(),
         }
     }
+}
+
+/// A `seal` record met while verifying, with the chain head it claims to seal (the record
+/// before it): enough to check it with the verification key ([`crate::seal::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealRecord {
+    /// The seal record's own seq.
+    pub seq: u64,
+    /// Its epoch.
+    pub epoch: Option<i64>,
+    /// Its time.
+    pub time: Timestamp,
+    /// Its MAC, hex.
+    pub seal: Option<String>,
+    /// The hash of the record before it (what it seals).
+    pub sealed_head: ChainHash,
 }
 
 impl Verifier {
@@ -172,6 +192,15 @@ impl Verifier {
                 encoded,
             });
         }
+        if event.kind == crate::event::Kind::Seal {
+            self.seals.push(SealRecord {
+                seq,
+                epoch: event.epoch,
+                time: event.time,
+                seal: event.seal.clone(),
+                sealed_head: self.prev,
+            });
+        }
         self.prev = expected;
         self.next_seq += 1;
         Ok(event)
@@ -182,6 +211,7 @@ impl Verifier {
         VerifyReport {
             records: self.next_seq - 1,
             head: self.prev,
+            seals: self.seals.clone(),
         }
     }
 }

@@ -35,6 +35,7 @@
 //! | 27 | bytes | int | | 30 | digest | string |
 //! | 28 | width | int | | 31 | window_index | int |
 //! | 29 | height | int | | 32 | pane_index | int |
+//! | 33 | epoch | int | | 34 | seal | string |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -139,6 +140,8 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(30, e.digest.as_deref());
     w.int(31, e.window_index);
     w.int(32, e.pane_index);
+    w.int(33, e.epoch);
+    w.str(34, e.seal.as_deref());
     w.0
 }
 
@@ -227,6 +230,8 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             30 => e.digest = Some(r.string(tag)?),
             31 => e.window_index = Some(r.i64()?),
             32 => e.pane_index = Some(r.i64()?),
+            33 => e.epoch = Some(r.i64()?),
+            34 => e.seal = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }

@@ -48,11 +48,13 @@ pub enum Kind {
     PaneOutput,
     /// Output of a pane that was not recorded (pipe closed, disk full, recorder down).
     OutputGap,
+    /// A forward-secure seal over the record before it (`epoch`, `seal`).
+    Seal,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -71,6 +73,7 @@ impl Kind {
         Kind::AuditGap,
         Kind::PaneOutput,
         Kind::OutputGap,
+        Kind::Seal,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -94,6 +97,7 @@ impl Kind {
             Kind::AuditGap => "audit-gap",
             Kind::PaneOutput => "pane-output",
             Kind::OutputGap => "output-gap",
+            Kind::Seal => "seal",
         }
     }
 }
@@ -293,6 +297,12 @@ pub struct Event {
     /// The pane's index in its window when observed (`#{pane_index}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pane_index: Option<i64>,
+    /// The sealing epoch a `seal` was made in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    /// A `seal`'s MAC (hex) over the record before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 impl Event {
@@ -332,6 +342,8 @@ impl Event {
             digest: None,
             window_index: None,
             pane_index: None,
+            epoch: None,
+            seal: None,
         }
     }
 

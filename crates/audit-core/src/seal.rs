@@ -305,6 +305,84 @@ impl SealingKey {
     }
 }
 
+/// What checking a store's seals with the verification key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealVerdict {
+    /// No seal in the store.
+    None,
+    /// Every seal checks; `unsealed` records come after the last one.
+    Good {
+        /// Seals checked.
+        seals: usize,
+        /// The last seal's seq and time.
+        last: (u64, Timestamp),
+        /// Records after the last seal (not covered by any seal yet).
+        unsealed: u64,
+    },
+    /// A seal does not check.
+    Bad {
+        /// The failing seal record's seq.
+        seq: u64,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Checks `seals` (in stored order) of a store of `records` records with `key`.
+pub fn check(
+    seals: &[crate::chain::SealRecord],
+    records: u64,
+    key: &VerificationKey,
+) -> SealVerdict {
+    let Some(last) = seals.last() else {
+        return SealVerdict::None;
+    };
+    let mut walker = key.walker();
+    let mut previous: Option<(u64, Timestamp)> = None;
+    for s in seals {
+        let bad = |why: String| SealVerdict::Bad { seq: s.seq, why };
+        let (Some(epoch), Some(mac)) = (s.epoch, s.seal.as_deref().and_then(unhex)) else {
+            return bad("the seal record lacks its epoch or MAC".into());
+        };
+        let epoch = epoch.max(0) as u64;
+        if let Some((e, t)) = previous {
+            if epoch < e {
+                return bad(format!(
+                    "its epoch {epoch} is before the previous seal's {e}"
+                ));
+            }
+            if s.time < t {
+                return bad(format!(
+                    "its time {} is before the previous seal's {t}",
+                    s.time
+                ));
+            }
+        }
+        if key.schedule.epoch_at(s.time) != epoch {
+            return bad(format!(
+                "its epoch {epoch} does not match its time {} (epoch {})",
+                s.time,
+                key.schedule.epoch_at(s.time)
+            ));
+        }
+        match walker.check(epoch, s.seq - 1, &s.sealed_head, s.time, &mac) {
+            Ok(true) => {}
+            Ok(false) => {
+                return bad(
+                    "the seal does not match the chain before it: a wrong key, or the store was rewritten".into(),
+                )
+            }
+            Err(e) => return bad(e.to_string()),
+        }
+        previous = Some((epoch, s.time));
+    }
+    SealVerdict::Good {
+        seals: seals.len(),
+        last: (last.seq, last.time),
+        unsealed: records - last.seq,
+    }
+}
+
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

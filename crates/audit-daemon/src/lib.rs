@@ -17,6 +17,7 @@
 mod ingest;
 mod lock;
 mod registry;
+pub mod sealer;
 mod writer;
 
 use audit_core::fold::World;
@@ -81,6 +82,9 @@ pub enum DaemonError {
         /// Why.
         error: std::io::Error,
     },
+    /// The sealing state is unusable.
+    #[error(transparent)]
+    Seal(#[from] sealer::SealerError),
     /// Signals could not be set up.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -114,7 +118,21 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     started.version = Some(env!("CARGO_PKG_VERSION").to_owned());
     opening.push(started);
 
-    let writer = writer::Writer::start(store);
+    let sealer = sealer::Sealer::load(&config.db, &config.host, &scope_name)?;
+    let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
+    let writer = writer::Writer::start(store, sealer);
+    if let Some(every) = seal_every {
+        let sink = writer.sink();
+        std::thread::Builder::new()
+            .name("seal-timer".into())
+            .spawn(move || {
+                while sink.request_seal() {
+                    std::thread::sleep(every);
+                }
+            })
+            .expect("spawn seal timer");
+        tracing::info!("sealing the chain every {every:?}");
+    }
     writer.sink().send_now(opening);
 
     let shutdown = Arc::new(Shutdown::default());

@@ -4,6 +4,7 @@
 //! until the backlog is gone (a group too big for the space that returned must not block the
 //! rest), and the failure is logged once per outage.
 
+use crate::sealer::Sealer;
 use audit_core::Event;
 use audit_store::{Attachment, EventStore, StoreError};
 use audit_tmux::Sink;
@@ -26,6 +27,8 @@ pub type OnCommit = Box<dyn FnOnce() + Send>;
 enum Msg {
     Events(Vec<Event>),
     Output(Box<(Event, Attachment)>, OnCommit),
+    /// Seal the chain once what came before is committed.
+    Seal,
     Finish,
 }
 
@@ -36,9 +39,9 @@ struct Entry {
     on_commit: Option<OnCommit>,
 }
 
-/// What the writer holds between commits, in order.
+/// What the writer holds between commits, in order, and whether a seal is due after it.
 #[derive(Default)]
-struct Backlog(std::collections::VecDeque<Entry>);
+struct Backlog(std::collections::VecDeque<Entry>, bool);
 
 impl Backlog {
     /// Takes a message; false for [`Msg::Finish`].
@@ -57,6 +60,7 @@ impl Backlog {
                     on_commit: Some(f),
                 });
             }
+            Msg::Seal => self.1 = true,
             Msg::Finish => return false,
         }
         true
@@ -93,6 +97,11 @@ impl ChannelSink {
         let _ = self.0.send(Msg::Events(events));
     }
 
+    /// Asks for a seal after everything sent so far (no-op without sealing state).
+    pub fn request_seal(&self) -> bool {
+        self.0.send(Msg::Seal).is_ok()
+    }
+
     /// Sends a `pane-output` event with its chunk; `on_commit` runs once both are stored.
     pub fn send_output(&self, event: Event, attachment: Attachment, on_commit: OnCommit) {
         let _ = self
@@ -115,14 +124,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread, which owns `store`.
-    pub fn start(store: Box<dyn EventStore>) -> Self {
+    /// Starts the writer thread, which owns `store` (and seals it with `sealer`).
+    pub fn start(store: Box<dyn EventStore>, sealer: Option<Sealer>) -> Self {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&healthy);
         let thread = std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_loop(store, rx, &flag))
+            .spawn(move || write_loop(store, sealer, rx, &flag))
             .expect("spawn writer thread");
         Writer {
             sink: Some(ChannelSink(tx)),
@@ -153,6 +162,7 @@ impl Writer {
 
 fn write_loop(
     mut store: Box<dyn EventStore>,
+    mut sealer: Option<Sealer>,
     rx: Receiver<Msg>,
     healthy: &AtomicBool,
 ) -> Result<(), StoreError> {
@@ -163,6 +173,16 @@ fn write_loop(
     let mut recovered = 0usize;
     loop {
         if backlog.0.is_empty() {
+            // Seal when asked, and last of all when stopping.
+            if backlog.1 || finishing {
+                if let Some(s) = &mut sealer {
+                    // A failed seal is retried at the next request; the events stand.
+                    if let Err(e) = s.tick(store.as_mut()) {
+                        tracing::error!("cannot seal the chain: {e}");
+                    }
+                }
+                backlog.1 = false;
+            }
             if finishing {
                 return Ok(());
             }

@@ -16,7 +16,7 @@ mod sqlite;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
-use audit_core::{ChainError, Event, Stored, Timestamp, VerifyReport};
+use audit_core::{ChainError, ChainHash, Event, Stored, Timestamp, VerifyReport};
 use std::path::Path;
 
 /// Which stored events a scan visits. Bounds are inclusive.
@@ -40,6 +40,14 @@ pub trait EventStore: Send {
         &mut self,
         records: &[(Event, Option<Attachment>)],
     ) -> Result<Vec<Stored>, StoreError>;
+
+    /// Appends one event made by `make` from the current head (its seq and hash, `0` and
+    /// GENESIS when empty) in the same transaction, so that nothing comes between: how a seal
+    /// covers exactly the record before it.
+    fn append_after_head(
+        &mut self,
+        make: &mut dyn FnMut(u64, &ChainHash) -> Event,
+    ) -> Result<Stored, StoreError>;
 
     /// The compressed chunk stored with the `pane-output` event at `seq`.
     fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;

@@ -11,7 +11,7 @@
 //! `seq`. The index is derived data — search confirms every candidate against the chunk itself.
 
 use crate::{Access, Attachment, EventStore, Range, StoreError};
-use audit_core::chain::{self, ChainError, ChunkPlace, Verifier, VerifyReport, GENESIS};
+use audit_core::chain::{self, ChainError, ChainHash, ChunkPlace, Verifier, VerifyReport, GENESIS};
 use audit_core::{encoding, Event, Kind, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::fs::{DirBuilder, OpenOptions};
@@ -209,25 +209,7 @@ impl SqliteStore {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let head: Option<(i64, Vec<u8>)> = tx
-            .query_row(
-                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(sql)?;
-        let (mut seq, mut prev) = match head {
-            Some((seq, hash)) => (
-                seq as u64,
-                hash.try_into().map_err(|_| StoreError::Corrupt {
-                    path: path.clone(),
-                    seq: seq as u64,
-                    what: "hash is not 32 bytes".into(),
-                })?,
-            ),
-            None => (0, GENESIS),
-        };
+        let (mut seq, mut prev) = head_of(&tx, &path)?;
         let mut stored = Vec::with_capacity(rows.len());
         let mut with_output = false;
         {
@@ -328,6 +310,42 @@ impl EventStore for SqliteStore {
         records: &[(Event, Option<Attachment>)],
     ) -> Result<Vec<Stored>, StoreError> {
         self.append_rows(records.iter().map(|(e, a)| (e, a.as_ref())))
+    }
+
+    fn append_after_head(
+        &mut self,
+        make: &mut dyn FnMut(u64, &ChainHash) -> Event,
+    ) -> Result<Stored, StoreError> {
+        let path = self.path.clone();
+        let sql = |error| StoreError::Sqlite {
+            path: path.clone(),
+            error,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let (head_seq, head) = head_of(&tx, &path)?;
+        let event = make(head_seq, &head);
+        let seq = head_seq + 1;
+        let data = encoding::encode(seq, &event);
+        let hash = chain::link(&head, &data);
+        tx.execute(
+            "INSERT INTO events (seq, time, kind, server, session, data, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                seq as i64,
+                event.time.as_micros(),
+                event.kind.as_str(),
+                event.server,
+                event.session,
+                data,
+                &hash[..],
+            ],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Stored { seq, event, hash })
     }
 
     fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -477,4 +495,31 @@ fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Result<(), Chai
         return Err(ChainError::ChunkMismatch(place()));
     }
     Ok(())
+}
+
+/// The last record's seq and hash (0 and [`GENESIS`] for an empty log), read in `tx`.
+fn head_of(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<(u64, ChainHash), StoreError> {
+    let sql = |error| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        error,
+    };
+    let head: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(sql)?;
+    match head {
+        Some((seq, hash)) => Ok((
+            seq as u64,
+            hash.try_into().map_err(|_| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                seq: seq as u64,
+                what: "hash is not 32 bytes".into(),
+            })?,
+        )),
+        None => Ok((0, GENESIS)),
+    }
 }

@@ -119,6 +119,7 @@ fn human(s: &Stored) -> String {
     field("from", e.from.map(render::time));
     field("until", e.until.map(render::time));
     field("bytes", e.bytes.map(|b| b.to_string()));
+    field("epoch", e.epoch.map(|n| n.to_string()));
     if let (Some(w), Some(h)) = (e.width, e.height) {
         field("size", Some(format!("{w}x{h}")));
     }

@@ -5,6 +5,7 @@ mod export;
 mod log;
 mod pane_pipe;
 mod replay;
+mod seal;
 mod search;
 mod sessions;
 mod verify;
@@ -48,6 +49,7 @@ enum Command {
     Log(log::Args),
     Sessions(sessions::Args),
     Verify(verify::Args),
+    Seal(seal::Args),
     Replay(replay::Args),
     Export(export::Args),
     Search(search::Args),
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&cli.global, a),
         Command::Sessions(a) => sessions::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
+        Command::Seal(a) => seal::run(&cli.global, a),
         Command::Replay(a) => replay::run(&cli.global, a),
         Command::Export(a) => export::run(&cli.global, a),
         Command::Search(a) => search::run(&cli.global, a),

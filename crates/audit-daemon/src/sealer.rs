@@ -1,0 +1,135 @@
+//! Sealing the chain: the daemon's half of forward-secure seals (`audit_core::seal`).
+//!
+//! The state file (`DB.seal`, owner-only) holds only the current epoch's key. Each tick the key
+//! is moved to the current epoch and written back — the old key is overwritten, so a thief gets
+//! no earlier epoch's key — and, when the chain grew since the last seal, a `seal` record is
+//! appended over the head, in the same transaction that reads it.
+
+use audit_core::seal::{SealError, SealingKey};
+use audit_core::{Event, Kind, Timestamp};
+use audit_store::{EventStore, StoreError};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why sealing failed.
+#[derive(Debug, Error)]
+pub enum SealerError {
+    /// The state file could not be read or written.
+    #[error("sealing state {}: {error}", path.display())]
+    State {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The state file is not sealing state.
+    #[error("sealing state {}: {error}", path.display())]
+    Corrupt {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        error: SealError,
+    },
+    /// The store refused the seal.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where the sealing state of the store at `db` lives.
+pub fn state_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".seal");
+    db.with_file_name(name)
+}
+
+/// Writes sealing state: a new file, flushed, renamed over the old one (owner-only).
+pub fn write_state(path: &Path, key: &SealingKey) -> Result<(), SealerError> {
+    let err = |error| SealerError::State {
+        path: path.to_owned(),
+        error,
+    };
+    let tmp = path.with_extension("seal.new");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(&key.to_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    Ok(())
+}
+
+/// The daemon's sealer.
+pub struct Sealer {
+    key: SealingKey,
+    path: PathBuf,
+    host: String,
+    scope: String,
+    /// The seq the last seal covered.
+    sealed: Option<u64>,
+}
+
+impl Sealer {
+    /// Loads the sealing state of `db`, if `seal init` made one.
+    pub fn load(db: &Path, host: &str, scope: &str) -> Result<Option<Sealer>, SealerError> {
+        let path = state_path(db);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(SealerError::State { path, error }),
+        };
+        let key = SealingKey::from_bytes(&bytes).map_err(|error| SealerError::Corrupt {
+            path: path.clone(),
+            error,
+        })?;
+        Ok(Some(Sealer {
+            key,
+            path,
+            host: host.to_owned(),
+            scope: scope.to_owned(),
+            sealed: None,
+        }))
+    }
+
+    /// The sealing interval.
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.key.schedule().interval_us)
+    }
+
+    /// Moves the key to now's epoch (erasing older keys) and seals the head if the chain grew.
+    pub fn tick(&mut self, store: &mut dyn EventStore) -> Result<(), SealerError> {
+        let now = Timestamp::now();
+        let epoch = self.key.schedule().epoch_at(now);
+        if epoch < self.key.epoch() {
+            tracing::warn!(
+                "the clock is before the sealing key's epoch {}: not sealing until it catches up",
+                self.key.epoch()
+            );
+            return Ok(());
+        }
+        if epoch > self.key.epoch() {
+            self.key.advance_to(epoch).expect("forward");
+            write_state(&self.path, &self.key)?;
+        }
+        let head = store.head()?.map(|h| h.seq);
+        if head.is_none() || head == self.sealed {
+            return Ok(());
+        }
+        let key = &mut self.key;
+        let (host, scope) = (&self.host, &self.scope);
+        let stored = store.append_after_head(&mut |seq, head| {
+            let (epoch, seal) = key.seal(seq, head, now).expect("key at now's epoch");
+            let mut e = Event::new(now, Kind::Seal, host, scope);
+            e.epoch = Some(epoch as i64);
+            e.seal = Some(audit_core::chain::to_hex(&seal));
+            e
+        })?;
+        self.sealed = Some(stored.seq);
+        Ok(())
+    }
+}

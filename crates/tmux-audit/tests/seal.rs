@@ -1,0 +1,145 @@
+//! Forward-secure seals end to end: `seal init`, a daemon that seals, `verify --key`, and a
+//! store rewritten from scratch by someone without the key.
+
+mod support;
+
+use audit_core::{chain, encoding};
+use std::ffi::OsStr;
+use std::path::Path;
+use support::*;
+
+/// `seal init` on `db` with `interval` seconds; returns the verification key it printed.
+fn seal_init(db: &Path, interval: &str) -> String {
+    let out = cli(db, &["seal", "init", "--interval", interval]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("OFF this machine"), "{text}");
+    text.lines().last().unwrap().to_owned()
+}
+
+/// A store with seals: a daemon ran, saw a second session, and stopped.
+fn sealed_store(server: &TmuxServer) -> (std::path::PathBuf, String) {
+    let db = server.db();
+    let key = seal_init(&db, "1");
+    let args: [&OsStr; 3] = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--no-output".as_ref(),
+    ];
+    let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
+    daemon.wait_ready("work");
+    server.new_session("second");
+    wait_log(&db, "a seal after the second session", |log| {
+        let at = log
+            .iter()
+            .position(|e| kind(e) == "session-created" && field(e, "session") == Some("second"));
+        at.is_some_and(|i| log[i..].iter().any(|e| kind(e) == "seal"))
+    });
+    daemon.stop();
+    (db, key)
+}
+
+fn verify(db: &Path, key: Option<&str>) -> (Option<i32>, String) {
+    let mut args = vec!["verify"];
+    if let Some(k) = key {
+        args.extend(["--key", k]);
+    }
+    let out = cli(db, &args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn seals_check_with_the_key_and_the_last_one_follows_the_stop() {
+    let server = TmuxServer::start("work");
+    let (db, key) = sealed_store(&server);
+    let log = log_json(&db);
+    assert_eq!(kind(log.last().unwrap()), "seal", "sealed when it stopped");
+    let (code, out) = verify(&db, Some(&key));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("checked with the key") && out.contains("0 events after it"),
+        "{out}"
+    );
+    let (code, out) = verify(&db, None);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("present, not checked"), "{out}");
+    // The state on disk holds a later epoch's key only.
+    let state = std::fs::read(db.with_file_name("audit.db.seal")).unwrap();
+    let sealing = audit_core::seal::SealingKey::from_bytes(&state).unwrap();
+    assert!(sealing.epoch() >= 1, "the key moved on from epoch 0");
+}
+
+#[test]
+fn another_key_is_refused() {
+    let server = TmuxServer::start("work");
+    let (db, _key) = sealed_store(&server);
+    let elsewhere = server.dir().join("other/audit.db");
+    let other = seal_init(&elsewhere, "1");
+    let (code, out) = verify(&db, Some(&other));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILS") && out.contains("wrong key"), "{out}");
+}
+
+#[test]
+fn a_store_rewritten_from_scratch_passes_the_chain_but_not_the_seals() {
+    let server = TmuxServer::start("work");
+    let (db, key) = sealed_store(&server);
+    // The forger renames the second session in its record and recomputes every hash.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TRIGGER events_append_only_update")
+        .unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT seq, data FROM events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut prev = chain::GENESIS;
+    for (seq, data) in rows {
+        let (_, mut event) = encoding::decode(&data).unwrap();
+        if event.session.as_deref() == Some("second") {
+            event.session = Some("innocent".into());
+        }
+        let data = encoding::encode(seq as u64, &event);
+        let hash = chain::link(&prev, &data);
+        conn.execute(
+            "UPDATE events SET data = ?1, hash = ?2, session = ?3 WHERE seq = ?4",
+            rusqlite::params![data, &hash[..], event.session, seq],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    let (code, out) = verify(&db, None);
+    assert_eq!(code, Some(0), "the chain alone cannot tell: {out}");
+    let (code, out) = verify(&db, Some(&key));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILS"), "{out}");
+}
+
+#[test]
+fn seal_init_refuses_twice_and_a_damaged_key_is_named() {
+    let server = TmuxServer::start("work");
+    let (db, key) = sealed_store(&server);
+    let again = cli(&db, &["seal", "init"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already on"));
+    // One character of the seed mistyped.
+    let mut chars: Vec<char> = key.chars().collect();
+    chars[6] = if chars[6] == '0' { '1' } else { '0' };
+    let damaged: String = chars.into_iter().collect();
+    let out = cli(&db, &["verify", "--key", &damaged]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("damaged"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

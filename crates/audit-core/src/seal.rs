@@ -360,7 +360,7 @@ pub fn check(
         }
         if key.schedule.epoch_at(s.time) != epoch {
             return bad(format!(
-                "its epoch {epoch} does not match its time {} (epoch {})",
+                "its epoch {epoch} does not match its time {} (epoch {} by this key's schedule): a wrong key, or a forged seal",
                 s.time,
                 key.schedule.epoch_at(s.time)
             ));
@@ -496,6 +496,59 @@ mod tests {
         let mut bad = bytes;
         bad[0] = b'X';
         assert_eq!(SealingKey::from_bytes(&bad), Err(SealError::State));
+    }
+
+    fn record(sealing: &mut SealingKey, seq: u64, secs: i64) -> crate::chain::SealRecord {
+        let head = [seq as u8; 32];
+        let time = Timestamp::from_secs(secs);
+        let (epoch, mac) = sealing.seal(seq - 1, &head, time).unwrap();
+        crate::chain::SealRecord {
+            seq,
+            epoch: Some(epoch as i64),
+            time,
+            seal: Some(hex(&mac)),
+            sealed_head: head,
+        }
+    }
+
+    #[test]
+    fn check_walks_the_seals_and_names_the_first_bad_one() {
+        let mut sealing = key().sealing_key();
+        let seals = vec![
+            record(&mut sealing, 5, 1_001),
+            record(&mut sealing, 9, 1_020),
+            record(&mut sealing, 12, 1_050),
+        ];
+        assert_eq!(
+            check(&seals, 14, &key()),
+            SealVerdict::Good {
+                seals: 3,
+                last: (12, Timestamp::from_secs(1_050)),
+                unsealed: 2
+            }
+        );
+        assert_eq!(check(&[], 14, &key()), SealVerdict::None);
+        // A seal moved earlier in time than the one before it.
+        let mut swapped = seals.clone();
+        swapped.swap(1, 2);
+        assert!(matches!(
+            check(&swapped, 14, &key()),
+            SealVerdict::Bad { seq: 9, .. }
+        ));
+        // A changed head.
+        let mut changed = seals.clone();
+        changed[1].sealed_head = [0; 32];
+        assert!(matches!(
+            check(&changed, 14, &key()),
+            SealVerdict::Bad { seq: 9, ref why } if why.contains("does not match the chain")
+        ));
+        // A record that lost its MAC.
+        let mut stripped = seals;
+        stripped[0].seal = None;
+        assert!(matches!(
+            check(&stripped, 14, &key()),
+            SealVerdict::Bad { seq: 5, .. }
+        ));
     }
 
     #[test]

@@ -143,3 +143,46 @@ fn seal_init_refuses_twice_and_a_damaged_key_is_named() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn records_appended_after_the_last_seal_are_reported_as_not_proven() {
+    let server = TmuxServer::start("work");
+    let (db, key) = sealed_store(&server);
+    // A forger without the key appends a well-chained record after the final seal.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (seq, hash): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let prev: chain::ChainHash = hash.try_into().unwrap();
+    let mut event = audit_core::Event::new(
+        audit_core::Timestamp::now(),
+        audit_core::Kind::SessionCreated,
+        "host",
+        &server.sock_str(),
+    );
+    event.session = Some("added-later".into());
+    let data = encoding::encode(seq as u64 + 1, &event);
+    conn.execute(
+        "INSERT INTO events (seq, time, kind, server, session, data, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        rusqlite::params![
+            seq + 1,
+            event.time.as_micros(),
+            "session-created",
+            event.server,
+            event.session,
+            data,
+            &chain::link(&prev, &data)[..]
+        ],
+    )
+    .unwrap();
+    let (code, out) = verify(&db, Some(&key));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("1 events after it not yet sealed") && out.contains("not proven"),
+        "{out}"
+    );
+}

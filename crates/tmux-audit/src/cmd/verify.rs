@@ -52,7 +52,23 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             let verdict = key
                 .as_ref()
                 .map(|k| seal::check(&report.seals, report.records, k));
-            let (seals_json, seals_text, tampered) = describe(&report.seals, verdict.as_ref());
+            let (mut seals_json, mut seals_text, tampered) =
+                describe(&report.seals, verdict.as_ref());
+            if let Some(SealVerdict::Good { unsealed, .. }) = verdict {
+                if unsealed > 0 {
+                    let recording = audit_daemon::is_recording(&global.db_path()?) == Some(true);
+                    let (tail, why) = if recording {
+                        (
+                            "recording",
+                            "the newest, sealed at the next interval (a daemon is recording)",
+                        )
+                    } else {
+                        ("unsealed", "no daemon is recording, so they are not proven: the daemon was killed before sealing them, or they were added, or the sealed tail cut, after it")
+                    };
+                    seals_text.push_str(&format!(" — {why}"));
+                    seals_json["tail"] = json!(tail);
+                }
+            }
             if args.json {
                 let status = if tampered { "tampered" } else { "intact" };
                 render::json_line(

@@ -233,6 +233,71 @@ fn a_closed_or_replaced_pipe_is_an_output_gap_and_recording_resumes() {
 }
 
 #[test]
+fn a_killed_copier_is_a_gap_and_the_panes_later_output_is_still_recorded() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    let db = server.db();
+    let mut daemon = recording_daemon(&server, &db);
+    daemon.wait_ready("work");
+    server.wait_prompt(&pane);
+    let copier = || server.display(&pane, "#{pane_pipe}:#{pane_pid}");
+    wait_for(
+        "the pane to be piped",
+        TIMEOUT,
+        || copier().starts_with("1:").then_some(()),
+        || daemon.stderr(),
+    );
+    // The copier is the one process running `pane-pipe` with a spool in this test's store.
+    let spool_dir = format!("{}.spool/", db.display());
+    let pids: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&spool_dir))
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "one copier for the one pane: {pids:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // tmux notices a dead pipe when it next writes to it: this output is what the gap loses.
+    server.tmux(&["send-keys", "-t", &pane, "echo lost-$((2*2))", "Enter"]);
+    wait_event(
+        &db,
+        "output-gap after the copier was killed",
+        "output-gap",
+        |e| field(e, "reason") == Some("pipe-closed"),
+    );
+    wait_for(
+        "the pane to be piped again",
+        TIMEOUT,
+        || copier().starts_with("1:").then_some(()),
+        || daemon.stderr(),
+    );
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "echo after-kill-$((6*7))",
+        "Enter",
+    ]);
+    wait_output(&db, &pane, b"after-kill-42");
+    daemon.stop();
+    let left: Vec<_> = walk(Path::new(&spool_dir))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "tas"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "every spool committed and removed: {left:?}"
+    );
+}
+
+#[test]
 fn a_changed_byte_of_stored_output_fails_verify() {
     let server = TmuxServer::start("work");
     let pane = server.display("work", "#{pane_id}");

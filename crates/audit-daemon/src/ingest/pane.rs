@@ -32,7 +32,14 @@ struct Source {
     tail: Tail,
     /// When the pipe opened, the pane's size then, and what it showed.
     picture: Option<(Timestamp, (u16, u16), Vec<u8>)>,
+    /// When it last had something new.
+    last_data: Instant,
 }
+
+/// A spool with a newer one behind it is finished once it has been quiet this long: tmux closed
+/// its pipe when the new one opened, so its copier has nothing more to write — or was killed
+/// and will never write the closing record (the watcher recorded that gap already).
+const SUPERSEDED_QUIET: Duration = Duration::from_secs(1);
 
 struct Building {
     chunk: Chunk,
@@ -103,6 +110,7 @@ impl PaneTrack {
         self.sources.push_back(Source {
             tail: Tail::new(spool),
             picture: Some((time, size, picture)),
+            last_data: Instant::now(),
         });
     }
 
@@ -119,6 +127,7 @@ impl PaneTrack {
         self.sources.push_back(Source {
             tail: Tail::new(spool),
             picture: None,
+            last_data: Instant::now(),
         });
     }
 
@@ -162,7 +171,11 @@ impl PaneTrack {
 
     /// Reads what the spools hold now, sealing chunks that fill up.
     pub fn read(&mut self, found: &mut Found) {
-        while let Some(source) = self.sources.front_mut() {
+        loop {
+            let superseded = self.sources.len() > 1;
+            let Some(source) = self.sources.front_mut() else {
+                break;
+            };
             if let Some((time, size, picture)) = source.picture.take() {
                 // The pipe opened on this screen: a chunk starts from it.
                 self.seal(found);
@@ -186,6 +199,11 @@ impl PaneTrack {
                     Vec::new()
                 }
             };
+            if !records.is_empty() {
+                source.last_data = Instant::now();
+            } else if superseded && source.last_data.elapsed() >= SUPERSEDED_QUIET {
+                source.tail.closed = true;
+            }
             let closed = source.tail.closed;
             let path = source.tail.path.clone();
             found.active |= !records.is_empty();

@@ -36,6 +36,7 @@
 //! | 28 | width | int | | 31 | window_index | int |
 //! | 29 | height | int | | 32 | pane_index | int |
 //! | 33 | epoch | int | | 34 | seal | string |
+//! | 35 | key_id | string | | | | |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -142,6 +143,7 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.int(32, e.pane_index);
     w.int(33, e.epoch);
     w.str(34, e.seal.as_deref());
+    w.str(35, e.key_id.as_deref());
     w.0
 }
 
@@ -232,6 +234,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             32 => e.pane_index = Some(r.i64()?),
             33 => e.epoch = Some(r.i64()?),
             34 => e.seal = Some(r.string(tag)?),
+            35 => e.key_id = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }

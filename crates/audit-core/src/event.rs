@@ -303,6 +303,10 @@ pub struct Event {
     /// A `seal`'s MAC (hex) over the record before it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seal: Option<String>,
+    /// The id of the verification key a `seal` was made under (not secret: it names the key,
+    /// so `verify` can tell a wrong key from a forged seal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 impl Event {
@@ -344,6 +348,7 @@ impl Event {
             pane_index: None,
             epoch: None,
             seal: None,
+            key_id: None,
         }
     }
 

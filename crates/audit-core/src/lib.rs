@@ -11,7 +11,11 @@
 //!
 //! * [`event`] — [`Event`] and [`Kind`]: what one stored record says.
 //! * [`encoding`] — the canonical byte encoding that is stored and hashed (frozen, versioned).
-//! * [`chain`] — linking each record's hash to the previous one, and verifying a whole log.
+//! * [`chain`] — linking each record's hash to the previous one.
+//! * [`inspect`] — checking a stored log against the chain and naming what was changed,
+//!   deleted, inserted or reordered.
+//! * [`seal`] — forward-secure seals over the chain head, and checking them with the
+//!   verification key.
 //! * [`fold`] — replaying events into the state of the world at a moment (`who --at`) and into
 //!   per-session summaries (`sessions`).
 //! * [`time`] — microsecond UTC timestamps, as stored and as printed (RFC 3339).
@@ -21,10 +25,12 @@ pub mod chain;
 pub mod encoding;
 pub mod event;
 pub mod fold;
+pub mod inspect;
 pub mod seal;
 pub mod time;
 
-pub use chain::{ChainError, ChainHash, ChunkPlace, Verifier, VerifyReport};
+pub use chain::ChainHash;
 pub use encoding::DecodeError;
 pub use event::{Event, Kind, Observed, Reason, Stored};
+pub use inspect::{ChunkPlace, Finding, InspectReport, Inspector};
 pub use time::Timestamp;

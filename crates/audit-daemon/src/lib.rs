@@ -235,13 +235,16 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Folds the whole log: the state it describes, and its last event.
+/// Folds the whole log: the state it describes, and its last event that is not a seal.
 fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> {
     let mut world = World::default();
     let mut last = None;
     store.scan(Range::default(), &mut |s| {
         world.apply(&s.event);
-        last = Some(s.event);
+        // A seal is made after `audit-stopped` on a clean stop: the last event is what precedes.
+        if s.event.kind != Kind::Seal {
+            last = Some(s.event);
+        }
         true
     })?;
     Ok((world, last))

@@ -3,7 +3,8 @@
 //! The state file (`DB.seal`, owner-only) holds only the current epoch's key. Each tick the key
 //! is moved to the current epoch and written back — the old key is overwritten, so a thief gets
 //! no earlier epoch's key — and, when the chain grew since the last seal, a `seal` record is
-//! appended over the head, in the same transaction that reads it.
+//! appended over the head, in the same transaction that reads it. Then the state records that
+//! seal's seq and time, so that `verify` can tell a store whose sealed tail was cut off.
 
 use audit_core::seal::{SealError, SealingKey};
 use audit_core::{Event, Kind, Timestamp};
@@ -127,9 +128,14 @@ impl Sealer {
             let mut e = Event::new(now, Kind::Seal, host, scope);
             e.epoch = Some(epoch as i64);
             e.seal = Some(audit_core::chain::to_hex(&seal));
+            e.key_id = Some(key.key_id());
             e
         })?;
         self.sealed = Some(stored.seq);
+        // Only once the seal is stored: the state must never claim a seal the store lacks, or
+        // `verify` would take an honest store for a cut one.
+        self.key.sealed(stored.seq, now);
+        write_state(&self.path, &self.key)?;
         Ok(())
     }
 }

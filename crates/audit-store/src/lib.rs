@@ -16,7 +16,7 @@ mod sqlite;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 
-use audit_core::{ChainError, ChainHash, Event, Stored, Timestamp, VerifyReport};
+use audit_core::{ChainHash, Event, InspectReport, Stored, Timestamp};
 use std::path::Path;
 
 /// Which stored events a scan visits. Bounds are inclusive.
@@ -67,9 +67,10 @@ pub trait EventStore: Send {
     /// Visits stored events in `seq` order; `visit` returns `false` to stop early.
     fn scan(&self, range: Range, visit: &mut dyn FnMut(Stored) -> bool) -> Result<(), StoreError>;
 
-    /// Re-checks every record: positions, canonical bytes, chain hashes and index columns.
-    /// `Ok(Err(..))` is a tampered log; `Err(..)` means it could not be checked at all.
-    fn verify(&self) -> Result<Result<VerifyReport, ChainError>, StoreError>;
+    /// Re-checks every record against the chain, every index column against its record and
+    /// every output chunk against its digest, and names everything found wrong
+    /// ([`InspectReport::findings`]; empty: intact). `Err(..)` means it could not be checked.
+    fn inspect(&self) -> Result<InspectReport, StoreError>;
 }
 
 /// What a `pane-output` event carries into the store beside itself.

@@ -11,7 +11,8 @@
 //! `seq`. The index is derived data — search confirms every candidate against the chunk itself.
 
 use crate::{Access, Attachment, EventStore, Range, StoreError};
-use audit_core::chain::{self, ChainError, ChainHash, ChunkPlace, Verifier, VerifyReport, GENESIS};
+use audit_core::chain::{self, ChainHash, GENESIS};
+use audit_core::inspect::{ChunkPlace, Finding, InspectReport, Inspector};
 use audit_core::{encoding, Event, Kind, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::fs::{DirBuilder, OpenOptions};
@@ -426,61 +427,66 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
-    fn verify(&self) -> Result<Result<VerifyReport, ChainError>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, time, kind, server, session, data, hash FROM events ORDER BY seq")
+    fn inspect(&self) -> Result<InspectReport, StoreError> {
+        // One read transaction: a consistent snapshot while the daemon goes on appending (WAL
+        // readers do not block the writer).
+        let tx = self.conn.unchecked_transaction().map_err(self.sql_err())?;
+        let mut stmt = tx
+            .prepare(
+                "SELECT e.seq, e.time, e.kind, e.server, e.session, e.data, e.hash, c.data
+                 FROM events e LEFT JOIN chunks c ON c.seq = e.seq ORDER BY e.seq",
+            )
             .map_err(self.sql_err())?;
         let mut rows = stmt.query([]).map_err(self.sql_err())?;
-        let mut verifier = Verifier::default();
+        let mut inspector = Inspector::default();
         while let Some(row) = rows.next().map_err(self.sql_err())? {
             let seq: i64 = row.get(0).map_err(self.sql_err())?;
             let seq = seq as u64;
             // A column of the wrong SQL type is an edit too, not a reason to give up.
-            let bytes = |i| row.get::<_, Vec<u8>>(i).unwrap_or_default();
-            let event = match verifier.push(seq, &bytes(5), &bytes(6)) {
-                Ok(e) => e,
-                Err(e) => return Ok(Err(e)),
+            let blob = |i| row.get_ref(i).ok().and_then(|v| v.as_blob().ok());
+            let Some(event) = inspector.push(
+                seq,
+                blob(5).unwrap_or_default(),
+                blob(6).unwrap_or_default(),
+            ) else {
+                continue;
             };
-            let column = |column| ChainError::IndexMismatch { seq, column };
+            let mut edited = |column| inspector.flag(Finding::ColumnEdited { seq, column });
             if row.get::<_, i64>(1).ok() != Some(event.time.as_micros()) {
-                return Ok(Err(column("time")));
+                edited("time");
             }
-            if row.get::<_, String>(2).ok().as_deref() != Some(event.kind.as_str()) {
-                return Ok(Err(column("kind")));
+            if row.get_ref(2).ok().and_then(|v| v.as_str().ok()) != Some(event.kind.as_str()) {
+                edited("kind");
             }
-            if row.get::<_, String>(3).ok().as_deref() != Some(event.server.as_str()) {
-                return Ok(Err(column("server")));
+            if row.get_ref(3).ok().and_then(|v| v.as_str().ok()) != Some(event.server.as_str()) {
+                edited("server");
             }
             if row.get::<_, Option<String>>(4).ok() != Some(event.session.clone()) {
-                return Ok(Err(column("session")));
+                edited("session");
             }
             if event.kind == Kind::PaneOutput {
-                let chunk = self.chunk(seq).ok().flatten();
-                if let Err(e) = check_chunk(seq, &event, chunk.as_deref()) {
-                    return Ok(Err(e));
+                if let Some(problem) = check_chunk(seq, &event, blob(7)) {
+                    inspector.flag(problem);
                 }
             }
         }
-        let orphan: Option<i64> = self
-            .conn
-            .query_row(
+        let mut orphans = tx
+            .prepare(
                 "SELECT c.seq FROM chunks c LEFT JOIN events e ON e.seq = c.seq
-                 WHERE e.seq IS NULL OR e.kind != 'pane-output' LIMIT 1",
-                [],
-                |r| r.get(0),
+                 WHERE e.seq IS NULL OR e.kind != 'pane-output'",
             )
-            .optional()
             .map_err(self.sql_err())?;
-        if let Some(seq) = orphan {
-            return Ok(Err(ChainError::ChunkUnclaimed { seq: seq as u64 }));
+        let mut rows = orphans.query([]).map_err(self.sql_err())?;
+        while let Some(row) = rows.next().map_err(self.sql_err())? {
+            let seq: i64 = row.get(0).map_err(self.sql_err())?;
+            inspector.flag(Finding::ChunkUnclaimed { seq: seq as u64 });
         }
-        Ok(Ok(verifier.report()))
+        Ok(inspector.finish())
     }
 }
 
 /// Checks a stored chunk against the digest its `pane-output` event carries.
-fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Result<(), ChainError> {
+fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Option<Finding> {
     let place = || ChunkPlace {
         seq,
         pane_id: event.pane_id.clone().unwrap_or_default(),
@@ -488,13 +494,10 @@ fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Result<(), Chai
         until: event.until,
     };
     let Some(chunk) = chunk else {
-        return Err(ChainError::ChunkMissing(place()));
+        return Some(Finding::ChunkMissing(place()));
     };
     let digest = blake3::hash(chunk).to_hex();
-    if event.digest.as_deref() != Some(digest.as_str()) {
-        return Err(ChainError::ChunkMismatch(place()));
-    }
-    Ok(())
+    (event.digest.as_deref() != Some(digest.as_str())).then(|| Finding::ChunkChanged(place()))
 }
 
 /// The last record's seq and hash (0 and [`GENESIS`] for an empty log), read in `tx`.

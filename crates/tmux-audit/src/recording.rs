@@ -223,7 +223,10 @@ impl Recording {
 
     /// `%3 (prod:1.0) on /tmp/tmux-1000/default`, for messages and titles.
     pub fn describe(&self) -> String {
-        let last = self.events.last().map(|s| &s.event);
+        // Where the pane was at the end of what is shown (a proof renders it from that alone).
+        let last = (self.needed().last())
+            .or(self.events.last())
+            .map(|s| &s.event);
         let position = last.and_then(|e| {
             Some(format!(
                 " ({}:{}.{})",
@@ -270,7 +273,15 @@ impl Recording {
         &'a self,
         store: &'a dyn EventStore,
     ) -> impl Iterator<Item = Result<Chunk>> + 'a {
-        self.needed().iter().map(move |s| load(store, s))
+        self.chunks_with(move |s| load(store, s))
+    }
+
+    /// The needed chunks, each got from `load` only when the iterator gets to it.
+    pub fn chunks_with<'a>(
+        &'a self,
+        load: impl Fn(&Stored) -> Result<Chunk> + 'a,
+    ) -> impl Iterator<Item = Result<Chunk>> + 'a {
+        self.needed().iter().map(load)
     }
 }
 
@@ -283,11 +294,17 @@ pub fn load(store: &dyn EventStore, s: &Stored) -> Result<Chunk> {
         .with_context(|| {
             format!("event {seq} (pane-output) has no stored chunk: the store is incomplete (run tmux-audit verify)")
         })?;
-    let digest = blake3::hash(&stored).to_hex();
+    checked_chunk(s, &stored)
+}
+
+/// Stored chunk bytes, checked against the digest event `s` carries, decompressed.
+pub fn checked_chunk(s: &Stored, stored: &[u8]) -> Result<Chunk> {
+    let seq = s.seq;
+    let digest = blake3::hash(stored).to_hex();
     if s.event.digest.as_deref() != Some(digest.as_str()) {
         bail!("the output chunk of event {seq} does not match the digest its event records: the store was altered (run tmux-audit verify)");
     }
-    chunk::decompress(&stored)
+    chunk::decompress(stored)
         .with_context(|| format!("cannot read the output chunk of event {seq}"))
 }
 

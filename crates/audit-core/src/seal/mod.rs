@@ -18,7 +18,11 @@
 //! once seals are stored: the context string and the MAC input layout
 //! must not change.
 
-use crate::chain::ChainHash;
+mod check;
+
+pub use check::{check, LateSeal, SealProblem, SealReport, LATE_EPOCHS};
+
+use crate::chain::{from_hex as unhex, ChainHash};
 use crate::time::Timestamp;
 use std::fmt;
 use thiserror::Error;
@@ -26,6 +30,16 @@ use thiserror::Error;
 const RATCHET: &str = "tmux-audit seal ratchet v1";
 const MAC_TAG: &[u8] = b"TASEAL1";
 const KEY_PREFIX: &str = "tavk1";
+const KEY_ID: &str = "tmux-audit seal key id v1";
+
+/// Names a verification key without revealing it: 8 bytes of a one-way derivation of the seed.
+pub type KeyId = [u8; 8];
+
+fn key_id_of(seed: &[u8; 32]) -> KeyId {
+    blake3::derive_key(KEY_ID, seed)[..8]
+        .try_into()
+        .expect("8 bytes")
+}
 
 /// A 32-byte seal.
 pub type Seal = [u8; 32];
@@ -33,6 +47,21 @@ pub type Seal = [u8; 32];
 /// The key of epoch `n + 1` from that of epoch `n`.
 fn ratchet(key: &[u8; 32]) -> [u8; 32] {
     blake3::derive_key(RATCHET, key)
+}
+
+/// Moves `key`, the key of epoch `at`, forward to epoch `to`; never backwards.
+fn ratchet_to(at: &mut u64, key: &mut [u8; 32], to: u64) -> Result<(), SealError> {
+    if to < *at {
+        return Err(SealError::Backwards {
+            wanted: to,
+            at: *at,
+        });
+    }
+    while *at < to {
+        *key = ratchet(key);
+        *at += 1;
+    }
+    Ok(())
 }
 
 fn mac(key: &[u8; 32], epoch: u64, seq: u64, head: &ChainHash, time: Timestamp) -> Seal {
@@ -163,12 +192,19 @@ impl VerificationKey {
         )
     }
 
+    /// The key's id, as seals record it (hex).
+    pub fn key_id(&self) -> String {
+        hex(&key_id_of(&self.seed))
+    }
+
     /// The sealing key of epoch 0, for the machine to start from.
     pub fn sealing_key(&self) -> SealingKey {
         SealingKey {
             epoch: 0,
             key: self.seed,
             schedule: self.schedule,
+            key_id: key_id_of(&self.seed),
+            last_sealed: None,
         }
     }
 
@@ -199,16 +235,7 @@ impl KeyWalker {
         time: Timestamp,
         seal: &Seal,
     ) -> Result<bool, SealError> {
-        if epoch < self.epoch {
-            return Err(SealError::Backwards {
-                wanted: epoch,
-                at: self.epoch,
-            });
-        }
-        while self.epoch < epoch {
-            self.key = ratchet(&self.key);
-            self.epoch += 1;
-        }
+        ratchet_to(&mut self.epoch, &mut self.key, epoch)?;
         let expected = mac(&self.key, epoch, seq, head, time);
         Ok(constant_time_eq(&expected, seal))
     }
@@ -220,6 +247,10 @@ pub struct SealingKey {
     epoch: u64,
     key: [u8; 32],
     schedule: Schedule,
+    key_id: KeyId,
+    /// The seq and time of the last seal made with this state, so that `verify` can tell a
+    /// store whose sealed tail was cut off.
+    last_sealed: Option<(u64, Timestamp)>,
 }
 
 impl fmt::Debug for SealingKey {
@@ -232,7 +263,7 @@ impl fmt::Debug for SealingKey {
 }
 
 /// Bytes of [`SealingKey::to_bytes`].
-pub const STATE_LEN: usize = 4 + 8 + 32 + 8 + 8;
+pub const STATE_LEN: usize = 4 + 8 + 32 + 8 + 8 + 8 + 8 + 8;
 const STATE_MAGIC: &[u8; 4] = b"TSK1";
 
 impl SealingKey {
@@ -246,19 +277,24 @@ impl SealingKey {
         self.schedule
     }
 
+    /// The verification key's id (hex), recorded in each seal.
+    pub fn key_id(&self) -> String {
+        hex(&self.key_id)
+    }
+
+    /// The seq and time of the last seal record made (after it was stored).
+    pub fn last_sealed(&self) -> Option<(u64, Timestamp)> {
+        self.last_sealed
+    }
+
+    /// Remembers that the seal record `seq`, made at `time`, is stored.
+    pub fn sealed(&mut self, seq: u64, time: Timestamp) {
+        self.last_sealed = Some((seq, time));
+    }
+
     /// Moves the key forward to `epoch`, forgetting every earlier key.
     pub fn advance_to(&mut self, epoch: u64) -> Result<(), SealError> {
-        if epoch < self.epoch {
-            return Err(SealError::Backwards {
-                wanted: epoch,
-                at: self.epoch,
-            });
-        }
-        while self.epoch < epoch {
-            self.key = ratchet(&self.key);
-            self.epoch += 1;
-        }
-        Ok(())
+        ratchet_to(&mut self.epoch, &mut self.key, epoch)
     }
 
     /// Seals chain head `head` (the hash of record `seq`) at `time`, moving the key forward to
@@ -273,14 +309,19 @@ impl SealingKey {
         Ok((self.epoch, mac(&self.key, self.epoch, seq, head, time)))
     }
 
-    /// The state file's bytes (magic, epoch, key, start, interval).
+    /// The state file's bytes: magic, epoch, key, start, interval, key id, and the last seal's
+    /// seq and time (0 and 0 before the first), integers big-endian.
     pub fn to_bytes(&self) -> [u8; STATE_LEN] {
         let mut out = [0u8; STATE_LEN];
+        let (last_seq, last_time) = self.last_sealed.map_or((0, 0), |(s, t)| (s, t.as_micros()));
         out[..4].copy_from_slice(STATE_MAGIC);
         out[4..12].copy_from_slice(&self.epoch.to_be_bytes());
         out[12..44].copy_from_slice(&self.key);
         out[44..52].copy_from_slice(&self.schedule.start.as_micros().to_be_bytes());
         out[52..60].copy_from_slice(&self.schedule.interval_us.to_be_bytes());
+        out[60..68].copy_from_slice(&self.key_id);
+        out[68..76].copy_from_slice(&last_seq.to_be_bytes());
+        out[76..84].copy_from_slice(&last_time.to_be_bytes());
         out
     }
 
@@ -294,6 +335,7 @@ impl SealingKey {
         if interval_us < 1_000_000 {
             return Err(SealError::State);
         }
+        let last_seq = u64_at(68);
         Ok(SealingKey {
             epoch: u64_at(4),
             key: bytes[12..44].try_into().expect("32 bytes"),
@@ -301,105 +343,18 @@ impl SealingKey {
                 start: Timestamp(u64_at(44) as i64),
                 interval_us,
             },
+            key_id: bytes[60..68].try_into().expect("8 bytes"),
+            last_sealed: (last_seq > 0).then(|| (last_seq, Timestamp(u64_at(76) as i64))),
         })
     }
 }
 
-/// What checking a store's seals with the verification key found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SealVerdict {
-    /// No seal in the store.
-    None,
-    /// Every seal checks; `unsealed` records come after the last one.
-    Good {
-        /// Seals checked.
-        seals: usize,
-        /// The last seal's seq and time.
-        last: (u64, Timestamp),
-        /// Records after the last seal (not covered by any seal yet).
-        unsealed: u64,
-    },
-    /// A seal does not check.
-    Bad {
-        /// The failing seal record's seq.
-        seq: u64,
-        /// Why.
-        why: String,
-    },
-}
-
-/// Checks `seals` (in stored order) of a store of `records` records with `key`.
-pub fn check(
-    seals: &[crate::chain::SealRecord],
-    records: u64,
-    key: &VerificationKey,
-) -> SealVerdict {
-    let Some(last) = seals.last() else {
-        return SealVerdict::None;
-    };
-    let mut walker = key.walker();
-    let mut previous: Option<(u64, Timestamp)> = None;
-    for s in seals {
-        let bad = |why: String| SealVerdict::Bad { seq: s.seq, why };
-        let (Some(epoch), Some(mac)) = (s.epoch, s.seal.as_deref().and_then(unhex)) else {
-            return bad("the seal record lacks its epoch or MAC".into());
-        };
-        let epoch = epoch.max(0) as u64;
-        if let Some((e, t)) = previous {
-            if epoch < e {
-                return bad(format!(
-                    "its epoch {epoch} is before the previous seal's {e}"
-                ));
-            }
-            if s.time < t {
-                return bad(format!(
-                    "its time {} is before the previous seal's {t}",
-                    s.time
-                ));
-            }
-        }
-        if key.schedule.epoch_at(s.time) != epoch {
-            return bad(format!(
-                "its epoch {epoch} does not match its time {} (epoch {} by this key's schedule): a wrong key, or a forged seal",
-                s.time,
-                key.schedule.epoch_at(s.time)
-            ));
-        }
-        match walker.check(epoch, s.seq - 1, &s.sealed_head, s.time, &mac) {
-            Ok(true) => {}
-            Ok(false) => {
-                return bad(
-                    "the seal does not match the chain before it: a wrong key, or the store was rewritten".into(),
-                )
-            }
-            Err(e) => return bad(e.to_string()),
-        }
-        previous = Some((epoch, s.time));
-    }
-    SealVerdict::Good {
-        seals: seals.len(),
-        last: (last.seq, last.time),
-        unsealed: records - last.seq,
-    }
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -496,59 +451,6 @@ mod tests {
         let mut bad = bytes;
         bad[0] = b'X';
         assert_eq!(SealingKey::from_bytes(&bad), Err(SealError::State));
-    }
-
-    fn record(sealing: &mut SealingKey, seq: u64, secs: i64) -> crate::chain::SealRecord {
-        let head = [seq as u8; 32];
-        let time = Timestamp::from_secs(secs);
-        let (epoch, mac) = sealing.seal(seq - 1, &head, time).unwrap();
-        crate::chain::SealRecord {
-            seq,
-            epoch: Some(epoch as i64),
-            time,
-            seal: Some(hex(&mac)),
-            sealed_head: head,
-        }
-    }
-
-    #[test]
-    fn check_walks_the_seals_and_names_the_first_bad_one() {
-        let mut sealing = key().sealing_key();
-        let seals = vec![
-            record(&mut sealing, 5, 1_001),
-            record(&mut sealing, 9, 1_020),
-            record(&mut sealing, 12, 1_050),
-        ];
-        assert_eq!(
-            check(&seals, 14, &key()),
-            SealVerdict::Good {
-                seals: 3,
-                last: (12, Timestamp::from_secs(1_050)),
-                unsealed: 2
-            }
-        );
-        assert_eq!(check(&[], 14, &key()), SealVerdict::None);
-        // A seal moved earlier in time than the one before it.
-        let mut swapped = seals.clone();
-        swapped.swap(1, 2);
-        assert!(matches!(
-            check(&swapped, 14, &key()),
-            SealVerdict::Bad { seq: 9, .. }
-        ));
-        // A changed head.
-        let mut changed = seals.clone();
-        changed[1].sealed_head = [0; 32];
-        assert!(matches!(
-            check(&changed, 14, &key()),
-            SealVerdict::Bad { seq: 9, ref why } if why.contains("does not match the chain")
-        ));
-        // A record that lost its MAC.
-        let mut stripped = seals;
-        stripped[0].seal = None;
-        assert!(matches!(
-            check(&stripped, 14, &key()),
-            SealVerdict::Bad { seq: 5, .. }
-        ));
     }
 
     #[test]

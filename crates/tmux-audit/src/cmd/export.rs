@@ -1,10 +1,12 @@
 //! `tmux-audit export`: one pane's recorded output as asciicast, text, or the exact bytes.
 
+use crate::cmd::proof::{self, Hashing, Piece};
 use crate::common::Global;
 use crate::recording::{Recording, Target};
 use crate::render;
 use anyhow::{bail, Context, Result};
-use audit_capture::chunk::Record;
+use audit_capture::chunk::{Chunk, Record};
+use audit_core::Stored;
 use audit_screen::asciicast::{Encoder, Version};
 use audit_screen::{text, Playback};
 use std::fs::OpenOptions;
@@ -27,11 +29,19 @@ asciicast holds text: invalid UTF-8 is shown as U+FFFD there; raw is the exact r
 asciicast and raw drive a terminal, so they are never written to one: use -o FILE or a pipe.
 Files are created readable by their owner only.
 
+--proof FILE also writes a proof: the sealed records this piece was rendered from, so that
+anyone holding the verification key can check the exported file alone, without the store:
+`tmux-audit verify --export OUT --proof FILE --key KEY`. The proof ends with the first seal after
+the piece; if that seal is not made yet, export waits for it while a daemon is recording (up to
+two sealing intervals). It holds the metadata of every event recorded between the piece's first
+chunk and that seal, and the piece's own output chunks (compressed).
+
 Examples:
   tmux-audit export %3 -o incident.cast
   tmux-audit export prod:1.0 --from 2026-11-28T14:05:00Z --to +10m -o part.cast
   tmux-audit export %3 --format txt | grep -n password
-  tmux-audit export %3 --format raw -o pane.bin")]
+  tmux-audit export %3 --format raw -o pane.bin
+  tmux-audit export %3 -o incident.cast --proof incident.proof")]
 pub struct Args {
     #[command(flatten)]
     target: Target,
@@ -41,10 +51,13 @@ pub struct Args {
     /// Write to FILE (`-` for stdout) rather than stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write a proof that lets the export be checked alone with the verification key
+    #[arg(long, value_name = "FILE")]
+    proof: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Asciicast,
     AsciicastV3,
     Txt,
@@ -56,6 +69,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let tty = to_stdout && std::io::stdout().is_terminal();
     if tty && args.format != Format::Txt {
         bail!("refusing to write {} output to a terminal: recorded bytes would drive it; write to a file with -o FILE, or pipe it", name(args.format));
+    }
+    if tty && args.proof.is_some() {
+        bail!("--proof proves a file: write the export with -o FILE (or pipe it)");
     }
     let store = global.open_read()?;
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
@@ -71,9 +87,26 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         ),
         _ => Box::new(std::io::stdout().lock()),
     };
-    let mut out = BufWriter::new(sink);
-    let written = write(&rec, store.as_ref(), args.format, tty, &mut out);
+    let mut out = Hashing::new(BufWriter::new(sink));
+    let load = |s: &Stored| crate::recording::load(store.as_ref(), s);
+    let written = render(&rec, &load, args.format, tty, &mut out);
     let flushed = written.and_then(|()| out.flush().map_err(Into::into));
+    let digest = out.digest();
+    let out = out.into_inner();
+    let flushed = flushed.and_then(|()| match &args.proof {
+        Some(path) => {
+            let piece = Piece::Pane {
+                format: name(args.format).into(),
+                server: rec.server.clone(),
+                pane: rec.pane_id.clone(),
+                chunks: rec.needed().iter().map(|s| s.seq).collect(),
+                from: rec.window.from,
+                to: rec.window.to,
+            };
+            proof::write(global, store.as_ref(), piece, digest, path)
+        }
+        None => Ok(()),
+    });
     match (&args.output, flushed) {
         (Some(path), Err(e)) if !to_stdout => {
             // No partial export is left looking like a whole one.
@@ -94,17 +127,32 @@ fn name(format: Format) -> &'static str {
     }
 }
 
-fn write(
+impl Format {
+    /// The format `name` calls so (as a proof records it).
+    pub fn from_name(name: &str) -> Option<Format> {
+        [
+            Format::Asciicast,
+            Format::AsciicastV3,
+            Format::Txt,
+            Format::Raw,
+        ]
+        .into_iter()
+        .find(|f| self::name(*f) == name)
+    }
+}
+
+/// Writes `rec` in `format`, its chunks got from `load` (the store, or a proof).
+pub fn render(
     rec: &Recording,
-    store: &dyn audit_store::EventStore,
+    load: &dyn Fn(&Stored) -> Result<Chunk>,
     format: Format,
     tty: bool,
-    out: &mut impl Write,
+    out: &mut dyn Write,
 ) -> Result<()> {
     let window = rec.window;
     match format {
         Format::Raw => {
-            for chunk in rec.chunks(store) {
+            for chunk in rec.chunks_with(load) {
                 for record in chunk?.records {
                     let time = record.time();
                     if window.from.is_some_and(|f| time < f) {
@@ -120,7 +168,7 @@ fn write(
             }
         }
         Format::Txt => {
-            for line in text::lines(rec.chunks(store), window)? {
+            for line in text::lines(rec.chunks_with(load), window)? {
                 if tty {
                     writeln!(out, "{}", render::escape(&line))?;
                 } else {
@@ -134,7 +182,7 @@ fn write(
                 _ => Version::V2,
             };
             let mut encoder = Encoder::new(version).with_title(rec.describe());
-            for step in Playback::new(rec.chunks(store), window) {
+            for step in Playback::new(rec.chunks_with(load), window) {
                 out.write_all(&encoder.step(&step?))?;
             }
             out.write_all(&encoder.finish())?;

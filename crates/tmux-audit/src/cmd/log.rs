@@ -1,5 +1,6 @@
 //! `tmux-audit log`: the events themselves.
 
+use crate::cmd::proof::{self, Hashing, Piece};
 use crate::common::{self, Global};
 use crate::render;
 use crate::timearg;
@@ -7,6 +8,7 @@ use anyhow::Result;
 use audit_core::{Kind, Stored, Timestamp};
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Show recorded events, oldest first
@@ -19,7 +21,8 @@ Examples:
   tmux-audit log --since 2h
   tmux-audit log --session prod --since 2026-11-28 --until 2026-11-29
   tmux-audit log --kind client-attached --kind client-detached --user alice
-  tmux-audit log --json | jq 'select(.kind == \"audit-gap\")'")]
+  tmux-audit log --json | jq 'select(.kind == \"audit-gap\")'
+  tmux-audit log --json --session prod --proof prod.proof > prod.jsonl")]
 pub struct Args {
     /// Only this session (name or $ID)
     #[arg(long, value_name = "NAME")]
@@ -39,6 +42,10 @@ pub struct Args {
     /// One JSON object per event (fields in docs/EVENTS.md)
     #[arg(long)]
     json: bool,
+    /// With --json: also write a proof that lets what was printed be checked alone with the
+    /// verification key (`tmux-audit verify --export OUT --proof FILE --key KEY`)
+    #[arg(long, value_name = "FILE", requires = "json")]
+    proof: Option<PathBuf>,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -55,7 +62,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             .filter_map(|s| Some((s.event.server.clone(), s.event.session_id.clone()?)))
             .collect()
     });
-    let mut out = std::io::stdout().lock();
+    let mut out = Hashing::new(std::io::stdout().lock());
+    let mut printed = Vec::new();
     for s in &events {
         let e = &s.event;
         if args.since.is_some_and(|t| e.time < t)
@@ -75,9 +83,15 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
         if args.json {
             render::json_line(&mut out, s)?;
+            printed.push(s.seq);
         } else {
             writeln!(out, "{}", human(s))?;
         }
+    }
+    out.flush()?;
+    if let Some(path) = &args.proof {
+        let piece = Piece::Events { seqs: printed };
+        proof::write(global, store.as_ref(), piece, out.digest(), path)?;
     }
     Ok(ExitCode::SUCCESS)
 }

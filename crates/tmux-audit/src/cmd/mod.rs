@@ -1,9 +1,10 @@
 //! The subcommands, one module each.
 
 mod daemon;
-mod export;
+pub mod export;
 mod log;
 mod pane_pipe;
+mod proof;
 mod replay;
 mod seal;
 mod search;

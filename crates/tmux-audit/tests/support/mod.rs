@@ -17,6 +17,8 @@
 
 #![allow(dead_code)]
 
+pub mod sealed;
+
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::signal::{kill, Signal};

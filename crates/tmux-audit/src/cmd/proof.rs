@@ -420,8 +420,9 @@ fn check(export: &Path, proof: &Path, key: Option<&VerificationKey>) -> Result<S
             chunks,
             ..
         } => format!(
-            "{format} of pane {pane} on {server} from {} output chunks",
-            chunks.len()
+            "{format} of pane {pane} on {server} from {} output chunk{}",
+            chunks.len(),
+            if chunks.len() == 1 { "" } else { "s" }
         ),
         Piece::Events { seqs } => format!("{} events", seqs.len()),
     };

@@ -1,9 +1,10 @@
 //! The loop inside `pipe-pane`: read the pane's output, stamp it, append it to the spool.
 //!
 //! It must never make tmux wait or grow: it reads as fast as tmux writes. Records are staged
-//! in memory and written in large pieces — when the stage passes [`STAGE_BYTES`], or when the
-//! pane has been quiet for [`QUIET`] — so a burst costs few system calls and a pause is on disk
-//! within 50 ms. If the spool cannot be written (disk full), it keeps reading, counts what it
+//! in memory and written in large pieces — when the stage passes [`STAGE_BYTES`], when the
+//! pane has been quiet for [`QUIET`], or when the oldest staged record is [`MAX_STAGED`] old —
+//! so a burst costs few system calls, a pause is on disk within 50 ms, and steady output (a
+//! line every few milliseconds never leaves 50 ms of quiet) within 200 ms. If the spool cannot be written (disk full), it keeps reading, counts what it
 //! cannot keep, cuts the file back to its last whole record, and once writing works again
 //! records how many bytes were lost.
 
@@ -11,7 +12,7 @@ use crate::spool::{self, MAGIC};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Pipe buffer asked for (Linux's default pipe-max-size).
 pub const PIPE_BYTES: i32 = 1024 * 1024;
@@ -21,6 +22,9 @@ pub const READ_BYTES: usize = 128 * 1024;
 pub const STAGE_BYTES: usize = 256 * 1024;
 /// Quiet time after which staged records are written.
 pub const QUIET: Duration = Duration::from_millis(50);
+/// The longest a staged record waits in memory (where a killed copier would lose it, and where
+/// the daemon cannot see it) before it is written.
+pub const MAX_STAGED: Duration = Duration::from_millis(200);
 /// How long a pane must be quiet before a loss is put on record by itself.
 pub const RETRY: Duration = Duration::from_secs(1);
 
@@ -159,9 +163,16 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
     unsafe {
         libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES);
     }
+    // When the oldest staged record was read.
+    let mut staged_at: Option<Instant> = None;
     loop {
-        if !spool.stage.is_empty() && !readable_within(fd, QUIET) {
-            spool.write_stage(now(), &mut summary);
+        if let Some(at) = staged_at {
+            // Written once the pane goes quiet, or once the oldest record has waited enough.
+            let left = MAX_STAGED.saturating_sub(at.elapsed());
+            if left.is_zero() || !readable_within(fd, QUIET.min(left)) {
+                spool.write_stage(now(), &mut summary);
+                staged_at = None;
+            }
         }
         // Losing output and the pane went quiet: try to put the loss on record anyway, so it is
         // known even if the pane prints nothing more.
@@ -176,8 +187,10 @@ pub fn copy(mut input: File, file: File, now: impl Fn() -> i64) -> io::Result<Su
         };
         summary.bytes_in += n as u64;
         spool::encode_output(&mut spool.stage, now(), &buf[..n]);
+        staged_at.get_or_insert_with(Instant::now);
         if spool.stage.len() >= STAGE_BYTES {
             spool.write_stage(now(), &mut summary);
+            staged_at = None;
         }
     }
     spool.write_stage(now(), &mut summary);
@@ -249,6 +262,33 @@ mod tests {
         assert_eq!(closed, 1, "the copy ends with one closing record");
         assert!(!reader.truncated);
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn steady_output_that_never_pauses_is_written_within_max_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool");
+        let (read_end, mut write_end) = pipe();
+        let file = File::create(&path).unwrap();
+        let copier = std::thread::spawn(move || copy(read_end, file, || 1).unwrap());
+        // A line every 10 ms: never 50 ms of quiet.
+        let start = std::time::Instant::now();
+        let mut on_disk = None;
+        while start.elapsed() < Duration::from_secs(3) {
+            write_end.write_all(b"a line of steady output\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+            if std::fs::metadata(&path).unwrap().len() > MAGIC.len() as u64 {
+                on_disk = Some(start.elapsed());
+                break;
+            }
+        }
+        drop(write_end);
+        copier.join().unwrap();
+        let on_disk = on_disk.expect("written while the output was still flowing");
+        assert!(
+            on_disk < Duration::from_secs(2),
+            "on disk after {on_disk:?}, not when the stage filled"
+        );
     }
 
     #[test]

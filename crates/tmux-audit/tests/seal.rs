@@ -208,3 +208,33 @@ fn a_clean_stop_with_sealing_on_is_not_taken_for_a_crash_at_the_next_start() {
         "the previous daemon stopped cleanly: {gaps:?}"
     );
 }
+
+#[test]
+fn verify_racing_a_daemon_that_seals_never_reports_tampering() {
+    // Found by bench/run-verify: the sealing state was read after the store, so a seal made in
+    // between looked like a cut tail. 60 verifies while windows come and go and seals are made
+    // every second.
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let key = seal_init(&db, "1");
+    let args: [&OsStr; 3] = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--no-output".as_ref(),
+    ];
+    let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
+    daemon.wait_ready("work");
+    let mut verdicts = Vec::new();
+    for i in 0..60 {
+        if i % 3 == 0 {
+            server.tmux(&["new-window", "-d", "-t", "work"]);
+        }
+        let (code, out) = verify(&db, Some(&key));
+        verdicts.push((code, out));
+    }
+    daemon.stop();
+    let bad: Vec<_> = verdicts.iter().filter(|(c, _)| *c != Some(0)).collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    let seals = log_json(&db).iter().filter(|e| kind(e) == "seal").count();
+    assert!(seals >= 2, "seals were made meanwhile: {seals}");
+}

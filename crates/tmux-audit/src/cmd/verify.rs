@@ -73,11 +73,15 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let db_path = global.db_path()?;
     let store = global.open_read()?;
     let db = db_path.display().to_string();
+    // The sealing state first: a seal it records is committed before it is recorded, so the
+    // store read next holds it — read the other way round, a seal made in between would look
+    // like a cut tail.
+    let state = sealing_state(&db_path);
     let report = store.inspect()?;
     let seals = key
         .as_ref()
         .map(|k| seal::check(&report.seals, report.records, k));
-    let cut = cut_tail(&db_path, &report);
+    let cut = cut_tail(state.as_ref(), &report);
     let verdict = Verdict::of(&report, seals.as_ref(), cut.as_ref());
 
     let mut out = std::io::stdout().lock();
@@ -299,8 +303,8 @@ fn sealing_state(db: &Path) -> Option<Result<SealingKey, String>> {
     }
 }
 
-fn cut_tail(db: &Path, report: &InspectReport) -> Option<CutTail> {
-    let state = sealing_state(db)?.ok()?;
+fn cut_tail(state: Option<&Result<SealingKey, String>>, report: &InspectReport) -> Option<CutTail> {
+    let state = state?.as_ref().ok()?;
     let (sealed, at) = state.last_sealed()?;
     // By the seq the last record's content says: renumbering is reported on its own.
     let ends = report.last_encoded.unwrap_or(report.last_seq);

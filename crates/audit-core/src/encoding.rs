@@ -15,6 +15,8 @@
 //!   value           string: u32 length + UTF-8 bytes
 //!                   int:    i64
 //!                   bool:   u8 (0 or 1)
+//!                   bytes:  u32 length + the bytes (any)
+//!                   list:   u32 count + that many bytes values
 //! ```
 //!
 //! | tag | field | type | | tag | field | type |
@@ -36,7 +38,11 @@
 //! | 28 | width | int | | 31 | window_index | int |
 //! | 29 | height | int | | 32 | pane_index | int |
 //! | 33 | epoch | int | | 34 | seal | string |
-//! | 35 | key_id | string | | | | |
+//! | 35 | key_id | string | | 38 | exit_code | int |
+//! | 36 | argv | list | | 39 | signal | int |
+//! | 37 | cwd | bytes | | 40 | ppid | int |
+//! | 41 | comm | bytes | | 43 | key | string |
+//! | 42 | command | string | | 44 | severity | string |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -95,6 +101,27 @@ impl Writer {
             self.0.extend_from_slice(&v.to_be_bytes());
         }
     }
+    fn bytes(&mut self, tag: u8, v: Option<&[u8]>) {
+        if let Some(v) = v {
+            self.0.push(tag);
+            self.raw(v);
+        }
+    }
+    fn list(&mut self, tag: u8, v: Option<&[crate::event::Bytes]>) {
+        if let Some(v) = v {
+            self.0.push(tag);
+            let n = u32::try_from(v.len()).unwrap_or(u32::MAX);
+            self.0.extend_from_slice(&n.to_be_bytes());
+            for item in &v[..n as usize] {
+                self.raw(&item.0);
+            }
+        }
+    }
+    fn raw(&mut self, v: &[u8]) {
+        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
+        self.0.extend_from_slice(&len.to_be_bytes());
+        self.0.extend_from_slice(&v[..len as usize]);
+    }
     fn bool(&mut self, tag: u8, v: Option<bool>) {
         if let Some(v) = v {
             self.0.push(tag);
@@ -144,6 +171,15 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.int(33, e.epoch);
     w.str(34, e.seal.as_deref());
     w.str(35, e.key_id.as_deref());
+    w.list(36, e.argv.as_deref());
+    w.bytes(37, e.cwd.as_ref().map(|b| b.0.as_slice()));
+    w.int(38, e.exit_code);
+    w.int(39, e.signal);
+    w.int(40, e.ppid);
+    w.bytes(41, e.comm.as_ref().map(|b| b.0.as_slice()));
+    w.str(42, e.command.as_deref());
+    w.str(43, e.key.as_deref());
+    w.str(44, e.severity.as_deref());
     w.0
 }
 
@@ -171,6 +207,19 @@ impl<'a> Reader<'a> {
         let len = u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"));
         let b = self.take(len as usize)?;
         String::from_utf8(b.to_vec()).map_err(|_| DecodeError::BadUtf8(tag))
+    }
+    fn bytes(&mut self) -> Result<crate::event::Bytes, DecodeError> {
+        let len = u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"));
+        Ok(crate::event::Bytes(self.take(len as usize)?.to_vec()))
+    }
+    fn list(&mut self) -> Result<Vec<crate::event::Bytes>, DecodeError> {
+        let n = u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"));
+        // Each item takes at least its 4-byte length: a count the bytes cannot hold is refused
+        // before anything is allocated for it.
+        if (n as usize).saturating_mul(4) > self.bytes.len() - self.at {
+            return Err(DecodeError::Truncated(self.at));
+        }
+        (0..n).map(|_| self.bytes()).collect()
     }
     fn bool(&mut self, tag: u8) -> Result<bool, DecodeError> {
         match self.take(1)?[0] {
@@ -235,6 +284,15 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             33 => e.epoch = Some(r.i64()?),
             34 => e.seal = Some(r.string(tag)?),
             35 => e.key_id = Some(r.string(tag)?),
+            36 => e.argv = Some(r.list()?),
+            37 => e.cwd = Some(r.bytes()?),
+            38 => e.exit_code = Some(r.i64()?),
+            39 => e.signal = Some(r.i64()?),
+            40 => e.ppid = Some(r.i64()?),
+            41 => e.comm = Some(r.bytes()?),
+            42 => e.command = Some(r.string(tag)?),
+            43 => e.key = Some(r.string(tag)?),
+            44 => e.severity = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -248,6 +306,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Bytes;
 
     fn sample() -> Event {
         let mut e = Event::new(
@@ -264,6 +323,13 @@ mod tests {
         e.from = Some(Timestamp(-5));
         e.message = Some(String::new());
         e.flags = Some("attached,control-mode".into());
+        e.argv = Some(vec![
+            Bytes(b"printf".to_vec()),
+            Bytes(b"a\nb\x1b[31m\xff".to_vec()),
+            Bytes(Vec::new()),
+        ]);
+        e.cwd = Some(Bytes(b"/tmp/\xfe".to_vec()));
+        e.exit_code = Some(-1);
         e
     }
 
@@ -316,6 +382,14 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(26);
         assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn a_list_count_the_bytes_cannot_hold_is_refused_without_allocating() {
+        let mut bytes = encode(1, &Event::new(Timestamp(1), Kind::Command, "h", "s"));
+        bytes.push(36);
+        bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(decode(&bytes), Err(DecodeError::Truncated(_))));
     }
 
     #[test]

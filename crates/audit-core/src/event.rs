@@ -50,11 +50,15 @@ pub enum Kind {
     OutputGap,
     /// A forward-secure seal over the record before it (`epoch`, `seal`).
     Seal,
+    /// A program ran in a pane, from exec to exit, as the kernel reported it.
+    Command,
+    /// A client ran a tmux command against the server (from tmux's message log).
+    TmuxCommand,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 21] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -74,6 +78,8 @@ impl Kind {
         Kind::PaneOutput,
         Kind::OutputGap,
         Kind::Seal,
+        Kind::Command,
+        Kind::TmuxCommand,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -98,6 +104,8 @@ impl Kind {
             Kind::PaneOutput => "pane-output",
             Kind::OutputGap => "output-gap",
             Kind::Seal => "seal",
+            Kind::Command => "command",
+            Kind::TmuxCommand => "tmux-command",
         }
     }
 }
@@ -307,6 +315,68 @@ pub struct Event {
     /// so `verify` can tell a wrong key from a forged seal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    /// A `command`'s arguments, exactly as the kernel held them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<Bytes>>,
+    /// A `command`'s working directory, exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<Bytes>,
+    /// A `command`'s exit status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// The signal that ended a `command`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i64>,
+    /// A `command`'s parent process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<i64>,
+    /// A `command`'s kernel name (`comm`), when its arguments could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<Bytes>,
+    /// A `tmux-command`'s text, as tmux logged it (canonical command names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The key binding that ran a `tmux-command`, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `alert` for what blinds or weakens the audit (closing the recording pipe, hooks,
+    /// read-only cleared, the recorder kicked, the message log shortened).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+}
+
+/// Bytes kept exactly (arguments, paths): in JSON a string when they are UTF-8, else
+/// `{"hex": "…"}`, so nothing is lost or guessed.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    /// For display: the text, with bytes that are not UTF-8 as `\xNN`.
+    pub fn lossless_text(&self) -> String {
+        let mut out = String::new();
+        for chunk in self.0.utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => {
+                use serde::ser::SerializeMap;
+                let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("hex", &hex)?;
+                m.end()
+            }
+        }
+    }
 }
 
 impl Event {
@@ -349,6 +419,15 @@ impl Event {
             epoch: None,
             seal: None,
             key_id: None,
+            argv: None,
+            cwd: None,
+            exit_code: None,
+            signal: None,
+            ppid: None,
+            comm: None,
+            command: None,
+            key: None,
+            severity: None,
         }
     }
 

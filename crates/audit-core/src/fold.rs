@@ -86,6 +86,8 @@ pub struct PaneState {
     pub session_id: String,
     /// Its pty.
     pub tty: Option<String>,
+    /// Its first process (`pid` of `pane-created`).
+    pub pid: Option<i64>,
 }
 
 /// Who and what was present, as of the last applied event.
@@ -149,6 +151,7 @@ impl World {
                             window_id: w.clone(),
                             session_id: s.clone(),
                             tty: e.tty.clone(),
+                            pid: e.pid,
                         },
                     );
                 }

@@ -16,11 +16,13 @@
 //!   deleted, inserted or reordered.
 //! * [`seal`] — forward-secure seals over the chain head, and checking them with the
 //!   verification key.
+//! * [`attribution`] — who could have done what was done in a session, and how sure that is.
 //! * [`fold`] — replaying events into the state of the world at a moment (`who --at`) and into
 //!   per-session summaries (`sessions`).
 //! * [`time`] — microsecond UTC timestamps, as stored and as printed (RFC 3339).
 #![deny(missing_docs)]
 
+pub mod attribution;
 pub mod chain;
 pub mod encoding;
 pub mod event;
@@ -31,6 +33,6 @@ pub mod time;
 
 pub use chain::ChainHash;
 pub use encoding::DecodeError;
-pub use event::{Event, Kind, Observed, Reason, Stored};
+pub use event::{Bytes, Event, Kind, Observed, Reason, Stored};
 pub use inspect::{ChunkPlace, Finding, InspectReport, Inspector};
 pub use time::Timestamp;

@@ -14,6 +14,7 @@
 //! `audit-stopped`.
 #![deny(missing_docs)]
 
+mod commands;
 mod ingest;
 mod lock;
 mod registry;
@@ -45,6 +46,8 @@ pub struct Config {
     pub host: String,
     /// Record pane output too; `None` records access only.
     pub capture: Option<Capture>,
+    /// Record every program run in a pane, from the kernel (needs root or CAP_NET_ADMIN).
+    pub commands: bool,
 }
 
 /// How pane output is recorded.
@@ -116,7 +119,6 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let mut started = Event::new(now, Kind::AuditStarted, &config.host, &scope_name);
     started.pid = Some(i64::from(std::process::id()));
     started.version = Some(env!("CARGO_PKG_VERSION").to_owned());
-    opening.push(started);
 
     let sealer = sealer::Sealer::load(&config.db, &config.host, &scope_name)?;
     let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
@@ -133,6 +135,20 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             .expect("spawn seal timer");
         tracing::info!("sealing the chain every {every:?}");
     }
+    // Commands: from the kernel, when it lets us listen; the log says when it does not.
+    let commands = if config.commands {
+        match commands::CommandSource::start(&config.host, writer.sink(), known_roots(&world)) {
+            Ok(source) => Some(source),
+            Err(e) => {
+                tracing::warn!("{e}: commands run in panes are not recorded");
+                started.message = Some(format!("commands run in panes are not recorded: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    opening.push(started);
     writer.sink().send_now(opening);
 
     let shutdown = Arc::new(Shutdown::default());
@@ -172,6 +188,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         world,
         writer.sink(),
         ingester.as_ref().map(|i| i.handle()),
+        commands.as_ref().map(|c| c.roots().clone()),
         Arc::clone(&shutdown),
     );
     // Servers the log believes running but whose socket is gone are reported gone.
@@ -222,6 +239,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         // Output the copiers wrote before their pipes closed is committed before the stop.
         ingester.finish();
     }
+    if let Some(commands) = commands {
+        commands.finish();
+    }
     let mut stopped = Event::new(
         Timestamp::now(),
         Kind::AuditStopped,
@@ -248,6 +268,27 @@ fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> 
         true
     })?;
     Ok((world, last))
+}
+
+/// The panes the log believes open, with their first process: whose commands to follow.
+fn known_roots(world: &World) -> Vec<commands::Root> {
+    world
+        .panes
+        .iter()
+        .filter_map(|((server, pane_id), p)| {
+            let session = world.sessions.get(&(server.clone(), p.session_id.clone()));
+            let window = world.windows.get(&(server.clone(), p.window_id.clone()));
+            Some(commands::Root {
+                server: server.clone(),
+                pane_id: pane_id.clone(),
+                pid: u32::try_from(p.pid?).ok()?,
+                session: session.map(|s| s.name.clone()),
+                session_id: Some(p.session_id.clone()),
+                window: window.map(|w| w.name.clone()),
+                window_id: Some(p.window_id.clone()),
+            })
+        })
+        .collect()
 }
 
 /// Names of the panes the log believes open, for spools a killed daemon left behind.

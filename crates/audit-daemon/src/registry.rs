@@ -1,5 +1,6 @@
 //! The running watchers, one per server socket, and how they are started and joined.
 
+use crate::commands::{Root, TeeSink};
 use crate::ingest::IngestHandle;
 use crate::writer::ChannelSink;
 use crate::{observed_for, Config};
@@ -10,6 +11,7 @@ use audit_tmux::watcher::{self, Prior};
 use audit_tmux::{prior, Shutdown, Watch};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -22,6 +24,8 @@ struct Inner {
     config: Config,
     sink: ChannelSink,
     recorder: Option<IngestHandle>,
+    /// Where new panes' first processes go, when commands are recorded.
+    roots: Option<Sender<Root>>,
     shutdown: Arc<Shutdown>,
     /// What the log said at start; each server's part is taken by its first watcher.
     world: Mutex<Option<World>>,
@@ -40,12 +44,14 @@ impl Registry {
         world: World,
         sink: ChannelSink,
         recorder: Option<IngestHandle>,
+        roots: Option<Sender<Root>>,
         shutdown: Arc<Shutdown>,
     ) -> Self {
         Registry(Arc::new(Inner {
             config,
             sink,
             recorder,
+            roots,
             shutdown,
             world: Mutex::new(Some(world)),
             slots: Mutex::new(HashMap::new()),
@@ -131,7 +137,11 @@ impl Registry {
         };
         loop {
             let recorder = self.0.recorder.as_ref().map(|r| r as &dyn Recorder);
-            watcher::run(&watch, prior, &self.0.sink, recorder, &self.0.shutdown);
+            let sink = TeeSink {
+                inner: &self.0.sink,
+                roots: self.0.roots.as_ref(),
+            };
+            watcher::run(&watch, prior, &sink, recorder, &self.0.shutdown);
             let mut slots = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());
             let again = !self.0.shutdown.stopping() && slots.get(&socket).is_some_and(|s| s.rescan);
             if !again {

@@ -113,6 +113,7 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
             e.window = new.windows.get(&p.window_id).map(|w| w.name.clone());
             e.pane_id = Some(id.clone());
             e.tty = Some(p.tty.clone());
+            e.pid = p.pid;
             out.push(e);
         }
     }

@@ -36,6 +36,7 @@ pub fn view_of(world: &World, server: &str) -> ServerView {
                     window_id: p.window_id.clone(),
                     session_id: p.session_id.clone(),
                     tty: p.tty.clone().unwrap_or_default(),
+                    pid: p.pid,
                     ..Pane::default()
                 },
             );

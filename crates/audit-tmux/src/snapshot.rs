@@ -46,6 +46,7 @@ pub fn panes_command() -> String {
             "pane_width",
             "pane_height",
             "pane_pipe",
+            "pane_pid",
         ],
     )
 }
@@ -147,6 +148,9 @@ pub struct Pane {
     pub size: (u16, u16),
     /// Whether tmux pipes the pane's output somewhere (`pipe-pane`).
     pub piped: bool,
+    /// The pane's first process (`#{pane_pid}`, its shell): what runs in the pane descends from
+    /// it.
+    pub pid: Option<i64>,
 }
 
 /// An attached client.
@@ -204,12 +208,12 @@ pub fn read_panes(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     view.panes.clear();
     let mut bad = Vec::new();
     for line in lines {
-        let Some(f) = fields(line, 11) else {
+        let Some(f) = fields(line, 12) else {
             bad.push(String::from_utf8_lossy(line).into_owned());
             continue;
         };
-        let [sid, wid, pid, tty, sname, wname, windex, pindex, width, height, piped] =
-            <[String; 11]>::try_from(f).expect("length checked");
+        let [sid, wid, pid, tty, sname, wname, windex, pindex, width, height, piped, pane_pid] =
+            <[String; 12]>::try_from(f).expect("length checked");
         view.sessions
             .entry(sid.clone())
             .or_insert(Session { name: sname });
@@ -225,6 +229,7 @@ pub fn read_panes(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
             pane_index: pindex.parse().ok(),
             size: (width.parse().unwrap_or(80), height.parse().unwrap_or(24)),
             piped: piped == "1",
+            pid: pane_pid.parse().ok(),
         });
     }
     bad
@@ -322,6 +327,7 @@ mod tests {
                     "200",
                     "50",
                     "1",
+                    "4242",
                 ]),
                 line(&[
                     "$0",
@@ -335,6 +341,7 @@ mod tests {
                     "80",
                     "24",
                     "0",
+                    "4243",
                 ]),
                 b"garbage".to_vec(),
             ],
@@ -347,6 +354,7 @@ mod tests {
         assert_eq!(v.panes["%0"].size, (200, 50));
         assert!(v.panes["%0"].piped && !v.panes["%1"].piped);
         assert_eq!(v.panes["%1"].pane_index, Some(1));
+        assert_eq!(v.panes["%0"].pid, Some(4242));
     }
 
     #[test]

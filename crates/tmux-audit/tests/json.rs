@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use support::*;
 
-const KINDS: [&str; 18] = [
+const KINDS: [&str; 20] = [
     "server-started",
     "server-exited",
     "session-created",
@@ -28,8 +28,10 @@ const KINDS: [&str; 18] = [
     "audit-gap",
     "pane-output",
     "output-gap",
+    "command",
+    "tmux-command",
 ];
-const STRING_FIELDS: [&str; 25] = [
+const STRING_FIELDS: [&str; 28] = [
     "time",
     "kind",
     "host",
@@ -55,9 +57,15 @@ const STRING_FIELDS: [&str; 25] = [
     "message",
     "flags",
     "digest",
+    "command",
+    "key",
+    "severity",
 ];
-const INT_FIELDS: [&str; 9] = [
+const INT_FIELDS: [&str; 12] = [
     "seq",
+    "exit_code",
+    "signal",
+    "ppid",
     "client_pid",
     "uid",
     "pid",
@@ -67,6 +75,8 @@ const INT_FIELDS: [&str; 9] = [
     "window_index",
     "pane_index",
 ];
+/// Bytes kept exactly: a string when UTF-8, else `{"hex": …}`.
+const BYTES_FIELDS: [&str; 2] = ["cwd", "comm"];
 /// `reason` of `client-detached`.
 const REASONS: [&str; 7] = [
     "detach",
@@ -135,7 +145,9 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
         assert!(
             STRING_FIELDS.contains(&key.as_str())
                 || INT_FIELDS.contains(&key.as_str())
-                || key == "readonly",
+                || BYTES_FIELDS.contains(&key.as_str())
+                || key == "readonly"
+                || key == "argv",
             "undocumented field `{key}` in {e}"
         );
     }
@@ -151,6 +163,23 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
     }
     if let Some(v) = m.get("readonly") {
         assert!(v.is_boolean(), "`readonly` is a bool: {e}");
+    }
+    let is_bytes = |v: &Value| {
+        v.is_string()
+            || v.get("hex")
+                .and_then(Value::as_str)
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    for f in BYTES_FIELDS {
+        if let Some(v) = m.get(f) {
+            assert!(is_bytes(v), "`{f}` is a string or {{\"hex\": …}}: {e}");
+        }
+    }
+    if let Some(v) = m.get("argv") {
+        assert!(
+            v.as_array().is_some_and(|a| a.iter().all(is_bytes)),
+            "`argv` is an array of strings or {{\"hex\": …}}: {e}"
+        );
     }
 
     assert_eq!(seq(e), want_seq, "seq is gapless from 1: {e}");

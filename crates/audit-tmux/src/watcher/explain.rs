@@ -205,7 +205,7 @@ impl State<'_> {
     }
 
     /// The server owner's name: the owner of the socket.
-    fn owner(&self) -> Option<String> {
+    pub(super) fn owner(&self) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let uid = std::fs::metadata(&self.watch.socket).ok()?.uid();
         crate::users::name_of(uid)

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod explain;
+mod tmux_commands;
 use explain::Sighting;
 
 /// Where events go. `send` blocks when the receiver is behind: events wait, none are dropped.
@@ -67,6 +68,10 @@ struct State<'a> {
     known: ServerView,
     running_pid: Option<Option<i64>>,
     log: Log,
+    /// Entries read since departures were last explained: a departure is explained by every
+    /// command logged since (an attach and detach of a few milliseconds is two looks apart),
+    /// and each entry explains at most one look's departures.
+    unexplained: Vec<messages::Entry>,
     /// Our previous control client was detached: the next look explains departures that
     /// happened while we were away (a `detach-client -a` detaches us too).
     reconnected: bool,
@@ -99,6 +104,7 @@ pub fn run(
         known: prior.view,
         running_pid: prior.running_pid,
         log: Log::default(),
+        unexplained: Vec::new(),
         reconnected: false,
         detached: None,
         piping,
@@ -313,9 +319,17 @@ impl State<'_> {
                 !here(&view) && !here(&self.known)
             })
             .collect();
-        let need_log = self.any_gone(&view) || !fleeting.is_empty() || self.detached.is_some();
-        let entries = if observed == Observed::Live && need_log {
+        // Read at every live look: the commands run since the last one become events, and the
+        // departures are explained.
+        let fresh = if observed == Observed::Live {
             self.read_log(conn)?
+        } else {
+            Vec::new()
+        };
+        self.unexplained.extend(fresh.iter().cloned());
+        let need_log = self.any_gone(&view) || !fleeting.is_empty() || self.detached.is_some();
+        let entries = if need_log {
+            std::mem::take(&mut self.unexplained)
         } else {
             Vec::new()
         };
@@ -334,7 +348,7 @@ impl State<'_> {
             departures: &departures,
             origin: &origin::of_pid,
         };
-        let mut events = Vec::new();
+        let mut events = self.tmux_commands(&fresh, &view, time);
         if let Some((from, ours)) = self.detached.take() {
             events.push(self.recorder_gap(from, time, &ours, &entries, &view));
         }

@@ -33,6 +33,10 @@ pub struct Args {
     #[arg(long)]
     no_output: bool,
 
+    /// Do not record the programs run in panes (recorded from the kernel when running as root)
+    #[arg(long)]
+    no_commands: bool,
+
     /// Longest time recorded output waits in its spool before it is committed to the store
     /// (and can be replayed or searched)
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
@@ -99,6 +103,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         tmux: args.tmux,
         host: hostname(),
         capture,
+        commands: !args.no_commands,
     };
     audit_daemon::run(config).context("daemon")?;
     Ok(ExitCode::SUCCESS)

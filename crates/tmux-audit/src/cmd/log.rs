@@ -137,6 +137,19 @@ fn human(s: &Stored) -> String {
     if let (Some(w), Some(h)) = (e.width, e.height) {
         field("size", Some(format!("{w}x{h}")));
     }
+    field("severity", e.severity.clone());
+    field("command", e.command.clone().map(quote));
+    field("key", e.key.clone());
+    field(
+        "argv",
+        e.argv.as_ref().map(|a| {
+            let words: Vec<String> = a.iter().map(|b| quote(b.lossless_text())).collect();
+            words.join(" ")
+        }),
+    );
+    field("comm", e.comm.as_ref().map(|b| quote(b.lossless_text())));
+    field("exit", e.exit_code.map(|c| c.to_string()));
+    field("signal", e.signal.map(|s| s.to_string()));
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
     if e.observed.as_deref() == Some("at-start") {

@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+mod commands;
 mod daemon;
 pub mod export;
 mod log;
@@ -26,6 +27,7 @@ Examples:
   tmux-audit who --at 2026-11-28T14:05:00Z
   tmux-audit log --session prod --since 2h
   tmux-audit sessions                     each session: created, closed, participants, time attached
+  tmux-audit commands --session prod      what was run in the panes, by whom (daemon as root)
   tmux-audit replay prod:2.1              replay a pane as it happened (space, ., +, -, q)
   tmux-audit export %7 -o incident.cast   asciicast v2; --format asciicast-v3|txt|raw
   tmux-audit search 'DROP TABLE'          every pane's output: time, pane, who was attached
@@ -49,6 +51,7 @@ enum Command {
     Who(who::Args),
     Log(log::Args),
     Sessions(sessions::Args),
+    Commands(commands::Args),
     Verify(verify::Args),
     Seal(seal::Args),
     Replay(replay::Args),
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Who(a) => who::run(&cli.global, a),
         Command::Log(a) => log::run(&cli.global, a),
         Command::Sessions(a) => sessions::run(&cli.global, a),
+        Command::Commands(a) => commands::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Seal(a) => seal::run(&cli.global, a),
         Command::Replay(a) => replay::run(&cli.global, a),

@@ -1,0 +1,146 @@
+//! tmux commands run against the server, from tmux's message log: who ran what, and which of
+//! them blind or weaken the audit.
+//!
+//! The log names the client that ran each command (and its user when it is not the server's
+//! owner), so the client is exact. A `tmux` typed in a pane runs as a command-only client logged
+//! under the pane's tty: it is given to the pane, and to the one client attached to the pane's
+//! session when there is exactly one. Commands are found when the watcher next reads the log —
+//! on the next change tmux reports — so an event's time is when it was found (the log's own
+//! times have minute resolution). Commands a hook runs are logged without a client and are not
+//! recorded.
+
+use super::State;
+use crate::messages::Entry;
+use crate::snapshot::ServerView;
+use audit_core::{Event, Kind, Observed, Timestamp};
+
+impl State<'_> {
+    /// A `tmux-command` event for each command entry (not messages, not ours).
+    pub(super) fn tmux_commands(
+        &self,
+        entries: &[Entry],
+        view: &ServerView,
+        time: Timestamp,
+    ) -> Vec<Event> {
+        entries
+            .iter()
+            .filter_map(|entry| {
+                let command = entry.command.clone()?;
+                let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
+                e.client = Some(entry.client.clone());
+                e.key = entry.key.clone();
+                e.severity = severity(&command).map(str::to_owned);
+                e.command = Some(command);
+                self.place(&mut e, entry, view);
+                Some(e)
+            })
+            .collect()
+    }
+
+    /// Where the command came from: an attached client, a shell in a pane, or neither.
+    fn place(&self, e: &mut Event, entry: &Entry, view: &ServerView) {
+        let name = entry.client.as_str();
+        let owner = || self.owner();
+        let attached = view
+            .clients
+            .get(name)
+            .or_else(|| self.known.clients.get(name));
+        if let Some(c) = attached {
+            e.session_id = Some(c.session_id.clone());
+            e.session = session_name(view, self, &c.session_id);
+            e.user = entry.user.clone().or_else(|| c.user.clone()).or_else(owner);
+            e.uid = c.uid;
+            return;
+        }
+        let pane = (view.panes.iter())
+            .chain(self.known.panes.iter())
+            .find(|(_, p)| p.tty == name);
+        if let Some((pane_id, p)) = pane {
+            e.pane_id = Some(pane_id.clone());
+            e.session_id = Some(p.session_id.clone());
+            e.session = session_name(view, self, &p.session_id);
+            e.user = entry.user.clone().or_else(owner);
+            let typists: Vec<_> = view
+                .clients
+                .values()
+                .filter(|c| c.session_id == p.session_id && !c.readonly)
+                .collect();
+            match typists.as_slice() {
+                [one] => {
+                    e.by = Some(one.name.clone());
+                    e.by_user = one.user.clone();
+                    e.message = Some(format!(
+                        "typed in pane {pane_id} (a `tmux` command run in its shell), where {} was the one client that could type",
+                        one.name
+                    ));
+                }
+                many => {
+                    e.message = Some(format!(
+                        "typed in pane {pane_id} (a `tmux` command run in its shell); {} clients could type there",
+                        many.len()
+                    ));
+                }
+            }
+            return;
+        }
+        e.user = entry.user.clone().or_else(owner);
+        e.message = Some("run by a command-only client (not attached to any session)".into());
+    }
+}
+
+fn session_name(view: &ServerView, state: &State<'_>, id: &str) -> Option<String> {
+    (view.sessions.get(id))
+        .or_else(|| state.known.sessions.get(id))
+        .map(|s| s.name.clone())
+}
+
+/// `alert` for commands that blind or weaken the audit: the recording pipe closed or replaced,
+/// hooks changed, read-only cleared, clients (the recorder among them) detached, the message log
+/// the attribution relies on shortened, access granted, the server killed.
+pub fn severity(command: &str) -> Option<&'static str> {
+    let mut words = command.split_whitespace();
+    let name = words.next()?;
+    let args: Vec<&str> = words.collect();
+    let flag = |f: char| {
+        args.iter()
+            .any(|a| a.starts_with('-') && !a.starts_with("--") && a[1..].contains(f))
+    };
+    let alert = match name {
+        "pipe-pane" | "set-hook" | "kill-server" | "server-access" | "detach-client" => true,
+        "switch-client" => flag('r'),
+        "set-option" | "set-window-option" => args.contains(&"message-limit"),
+        _ => false,
+    };
+    alert.then_some("alert")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_blinds_or_weakens_the_audit_is_an_alert() {
+        for c in [
+            "pipe-pane -t %0",
+            "pipe-pane -t w \"cat >/dev/null\"",
+            "set-hook -gu client-attached",
+            "switch-client -r",
+            "switch-client -rt prod",
+            "detach-client -a",
+            "set-option -g message-limit 0",
+            "server-access -a bob",
+            "kill-server",
+        ] {
+            assert_eq!(severity(c), Some("alert"), "{c}");
+        }
+        for c in [
+            "kill-window -t w:9",
+            "send-keys -t w ls Enter",
+            "switch-client -t prod",
+            "set-option -g status off",
+            "capture-pane -p",
+        ] {
+            assert_eq!(severity(c), None, "{c}");
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! `tmux-audit commands`: the timeline of programs run in panes, and who ran each.
+
+use crate::common::{self, Global};
+use crate::render;
+use crate::timearg;
+use anyhow::Result;
+use audit_core::attribution::{self, Attribution, Confidence};
+use audit_core::fold::World;
+use audit_core::{Bytes, Kind, Stored, Timestamp};
+use serde::Serialize;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// What was run in the panes, when, by whom, and how it ended
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Each program a pane ran (recorded from the kernel by a daemon running as root), oldest first,
+with who ran it: the user of the one client attached to its session that could type (exact),
+or the users who could have (unknown, candidates listed) — tmux never records which client
+typed a key. A program that ended before its arguments could be read shows its kernel name in
+brackets. Arguments are shown escaped; --json keeps them exactly.
+
+Examples:
+  tmux-audit commands --session prod --since 2h
+  tmux-audit commands --user bob
+  tmux-audit commands --json | jq 'select(.exit_code != 0)'")]
+pub struct Args {
+    /// Only this session (name or $ID)
+    #[arg(long, value_name = "NAME")]
+    session: Option<String>,
+    /// Only commands attributed to this user (exactly, or as a candidate)
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// Only commands started at or after this time
+    #[arg(long, value_parser = timearg::arg, value_name = "TIME")]
+    since: Option<Timestamp>,
+    /// Only commands started at or before this time
+    #[arg(long, value_parser = timearg::arg, value_name = "TIME")]
+    until: Option<Timestamp>,
+    /// One JSON object per command: the event's fields, plus actor, attribution, candidates
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    stored: &'a Stored,
+    #[serde(flatten)]
+    who: Attribution,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let store = global.open_read()?;
+    let events = common::events(global, store.as_ref(), None)?;
+    // Commands are stored when they end; who could type is read as of when each started.
+    let mut commands: Vec<&Stored> = events
+        .iter()
+        .filter(|s| s.event.kind == Kind::Command)
+        .collect();
+    commands.sort_by_key(|s| (start(s), s.seq));
+    let mut world = World::default();
+    let mut next = 0;
+    let mut out = std::io::stdout().lock();
+    for c in commands {
+        let at = start(c);
+        while next < events.len() && events[next].event.time <= at {
+            world.apply(&events[next].event);
+            next += 1;
+        }
+        let e = &c.event;
+        if args.since.is_some_and(|t| at < t) || args.until.is_some_and(|t| at > t) {
+            continue;
+        }
+        if let Some(want) = &args.session {
+            let named = e.session.as_deref() == Some(want.as_str())
+                || e.session_id.as_deref() == Some(want.as_str())
+                || e.session_id.as_ref().is_some_and(|id| {
+                    world
+                        .sessions
+                        .get(&(e.server.clone(), id.clone()))
+                        .is_some_and(|s| s.name == *want)
+                });
+            if !named {
+                continue;
+            }
+        }
+        let who = match &e.session_id {
+            Some(id) => attribution::in_session(&world, &e.server, id),
+            None => attribution::in_session(&World::default(), "", ""),
+        };
+        if let Some(user) = &args.user {
+            if !who.candidates.contains(user) {
+                continue;
+            }
+        }
+        if args.json {
+            render::json_line(&mut out, &Row { stored: c, who })?;
+        } else {
+            writeln!(out, "{}", line(c, &who))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start(s: &Stored) -> Timestamp {
+    s.event.from.unwrap_or(s.event.time)
+}
+
+/// `TIME  SESSION:PANE  WHO  ENDING  DURATION  ARGV`.
+fn line(s: &Stored, who: &Attribution) -> String {
+    let e = &s.event;
+    let place = format!(
+        "{}:{}",
+        e.session.as_deref().unwrap_or("?"),
+        e.pane_id.as_deref().unwrap_or("?")
+    );
+    let person = match (who.attribution, &who.actor) {
+        (Confidence::Exact, Some(actor)) => actor.clone(),
+        _ if who.candidates.is_empty() => "? (nobody attached could type)".into(),
+        _ => format!("? ({})", who.candidates.join(" or ")),
+    };
+    let ending = match (e.exit_code, e.signal, e.reason.as_deref()) {
+        (Some(code), _, _) => format!("exit {code}"),
+        (_, Some(sig), _) => format!("signal {sig}"),
+        (_, _, Some("exec")) => "exec'd".into(),
+        _ => "?".into(),
+    };
+    let took = match (e.from, e.until) {
+        (Some(a), Some(b)) => format!("{:.3}s", (b.as_micros() - a.as_micros()) as f64 / 1e6),
+        _ => "?".into(),
+    };
+    let what = match (&e.argv, &e.comm) {
+        (Some(argv), _) => argv.iter().map(shown).collect::<Vec<_>>().join(" "),
+        (None, Some(comm)) => format!("[{}]", shown(comm)),
+        _ => "[?]".into(),
+    };
+    format!(
+        "{}  {:<14} {:<22} {:<9} {:>8}  {}",
+        render::time(start(s)),
+        render::escape(&place),
+        render::escape(&person),
+        ending,
+        took,
+        what
+    )
+}
+
+/// One argument as a person reads it: escaped, quoted when it would not read as one word.
+fn shown(b: &Bytes) -> String {
+    let text = render::escape(&b.lossless_text());
+    if text.is_empty() || text.contains([' ', '"', '\'']) {
+        format!("{text:?}")
+    } else {
+        text
+    }
+}

@@ -1,0 +1,236 @@
+//! Commands run in panes, from the kernel, attributed to who could have typed them. Needs root
+//! (CI runs as root): unprivileged, the daemon must say in `audit-started` that commands are
+//! not recorded, and that is what is checked.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn argv(e: &Value) -> Vec<String> {
+    e["argv"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn commands_json(db: &std::path::Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["commands", "--json"];
+    args.extend(extra);
+    cli_json(db, &args)
+}
+
+/// Waits for a `command` event whose argv ends with `last`.
+fn wait_command(db: &std::path::Path, last: &str) -> Value {
+    let log = wait_log(db, &format!("a command ending in {last:?}"), |log| {
+        log.iter()
+            .any(|e| kind(e) == "command" && argv(e).last().map(String::as_str) == Some(last))
+    });
+    log.into_iter()
+        .find(|e| kind(e) == "command" && argv(e).last().map(String::as_str) == Some(last))
+        .unwrap()
+}
+
+#[test]
+fn commands_typed_in_a_pane_are_recorded_with_exit_status_and_who_could_have_typed_them() {
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let mut daemon = Daemon::start_ready(&server, "work");
+    if !is_root() {
+        daemon.stop();
+        let log = log_json(&db);
+        let started = log.iter().find(|e| kind(e) == "audit-started").unwrap();
+        assert!(
+            field(started, "message").is_some_and(|m| m.contains("not recorded")),
+            "{started}"
+        );
+        return;
+    }
+    let pane = server.display("work", "#{pane_id}");
+    server.wait_prompt(&pane);
+    // Nobody attached: typed by send-keys from outside. Each program lives 0.2 s, so its
+    // arguments are read before it ends even on a busy machine (a shorter one may be recorded
+    // without them: see the burst test).
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        "sh -c 'sleep 0.2' 'hello world'; sh -c 'sleep 0.2; exit 3' first",
+        "Enter",
+    ]);
+    let echo = wait_command(&db, "hello world");
+    assert_eq!(argv(&echo), ["sh", "-c", "sleep 0.2", "hello world"]);
+    assert_eq!(echo["exit_code"], 0);
+    assert_eq!(field(&echo, "pane_id"), Some(pane.as_str()));
+    assert_eq!(field(&echo, "session"), Some("work"));
+    assert_eq!(field(&echo, "user"), Some("root"));
+    assert!(echo["pid"].as_i64().is_some() && echo["ppid"].as_i64().is_some());
+    let failed = wait_command(&db, "first");
+    assert_eq!(failed["exit_code"], 3);
+
+    // One writable client attached: what is typed there is that user's, exactly.
+    let client = server.attach(server.first_session_id());
+    client.send(b"sh -c 'sleep 0.2; exit 0' second\r");
+    wait_command(&db, "second");
+    let rows = commands_json(&db, &[]);
+    let row = |last: &str| {
+        rows.iter()
+            .find(|r| argv(r).last().map(String::as_str) == Some(last))
+            .unwrap_or_else(|| panic!("{last}: {rows:?}"))
+            .clone()
+    };
+    let first = row("first");
+    assert_eq!(first["attribution"], "unknown");
+    assert_eq!(first["candidates"], serde_json::json!([]));
+    let second = row("second");
+    assert_eq!(second["attribution"], "exact", "{second}");
+    assert_eq!(second["actor"], "root");
+    let out = cli(&db, &["commands", "--session", "work"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("root") && text.contains("exit 3") && text.contains("\"hello world\""),
+        "{text}"
+    );
+    drop(client);
+    daemon.stop();
+}
+
+#[test]
+fn a_burst_of_short_commands_is_recorded_whole_and_hostile_arguments_exactly() {
+    if !is_root() {
+        return;
+    }
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let mut daemon = Daemon::start_ready(&server, "work");
+    let pane = server.display("work", "#{pane_id}");
+    server.wait_prompt(&pane);
+    server.tmux(&[
+        "send-keys",
+        "-t",
+        &pane,
+        r#"for i in $(seq 50); do /bin/true burst-$i; done; sh -c 'sleep 0.1' "$(printf 'a\nb\033[31m\377')"; sh -c 'sleep 0.2' done-$((6*7))"#,
+        "Enter",
+    ]);
+    // The last command: everything before it ended before it and is recorded before it.
+    wait_command(&db, "done-42");
+    let log = log_json(&db);
+    let commands: Vec<&Value> = log.iter().filter(|e| kind(e) == "command").collect();
+    // 50 /bin/true, each recorded. Arguments are read for those alive long enough; one that
+    // is gone first is still a command (pid, times, exit), without argv.
+    let read: Vec<String> = commands
+        .iter()
+        .filter(|e| argv(e).first().map(String::as_str) == Some("/bin/true"))
+        .map(|e| argv(e)[1].clone())
+        .collect();
+    let unread = commands.iter().filter(|e| e.get("argv").is_none()).count();
+    let mut distinct = read.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), read.len(), "each once: {read:?}");
+    assert!(read.iter().all(|a| a.starts_with("burst-")), "{read:?}");
+    // Besides the 50: seq, and the two sh with their sleeps — at most 5 more might be unread.
+    assert!(
+        (50..=55).contains(&(read.len() + unread)),
+        "{} read + {unread} unread: {commands:#?}",
+        read.len()
+    );
+    eprintln!("arguments read for {} of 50", read.len());
+    let hostile = commands
+        .iter()
+        .find(|e| argv(e).len() == 4 && argv(e)[0] == "sh")
+        .unwrap();
+    // Not UTF-8: kept exactly, as hex.
+    assert_eq!(
+        hostile["argv"][3],
+        serde_json::json!({"hex": "610a621b5b33316dff"})
+    );
+    let out = cli(&db, &["commands"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\x1b'),
+        "no raw escape reaches the terminal: {text}"
+    );
+    assert!(
+        text.contains(r"\x1b[31m") || text.contains(r"\e[31m"),
+        "{text}"
+    );
+    daemon.stop();
+}
+
+fn nobody_group() -> &'static str {
+    if nix::unistd::Group::from_name("nogroup")
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        "nogroup"
+    } else {
+        "nobody"
+    }
+}
+
+/// Waits for a `tmux-command` whose text starts with `prefix`.
+fn wait_tmux_command(db: &std::path::Path, prefix: &str) -> Value {
+    let is = |e: &Value| {
+        kind(e) == "tmux-command" && field(e, "command").is_some_and(|c| c.starts_with(prefix))
+    };
+    let log = wait_log(db, &format!("a tmux-command {prefix:?}"), |log| {
+        log.iter().any(is)
+    });
+    log.into_iter().find(is).unwrap()
+}
+
+#[test]
+fn tmux_commands_name_who_ran_them_and_closing_the_recording_pipe_is_an_alert() {
+    if !is_root() {
+        println!("skipped: running a client as `nobody` needs root (CI runs as root)");
+        return;
+    }
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let mut daemon = Daemon::start_ready(&server, "work");
+    server.open_socket_to_everyone();
+    server.tmux(&["server-access", "-a", "nobody"]);
+    server.tmux(&["new-window", "-d", "-t", "work:5"]);
+    // nobody, from a terminal of their own (not attached), kills a window.
+    let out = server
+        .command_as("nobody", nobody_group())
+        .args(["kill-window", "-t", "work:5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kill = wait_tmux_command(&db, "kill-window");
+    assert_eq!(field(&kill, "user"), Some("nobody"), "{kill}");
+    assert_eq!(field(&kill, "severity"), None);
+    assert!(
+        field(&kill, "message").is_some_and(|m| m.contains("command-only client")),
+        "{kill}"
+    );
+
+    // The owner closes the recording pipe of the pane: an alert, and an output gap.
+    let pane = server.display("work", "#{pane_id}");
+    wait_for(
+        "the pane to be piped",
+        TIMEOUT,
+        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
+        || daemon.stderr(),
+    );
+    server.tmux(&["pipe-pane", "-t", &pane]);
+    let close = wait_tmux_command(&db, "pipe-pane");
+    assert_eq!(field(&close, "severity"), Some("alert"), "{close}");
+    assert_eq!(field(&close, "user"), Some("root"), "{close}");
+    wait_log(&db, "the output gap", |log| {
+        log.iter()
+            .any(|e| kind(e) == "output-gap" && field(e, "reason") == Some("pipe-closed"))
+    });
+    daemon.stop();
+}

@@ -131,11 +131,7 @@ fn run(
     sink: &ChannelSink,
     stop: &AtomicBool,
 ) {
-    // Read /proc before a short command is gone: this thread runs ahead of the panes' work.
-    // SAFETY: setpriority on this thread (gettid) with a valid niceness; failure is harmless.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10);
-    }
+    run_ahead();
     let mut tracker: Tracker<PaneKey> = Tracker::default();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
     let mut events = Vec::new();
@@ -188,6 +184,21 @@ fn run(
                 })
                 .collect();
             sink.send_now(batch);
+        }
+    }
+}
+
+/// Read `/proc` before a short command is gone: this thread should run the moment the kernel
+/// reports an exec, ahead of the panes' work. The lowest real-time priority does that (it only
+/// ever waits on the socket, and Linux caps real-time threads at 95 % of a core); without it,
+/// the highest niceness.
+fn run_ahead() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler and setpriority on this thread (0 / gettid) with valid
+    // arguments; failure leaves the thread as it was, which is harmless.
+    unsafe {
+        if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -10);
         }
     }
 }

@@ -25,10 +25,11 @@ fn is_root() -> bool {
 /// commands seen under it until it exited and the connector went quiet.
 fn commands_under(script: &str) -> Vec<Command<&'static str>> {
     let mut connector = Connector::listen().expect("root may listen");
-    // As the daemon will: read /proc before a short command is gone.
-    // SAFETY: setpriority on this thread (gettid) with a valid niceness.
+    // As the daemon does: read /proc before a short command is gone.
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler on this thread with valid arguments.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, -15);
+        libc::sched_setscheduler(0, libc::SCHED_FIFO, &param);
     }
     let mut child = Process::new("sh")
         .arg("-c")

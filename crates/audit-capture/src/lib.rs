@@ -11,4 +11,5 @@
 
 pub mod chunk;
 pub mod copier;
+pub mod marks;
 pub mod spool;

@@ -43,6 +43,7 @@
 //! | 37 | cwd | bytes | | 40 | ppid | int |
 //! | 41 | comm | bytes | | 43 | key | string |
 //! | 42 | command | string | | 44 | severity | string |
+//! | 45 | line | bytes | | | | |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -180,6 +181,7 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(42, e.command.as_deref());
     w.str(43, e.key.as_deref());
     w.str(44, e.severity.as_deref());
+    w.bytes(45, e.line.as_ref().map(|b| b.0.as_slice()));
     w.0
 }
 
@@ -293,6 +295,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             42 => e.command = Some(r.string(tag)?),
             43 => e.key = Some(r.string(tag)?),
             44 => e.severity = Some(r.string(tag)?),
+            45 => e.line = Some(r.bytes()?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }

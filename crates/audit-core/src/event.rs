@@ -54,11 +54,13 @@ pub enum Kind {
     Command,
     /// A client ran a tmux command against the server (from tmux's message log).
     TmuxCommand,
+    /// A command line a shell ran, as its `shell-init` snippet marked it in the pane's output.
+    ShellCommand,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -80,6 +82,7 @@ impl Kind {
         Kind::Seal,
         Kind::Command,
         Kind::TmuxCommand,
+        Kind::ShellCommand,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -106,6 +109,7 @@ impl Kind {
             Kind::Seal => "seal",
             Kind::Command => "command",
             Kind::TmuxCommand => "tmux-command",
+            Kind::ShellCommand => "shell-command",
         }
     }
 }
@@ -343,6 +347,9 @@ pub struct Event {
     /// read-only cleared, the recorder kicked, the message log shortened).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub severity: Option<String>,
+    /// A `shell-command`'s line as typed, exactly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<Bytes>,
 }
 
 /// Bytes kept exactly (arguments, paths): in JSON a string when they are UTF-8, else
@@ -428,6 +435,7 @@ impl Event {
             command: None,
             key: None,
             severity: None,
+            line: None,
         }
     }
 

@@ -234,3 +234,53 @@ fn tmux_commands_name_who_ran_them_and_closing_the_recording_pipe_is_an_alert() 
     });
     daemon.stop();
 }
+
+#[test]
+fn the_bash_snippet_marks_each_line_exactly_with_its_exit_status() {
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    // Output recording is what reads the marks: on; commands (not needed here) off.
+    let args: [&std::ffi::OsStr; 3] = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--no-commands".as_ref(),
+    ];
+    let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
+    daemon.wait_ready("work");
+    server.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "sh",
+        "bash --norc --noprofile -i",
+    ]);
+    let pane = server.display("sh", "#{pane_id}");
+    wait_for(
+        "the new pane to be piped",
+        TIMEOUT,
+        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
+        || daemon.stderr(),
+    );
+    let eval = format!("eval \"$({} shell-init bash)\"", bin());
+    server.tmux(&["send-keys", "-t", &pane, &eval, "Enter"]);
+    let line = r#"printf '%s\n' "a|b" 'c$d \x' | cat >/dev/null; (exit 4)"#;
+    server.tmux(&["send-keys", "-t", &pane, "-l", line]);
+    server.tmux(&["send-keys", "-t", &pane, "Enter"]);
+    server.tmux(&["send-keys", "-t", &pane, "-l", "cd / && true"]);
+    server.tmux(&["send-keys", "-t", &pane, "Enter"]);
+    let log = wait_log(&db, "two shell-command events", |log| {
+        log.iter().filter(|e| kind(e) == "shell-command").count() >= 2
+    });
+    let marked: Vec<&Value> = log.iter().filter(|e| kind(e) == "shell-command").collect();
+    assert_eq!(field(marked[0], "line"), Some(line), "{}", marked[0]);
+    assert_eq!(marked[0]["exit_code"], 4);
+    assert_eq!(field(marked[0], "pane_id"), Some(pane.as_str()));
+    assert_eq!(field(marked[1], "line"), Some("cd / && true"));
+    assert_eq!(marked[1]["exit_code"], 0);
+    // Where it started, not where it ended.
+    assert_eq!(field(marked[1], "cwd"), field(marked[0], "cwd"));
+    let out = cli(&db, &["commands"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("$ cd / && true"), "{text}");
+    daemon.stop();
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use support::*;
 
-const KINDS: [&str; 20] = [
+const KINDS: [&str; 21] = [
     "server-started",
     "server-exited",
     "session-created",
@@ -30,6 +30,7 @@ const KINDS: [&str; 20] = [
     "output-gap",
     "command",
     "tmux-command",
+    "shell-command",
 ];
 const STRING_FIELDS: [&str; 28] = [
     "time",
@@ -76,7 +77,7 @@ const INT_FIELDS: [&str; 12] = [
     "pane_index",
 ];
 /// Bytes kept exactly: a string when UTF-8, else `{"hex": …}`.
-const BYTES_FIELDS: [&str; 2] = ["cwd", "comm"];
+const BYTES_FIELDS: [&str; 3] = ["cwd", "comm", "line"];
 /// `reason` of `client-detached`.
 const REASONS: [&str; 7] = [
     "detach",

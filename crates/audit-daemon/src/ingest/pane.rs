@@ -3,8 +3,9 @@
 
 use super::tail::{Release, Tail};
 use audit_capture::chunk::{self, Chunk, Record};
+use audit_capture::marks::{self, Mark};
 use audit_capture::spool;
-use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
 use audit_screen::Terminal;
 use audit_store::Attachment;
 use audit_tmux::capture::{set_meta, PaneMeta};
@@ -79,6 +80,10 @@ pub struct PaneTrack {
     pub ended: Option<Timestamp>,
     /// A spool left by a killed daemon, not read until a watcher reports the pane (or a while).
     pub awaiting_watcher: Option<Instant>,
+    /// Shell marks in the output (`tmux-audit shell-init`).
+    marks: marks::Scanner,
+    /// The command line a shell marked as started, when, and where.
+    started: Option<(i64, Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl PaneTrack {
@@ -95,6 +100,8 @@ impl PaneTrack {
             releases: Vec::new(),
             ended: None,
             awaiting_watcher: None,
+            marks: marks::Scanner::default(),
+            started: None,
         }
     }
 
@@ -248,6 +255,7 @@ impl PaneTrack {
         if self.building.is_none() {
             self.open(time);
         }
+        self.shell_marks(time, &bytes, found);
         self.terminal.feed(&bytes);
         let scrolled = self.terminal.take_scrolled();
         let b = self.building.as_mut().expect("opened above");
@@ -331,6 +339,45 @@ impl PaneTrack {
             },
             releases,
         });
+    }
+
+    /// `shell-command` events from the marks a shell printed (`tmux-audit shell-init`).
+    fn shell_marks(&mut self, time: i64, bytes: &[u8], found: &mut Found) {
+        let mut marks = Vec::new();
+        self.marks.feed(bytes, &mut marks);
+        for mark in marks {
+            match mark {
+                Mark::Started(line) => self.started = Some((time, line, None)),
+                Mark::Cwd(path) => {
+                    if let Some((_, _, cwd)) = &mut self.started {
+                        cwd.get_or_insert(path);
+                    }
+                }
+                Mark::Ended(status) => {
+                    let Some((from, line, cwd)) = self.started.take() else {
+                        continue; // a prompt with no command before it
+                    };
+                    let mut e = Event::new(
+                        Timestamp(time),
+                        Kind::ShellCommand,
+                        &self.host,
+                        &self.server,
+                    )
+                    .observed(Observed::Live);
+                    set_meta(&mut e, &self.pane_id, &self.meta);
+                    e.line = Some(Bytes(line));
+                    e.cwd = cwd.map(Bytes);
+                    e.exit_code = status;
+                    e.from = Some(Timestamp(from));
+                    e.until = Some(Timestamp(time));
+                    e.message = Some(
+                        "marked by the shell in the pane (tmux-audit shell-init): anything that prints to the pane can print such marks"
+                            .into(),
+                    );
+                    found.events.push(e);
+                }
+            }
+        }
     }
 
     fn lost(&self, time: i64, bytes: u64) -> Event {

@@ -11,14 +11,17 @@ use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
 
-/// What was run in the panes, when, by whom, and how it ended
+/// What was run in the panes and against tmux, when, by whom, and how it ended
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Each program a pane ran (recorded from the kernel by a daemon running as root), oldest first,
-with who ran it: the user of the one client attached to its session that could type (exact),
-or the users who could have (unknown, candidates listed) — tmux never records which client
-typed a key. A program that ended before its arguments could be read shows its kernel name in
-brackets. Arguments are shown escaped; --json keeps them exactly.
+The timeline, oldest first, of three kinds of record: each program a pane ran (`command`, from
+the kernel, daemon as root), each command line a shell marked (`shell-command`, with the
+`shell-init` snippet: `$ LINE`), and each tmux command a client ran (`tmux-command`: `tmux
+COMMAND`, `!` marks an alert). Who: for tmux commands the client's user as tmux logged it; in
+a pane, the user of the one client attached to its session that could type (exact), or the
+users who could have (unknown, candidates listed) — tmux never records which client typed a
+key. A program that ended before its arguments could be read shows its kernel name in brackets.
+Text is shown escaped; --json keeps it exactly.
 
 Examples:
   tmux-audit commands --session prod --since 2h
@@ -56,7 +59,12 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     // Commands are stored when they end; who could type is read as of when each started.
     let mut commands: Vec<&Stored> = events
         .iter()
-        .filter(|s| s.event.kind == Kind::Command)
+        .filter(|s| {
+            matches!(
+                s.event.kind,
+                Kind::Command | Kind::ShellCommand | Kind::TmuxCommand
+            )
+        })
         .collect();
     commands.sort_by_key(|s| (start(s), s.seq));
     let mut world = World::default();
@@ -85,10 +93,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 continue;
             }
         }
-        let who = match &e.session_id {
-            Some(id) => attribution::in_session(&world, &e.server, id),
-            None => attribution::in_session(&World::default(), "", ""),
-        };
+        let who = who(&world, e);
         if let Some(user) = &args.user {
             if !who.candidates.contains(user) {
                 continue;
@@ -101,6 +106,29 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who did it: a tmux command's client is in tmux's log (unless it was typed in a pane and
+/// nobody could be named); anything else in a pane is whoever could type in its session.
+fn who(world: &World, e: &audit_core::Event) -> Attribution {
+    if e.kind == Kind::TmuxCommand {
+        let named = if e.pane_id.is_some() {
+            e.by_user.clone()
+        } else {
+            e.user.clone()
+        };
+        if let Some(user) = named {
+            return Attribution {
+                actor: Some(user.clone()),
+                attribution: Confidence::Exact,
+                candidates: vec![user],
+            };
+        }
+    }
+    match &e.session_id {
+        Some(id) => attribution::in_session(world, &e.server, id),
+        None => attribution::in_session(&World::default(), "", ""),
+    }
 }
 
 fn start(s: &Stored) -> Timestamp {
@@ -124,15 +152,30 @@ fn line(s: &Stored, who: &Attribution) -> String {
         (Some(code), _, _) => format!("exit {code}"),
         (_, Some(sig), _) => format!("signal {sig}"),
         (_, _, Some("exec")) => "exec'd".into(),
+        _ if e.kind == Kind::TmuxCommand => "".into(),
         _ => "?".into(),
     };
     let took = match (e.from, e.until) {
         (Some(a), Some(b)) => format!("{:.3}s", (b.as_micros() - a.as_micros()) as f64 / 1e6),
         _ => "?".into(),
     };
-    let what = match (&e.argv, &e.comm) {
-        (Some(argv), _) => argv.iter().map(shown).collect::<Vec<_>>().join(" "),
-        (None, Some(comm)) => format!("[{}]", shown(comm)),
+    let what = match (e.kind, &e.argv, &e.comm) {
+        (Kind::ShellCommand, ..) => format!(
+            "$ {}",
+            render::escape(
+                &e.line
+                    .as_ref()
+                    .map(Bytes::lossless_text)
+                    .unwrap_or_default()
+            )
+        ),
+        (Kind::TmuxCommand, ..) => format!(
+            "{}tmux {}",
+            if e.severity.is_some() { "! " } else { "" },
+            render::escape(e.command.as_deref().unwrap_or(""))
+        ),
+        (_, Some(argv), _) => argv.iter().map(shown).collect::<Vec<_>>().join(" "),
+        (_, None, Some(comm)) => format!("[{}]", shown(comm)),
         _ => "[?]".into(),
     };
     format!(

@@ -148,6 +148,8 @@ fn human(s: &Stored) -> String {
         }),
     );
     field("comm", e.comm.as_ref().map(|b| quote(b.lossless_text())));
+    field("line", e.line.as_ref().map(|b| quote(b.lossless_text())));
+    field("cwd", e.cwd.as_ref().map(|b| quote(b.lossless_text())));
     field("exit", e.exit_code.map(|c| c.to_string()));
     field("signal", e.signal.map(|s| s.to_string()));
     field("version", e.version.clone());

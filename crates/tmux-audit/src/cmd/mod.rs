@@ -10,6 +10,7 @@ mod replay;
 mod seal;
 mod search;
 mod sessions;
+mod shell_init;
 mod verify;
 mod who;
 
@@ -57,6 +58,7 @@ enum Command {
     Replay(replay::Args),
     Export(export::Args),
     Search(search::Args),
+    ShellInit(shell_init::Args),
     #[command(hide = true)]
     PanePipe(pane_pipe::Args),
 }
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(a) => replay::run(&cli.global, a),
         Command::Export(a) => export::run(&cli.global, a),
         Command::Search(a) => search::run(&cli.global, a),
+        Command::ShellInit(a) => shell_init::run(a),
         Command::PanePipe(a) => pane_pipe::run(&cli.global, a),
     }
 }

@@ -284,3 +284,53 @@ fn the_bash_snippet_marks_each_line_exactly_with_its_exit_status() {
     assert!(text.contains("$ cd / && true"), "{text}");
     daemon.stop();
 }
+
+#[test]
+fn the_zsh_and_fish_snippets_mark_lines_too() {
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let args: [&std::ffi::OsStr; 3] = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--no-commands".as_ref(),
+    ];
+    let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
+    daemon.wait_ready("work");
+    let shells = [
+        (
+            "z",
+            "zsh -f -i",
+            format!("eval \"$({} shell-init zsh)\"", bin()),
+        ),
+        (
+            "f",
+            "fish --no-config -i",
+            format!("{} shell-init fish | source", bin()),
+        ),
+    ];
+    for (session, shell, init) in &shells {
+        server.tmux(&["new-session", "-d", "-s", session, shell]);
+        let pane = server.display(session, "#{pane_id}");
+        wait_for(
+            "the new pane to be piped",
+            TIMEOUT,
+            || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
+            || daemon.stderr(),
+        );
+        server.tmux(&["send-keys", "-t", &pane, init, "Enter"]);
+        let line = format!("echo 'a|b' é {session} | cat >/dev/null; false");
+        server.tmux(&["send-keys", "-t", &pane, "-l", &line]);
+        server.tmux(&["send-keys", "-t", &pane, "Enter"]);
+        let log = wait_log(&db, &format!("the {shell} line"), |log| {
+            log.iter()
+                .any(|e| kind(e) == "shell-command" && field(e, "line") == Some(line.as_str()))
+        });
+        let e = log
+            .iter()
+            .find(|e| field(e, "line") == Some(line.as_str()))
+            .unwrap();
+        assert_eq!(e["exit_code"], 1, "{shell}: {e}");
+        assert_eq!(field(e, "pane_id"), Some(pane.as_str()));
+    }
+    daemon.stop();
+}

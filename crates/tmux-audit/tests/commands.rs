@@ -334,3 +334,70 @@ fn the_zsh_and_fish_snippets_mark_lines_too() {
     }
     daemon.stop();
 }
+
+#[test]
+fn with_a_read_only_guest_the_typist_is_exact_and_with_two_writers_both_are_named() {
+    if !is_root() {
+        println!("skipped: running a client as `nobody` needs root (CI runs as root)");
+        return;
+    }
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let mut daemon = Daemon::start_ready(&server, "work");
+    server.open_socket_to_everyone();
+    server.tmux(&["server-access", "-r", "nobody"]);
+    let session = server.first_session_id().to_owned();
+    let owner = server.attach(&session);
+    let mut cmd = server.command_as("nobody", nobody_group());
+    cmd.args(["attach-session", "-t", &session]);
+    let guest = PtyClient::spawn(cmd);
+    server.wait_attached(&guest, &session);
+
+    // The guest is read-only: what the owner types is the owner's, exactly.
+    owner.send(b"sh -c 'sleep 0.2' by-owner\r");
+    wait_command(&db, "by-owner");
+    // The guest makes itself writable (tmux 3.3a lets it): now two users could type.
+    let out = server
+        .command_as("nobody", nobody_group())
+        .args(["switch-client", "-r", "-c", guest.tty()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_log(&db, "the guest writable", |log| {
+        log.iter().any(|e| {
+            kind(e) == "client-readonly-changed" && e["readonly"] == serde_json::json!(false)
+        })
+    });
+    guest.send(b"sh -c 'sleep 0.2' by-guest\r");
+    wait_command(&db, "by-guest");
+
+    let rows = commands_json(&db, &["--session", "work"]);
+    let row = |last: &str| {
+        rows.iter()
+            .find(|r| argv(r).last().map(String::as_str) == Some(last))
+            .unwrap_or_else(|| panic!("{last}: {rows:?}"))
+            .clone()
+    };
+    let first = row("by-owner");
+    assert_eq!(
+        (first["attribution"].as_str(), first["actor"].as_str()),
+        (Some("exact"), Some("root")),
+        "{first}"
+    );
+    let second = row("by-guest");
+    assert_eq!(
+        second["attribution"], "unknown",
+        "never a silent guess: {second}"
+    );
+    assert_eq!(second["candidates"], serde_json::json!(["nobody", "root"]));
+    // The guest's switch-client -r is a tmux-command by nobody, and an alert.
+    let toggle = wait_tmux_command(&db, "switch-client");
+    assert_eq!(field(&toggle, "user"), Some("nobody"), "{toggle}");
+    assert_eq!(field(&toggle, "severity"), Some("alert"));
+    drop((owner, guest));
+    daemon.stop();
+}

@@ -10,7 +10,7 @@
 use crate::writer::ChannelSink;
 use audit_core::{Bytes, Event, Kind, Timestamp};
 use audit_proc::connector::{Connector, ConnectorError};
-use audit_proc::{Command, Ending, Tracker};
+use audit_proc::{procfs, Command, Ending, Scan, Tracker};
 use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,15 +81,36 @@ pub struct CommandSource {
     thread: JoinHandle<()>,
 }
 
+/// How often `/proc` is walked without the kernel's process events.
+const SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl CommandSource {
-    /// Subscribes to the kernel's process events (root or `CAP_NET_ADMIN`) and starts
-    /// following `known` panes.
+    /// Starts following `known` panes: from the kernel's process events (root or
+    /// `CAP_NET_ADMIN`), else — or with `scan` — by walking `/proc` every 200 ms. Returns a note
+    /// for the log when commands are only scanned for.
     pub fn start(
         host: &str,
         sink: ChannelSink,
         known: Vec<Root>,
-    ) -> Result<CommandSource, ConnectorError> {
-        let connector = Connector::listen()?;
+        scan: bool,
+    ) -> Result<(CommandSource, Option<String>), ConnectorError> {
+        let connector = if scan {
+            None
+        } else {
+            match Connector::listen() {
+                Ok(c) => Some(c),
+                Err(ConnectorError::NotPermitted(e)) => {
+                    tracing::warn!(
+                        "the kernel's process events need root ({e}): scanning /proc instead"
+                    );
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let note = connector.is_none().then(|| {
+            "commands are found by scanning /proc every 200 ms (not root): programs shorter than that are missed, times are when a scan saw them, and exit statuses are unknown".to_owned()
+        });
         let (tx, rx) = mpsc::channel();
         for root in known {
             let _ = tx.send(root);
@@ -100,14 +121,20 @@ impl CommandSource {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("commands".into())
-                .spawn(move || run(connector, rx, &host, &sink, &stop))
+                .spawn(move || match connector {
+                    Some(c) => run(c, rx, &host, &sink, &stop),
+                    None => scan_loop(rx, &host, &sink, &stop),
+                })
                 .expect("spawn the commands thread")
         };
-        Ok(CommandSource {
-            roots: tx,
-            stop,
-            thread,
-        })
+        Ok((
+            CommandSource {
+                roots: tx,
+                stop,
+                thread,
+            },
+            note,
+        ))
     }
 
     /// Where watchers' new pane roots go.
@@ -120,6 +147,43 @@ impl CommandSource {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
     }
+}
+
+/// Without the kernel's events: walk `/proc` for the panes' programs every [`SCAN_EVERY`].
+fn scan_loop(roots: Receiver<Root>, host: &str, sink: &ChannelSink, stop: &AtomicBool) {
+    let mut scan: Scan<PaneKey> = Scan::default();
+    let mut by_pid: HashMap<u32, PaneKey> = HashMap::new();
+    let mut panes: HashMap<PaneKey, Root> = HashMap::new();
+    let mut done = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        for root in roots.try_iter() {
+            let key = (root.server.clone(), root.pane_id.clone());
+            by_pid.insert(root.pid, key.clone());
+            panes.insert(key, root);
+        }
+        // A pane whose first process is gone has nothing more to show.
+        by_pid.retain(|pid, _| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        scan.poll(&by_pid, Timestamp::now().as_micros(), &mut done);
+        send(host, sink, &panes, &mut done, true);
+        std::thread::sleep(SCAN_EVERY);
+    }
+}
+
+fn send(
+    host: &str,
+    sink: &ChannelSink,
+    panes: &HashMap<PaneKey, Root>,
+    done: &mut Vec<Command<PaneKey>>,
+    scanned: bool,
+) {
+    if done.is_empty() {
+        return;
+    }
+    let batch = done
+        .drain(..)
+        .map(|c| event(host, &c, panes.get(&c.pane), scanned))
+        .collect();
+    sink.send_now(batch);
 }
 
 type PaneKey = (String, String);
@@ -175,16 +239,7 @@ fn run(
         for e in events.drain(..) {
             tracker.apply(e, now, &mut done);
         }
-        if !done.is_empty() {
-            let batch = done
-                .drain(..)
-                .map(|c| {
-                    let root = panes.get(&c.pane);
-                    event(host, &c, root)
-                })
-                .collect();
-            sink.send_now(batch);
-        }
+        send(host, sink, &panes, &mut done, false);
     }
 }
 
@@ -205,42 +260,18 @@ fn run_ahead() {
 
 /// Processes whose ancestry reaches `root`, found by walking `/proc`.
 fn descendants(root: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let parents: HashMap<u32, u32> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| Some((pid, parent_of(pid)?)))
-        .collect();
+    let proc = std::path::Path::new("/proc");
+    let parents = procfs::parents(proc);
+    let roots = HashMap::from([(root, ())]);
     parents
         .keys()
         .copied()
-        .filter(|&pid| {
-            let mut at = pid;
-            // Bounded: a cycle cannot happen in the kernel's tree, but a racing read could.
-            for _ in 0..64 {
-                match parents.get(&at) {
-                    Some(&p) if p == root => return true,
-                    Some(&p) if p > 1 => at = p,
-                    _ => return false,
-                }
-            }
-            false
-        })
+        .filter(|&pid| procfs::root_of(pid, &parents, &roots).is_some())
         .collect()
 }
 
-/// The parent from `/proc/PID/stat` (field 4, after the parenthesised name).
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// The `command` event for a program that ended.
-fn event(host: &str, c: &Command<PaneKey>, root: Option<&Root>) -> Event {
+fn event(host: &str, c: &Command<PaneKey>, root: Option<&Root>, scanned: bool) -> Event {
     let (server, pane_id) = &c.pane;
     let mut e = Event::new(Timestamp(c.ended), Kind::Command, host, server);
     e.pane_id = Some(pane_id.clone());
@@ -267,25 +298,19 @@ fn event(host: &str, c: &Command<PaneKey>, root: Option<&Root>) -> Event {
                 .into(),
         );
     }
+    if scanned {
+        e.message = Some(
+            "seen by scanning /proc (daemon not root): times are when a scan saw it, its exit status is unknown"
+                .into(),
+        );
+    }
     e.from = Some(Timestamp(c.started));
     e.until = Some(Timestamp(c.ended));
     match c.ending {
         Ending::Exited(code) => e.exit_code = Some(i64::from(code)),
         Ending::Signalled(sig) => e.signal = Some(i64::from(sig)),
         Ending::Replaced => e.reason = Some("exec".into()),
+        Ending::Unknown => {}
     }
     e
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_parent_of_this_process_is_read_from_proc() {
-        // SAFETY: getppid cannot fail.
-        let ppid = unsafe { libc::getppid() } as u32;
-        assert_eq!(parent_of(std::process::id()), Some(ppid));
-        assert!(descendants(ppid).contains(&std::process::id()));
-    }
 }

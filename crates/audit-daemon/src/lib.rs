@@ -46,8 +46,11 @@ pub struct Config {
     pub host: String,
     /// Record pane output too; `None` records access only.
     pub capture: Option<Capture>,
-    /// Record every program run in a pane, from the kernel (needs root or CAP_NET_ADMIN).
+    /// Record every program run in a pane: from the kernel (root or CAP_NET_ADMIN), else by
+    /// scanning `/proc`.
     pub commands: bool,
+    /// Scan `/proc` for commands even when the kernel's events could be had.
+    pub commands_by_scan: bool,
 }
 
 /// How pane output is recorded.
@@ -137,8 +140,16 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     }
     // Commands: from the kernel, when it lets us listen; the log says when it does not.
     let commands = if config.commands {
-        match commands::CommandSource::start(&config.host, writer.sink(), known_roots(&world)) {
-            Ok(source) => Some(source),
+        match commands::CommandSource::start(
+            &config.host,
+            writer.sink(),
+            known_roots(&world),
+            config.commands_by_scan,
+        ) {
+            Ok((source, note)) => {
+                started.message = note;
+                Some(source)
+            }
             Err(e) => {
                 tracing::warn!("{e}: commands run in panes are not recorded");
                 started.message = Some(format!("commands run in panes are not recorded: {e}"));

@@ -8,11 +8,16 @@
 //! the moment its exec is reported ([`procfs`]), and hands back a [`Command`] when it exits:
 //! argv exactly as bytes, cwd, uid, pid and parent, start and end, exit status or signal.
 //!
+//! Without privilege, [`Scan`] walks `/proc` at an interval instead: short programs are missed
+//! and exit statuses unknown.
+//!
 //! Like `audit-capture`, this crate knows nothing of tmux or of the store: the daemon registers
 //! pane roots and turns [`Command`]s into events.
 
 pub mod connector;
 pub mod procfs;
+mod scan;
 mod tracker;
 
+pub use scan::Scan;
 pub use tracker::{Command, Ending, Tracker};

@@ -1,8 +1,9 @@
 //! What `/proc` still shows of a process: read the moment its exec is reported, because a
 //! short command may be gone a millisecond later.
 
+use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A process as `/proc/PID` shows it. Fields it could not read are `None` (the process ended,
 /// or belongs to a user whose `/proc` entries this one may not read).
@@ -52,6 +53,43 @@ pub fn read(root: &std::path::Path, pid: u32) -> ProcInfo {
     }
 }
 
+/// The parent of `pid`, from `/proc/PID/stat` (the field after the parenthesised name, which
+/// may itself hold spaces and parentheses).
+pub fn parent_of(root: &Path, pid: u32) -> Option<u32> {
+    let stat = std::fs::read(root.join(pid.to_string()).join("stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every process's parent, as `/proc` lists them now.
+pub fn parents(root: &Path) -> HashMap<u32, u32> {
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return HashMap::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(root, pid)?)))
+        .collect()
+}
+
+/// The root among `roots` that `pid` descends from (not counting `pid` itself), if any.
+pub fn root_of<T>(pid: u32, parents: &HashMap<u32, u32>, roots: &HashMap<u32, T>) -> Option<u32> {
+    let mut at = pid;
+    // Bounded: the kernel's tree has no cycles, but a racing read could make one.
+    for _ in 0..64 {
+        let parent = *parents.get(&at)?;
+        if roots.contains_key(&parent) {
+            return Some(parent);
+        }
+        if parent <= 1 {
+            return None;
+        }
+        at = parent;
+    }
+    None
+}
+
 /// `cmdline` is the arguments each followed by a NUL.
 fn split_argv(raw: &[u8]) -> Vec<Vec<u8>> {
     let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
@@ -86,6 +124,24 @@ mod tests {
         assert_eq!(me.uid, Some(unsafe { libc::getuid() }));
         assert_eq!(me.ppid, Some(unsafe { libc::getppid() } as u32));
         assert!(me.comm.is_some());
+    }
+
+    #[test]
+    fn this_process_descends_from_its_parent() {
+        let proc = Path::new("/proc");
+        // SAFETY: getppid cannot fail.
+        let ppid = unsafe { libc::getppid() } as u32;
+        assert_eq!(parent_of(proc, std::process::id()), Some(ppid));
+        let roots = HashMap::from([(ppid, ())]);
+        assert_eq!(
+            root_of(std::process::id(), &parents(proc), &roots),
+            Some(ppid)
+        );
+        assert_eq!(
+            root_of(ppid, &parents(proc), &roots),
+            None,
+            "a root is not its own"
+        );
     }
 
     #[test]

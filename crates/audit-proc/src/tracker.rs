@@ -15,6 +15,8 @@ pub enum Ending {
     Signalled(i32),
     /// It exec'd another program (which is a command of its own).
     Replaced,
+    /// It ended, how is not known (seen by scanning `/proc`, not from the kernel's events).
+    Unknown,
 }
 
 impl Ending {

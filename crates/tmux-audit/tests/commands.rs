@@ -1,6 +1,7 @@
-//! Commands run in panes, from the kernel, attributed to who could have typed them. Needs root
-//! (CI runs as root): unprivileged, the daemon must say in `audit-started` that commands are
-//! not recorded, and that is what is checked.
+//! Commands run in panes, from the kernel, attributed to who could have typed them; tmux
+//! commands from the message log; command lines from the shell snippets. Needs root (CI runs as
+//! root) for the kernel's events: unprivileged, the daemon says in `audit-started` that it
+//! scans /proc instead, and that is what the first test checks.
 
 mod support;
 
@@ -45,7 +46,7 @@ fn commands_typed_in_a_pane_are_recorded_with_exit_status_and_who_could_have_typ
         let log = log_json(&db);
         let started = log.iter().find(|e| kind(e) == "audit-started").unwrap();
         assert!(
-            field(started, "message").is_some_and(|m| m.contains("not recorded")),
+            field(started, "message").is_some_and(|m| m.contains("scanning /proc")),
             "{started}"
         );
         return;
@@ -399,5 +400,36 @@ fn with_a_read_only_guest_the_typist_is_exact_and_with_two_writers_both_are_name
     assert_eq!(field(&toggle, "user"), Some("nobody"), "{toggle}");
     assert_eq!(field(&toggle, "severity"), Some("alert"));
     drop((owner, guest));
+    daemon.stop();
+}
+
+#[test]
+fn without_the_kernels_events_commands_are_found_by_scanning_proc_and_say_so() {
+    // What a daemon that is not root does; forced here so that it runs as root too.
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let args: [&std::ffi::OsStr; 4] = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--no-output".as_ref(),
+        "--commands-by-scan".as_ref(),
+    ];
+    let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
+    let (log, at) = daemon.wait_ready("work");
+    assert!(
+        field(&log[at], "message").is_some_and(|m| m.contains("scanning /proc")),
+        "{}",
+        log[at]
+    );
+    let pane = server.display("work", "#{pane_id}");
+    server.wait_prompt(&pane);
+    server.tmux(&["send-keys", "-t", &pane, "sh -c 'sleep 1' scanned", "Enter"]);
+    let c = wait_command(&db, "scanned");
+    assert_eq!(argv(&c), ["sh", "-c", "sleep 1", "scanned"]);
+    assert!(c.get("exit_code").is_none(), "unknown when scanned: {c}");
+    assert!(
+        field(&c, "message").is_some_and(|m| m.contains("scanning /proc")),
+        "{c}"
+    );
     daemon.stop();
 }

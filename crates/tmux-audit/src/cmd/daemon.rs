@@ -33,9 +33,14 @@ pub struct Args {
     #[arg(long)]
     no_output: bool,
 
-    /// Do not record the programs run in panes (recorded from the kernel when running as root)
+    /// Do not record the programs run in panes (from the kernel as root, else by scanning /proc)
     #[arg(long)]
     no_commands: bool,
+
+    /// Find commands by scanning /proc every 200 ms even as root (what a daemon that is not root
+    /// does: short programs are missed, exit statuses unknown)
+    #[arg(long, conflicts_with = "no_commands")]
+    commands_by_scan: bool,
 
     /// Longest time recorded output waits in its spool before it is committed to the store
     /// (and can be replayed or searched)
@@ -104,6 +109,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         host: hostname(),
         capture,
         commands: !args.no_commands,
+        commands_by_scan: args.commands_by_scan,
     };
     audit_daemon::run(config).context("daemon")?;
     Ok(ExitCode::SUCCESS)

@@ -82,6 +82,9 @@ struct State<'a> {
     piping: Option<Piping<'a>>,
 }
 
+/// Log entries kept to explain departures (tmux's default `message-limit`).
+const UNEXPLAINED_KEPT: usize = 1000;
+
 /// Watches one server until it is gone or `shutdown` is triggered.
 pub fn run(
     watch: &Watch,
@@ -319,22 +322,23 @@ impl State<'_> {
                 !here(&view) && !here(&self.known)
             })
             .collect();
-        // Read at every live look: the commands run since the last one become events, and the
-        // departures are explained.
-        let fresh = if observed == Observed::Live {
+        // The message log explains departures: read first when someone left. Otherwise it is
+        // read after this look's events are sent, off the path from a change to its record.
+        let live = observed == Observed::Live;
+        let need_log = self.any_gone(&view) || !fleeting.is_empty() || self.detached.is_some();
+        let mut fresh = if live && need_log {
             self.read_log(conn)?
         } else {
             Vec::new()
         };
         self.unexplained.extend(fresh.iter().cloned());
-        let need_log = self.any_gone(&view) || !fleeting.is_empty() || self.detached.is_some();
         let entries = if need_log {
             std::mem::take(&mut self.unexplained)
         } else {
             Vec::new()
         };
         // At start nobody saw how a client left: diff says `unknown`.
-        let departures = if observed == Observed::Live {
+        let departures = if live {
             self.departures(&entries, &view)
         } else {
             BTreeMap::new()
@@ -361,6 +365,18 @@ impl State<'_> {
         }
         if !events.is_empty() {
             self.sink.send(events);
+        }
+        if live && !need_log {
+            // The commands run since the last look, each once; kept to explain departures.
+            fresh = self.read_log(conn)?;
+            self.unexplained.extend(fresh.iter().cloned());
+            // As many as tmux keeps by default: older ones explain nothing tmux still shows.
+            let excess = self.unexplained.len().saturating_sub(UNEXPLAINED_KEPT);
+            self.unexplained.drain(..excess);
+            let commands = self.tmux_commands(&fresh, &view, time);
+            if !commands.is_empty() {
+                self.sink.send(commands);
+            }
         }
         self.known = view;
         self.reconnected = false;

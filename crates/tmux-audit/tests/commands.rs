@@ -84,6 +84,16 @@ fn commands_typed_in_a_pane_are_recorded_with_exit_status_and_who_could_have_typ
             .unwrap_or_else(|| panic!("{last}: {rows:?}"))
             .clone()
     };
+    // --grep finds the program, and the send-keys that typed it (a tmux command).
+    let found = commands_json(&db, &["--grep", "(?i)HELLO W"]);
+    let mut kinds: Vec<&str> = found.iter().map(kind).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["command", "tmux-command"], "{found:?}");
+    let program = found.iter().find(|r| kind(r) == "command").unwrap();
+    assert_eq!(
+        argv(program).last().map(String::as_str),
+        Some("hello world")
+    );
     let first = row("first");
     assert_eq!(first["attribution"], "unknown");
     assert_eq!(first["candidates"], serde_json::json!([]));

@@ -26,6 +26,7 @@ Text is shown escaped; --json keeps it exactly.
 Examples:
   tmux-audit commands --session prod --since 2h
   tmux-audit commands --user bob
+  tmux-audit commands --grep '(?i)drop\\s+table'
   tmux-audit commands --json | jq 'select(.exit_code != 0)'")]
 pub struct Args {
     /// Only this session (name or $ID)
@@ -40,6 +41,10 @@ pub struct Args {
     /// Only commands started at or before this time
     #[arg(long, value_parser = timearg::arg, value_name = "TIME")]
     until: Option<Timestamp>,
+    /// Only commands whose text (arguments, line as typed, or tmux command) matches this
+    /// regular expression (Rust syntax; `(?i)` ignores case)
+    #[arg(long, value_name = "REGEX")]
+    grep: Option<regex::bytes::Regex>,
     /// One JSON object per command: the event's fields, plus actor, attribution, candidates
     #[arg(long)]
     json: bool,
@@ -94,6 +99,11 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             }
         }
         let who = who(&world, e);
+        if let Some(re) = &args.grep {
+            if !re.is_match(&text_of(e)) {
+                continue;
+            }
+        }
         if let Some(user) = &args.user {
             if !who.candidates.contains(user) {
                 continue;
@@ -129,6 +139,19 @@ fn who(world: &World, e: &audit_core::Event) -> Attribution {
         Some(id) => attribution::in_session(world, &e.server, id),
         None => attribution::in_session(&World::default(), "", ""),
     }
+}
+
+/// What `--grep` looks in: the arguments joined by spaces, the line as typed, or the tmux
+/// command — exact bytes.
+fn text_of(e: &audit_core::Event) -> Vec<u8> {
+    if let Some(argv) = &e.argv {
+        let words: Vec<&[u8]> = argv.iter().map(|b| b.0.as_slice()).collect();
+        return words.join(&b' ');
+    }
+    if let Some(line) = &e.line {
+        return line.0.clone();
+    }
+    e.command.clone().unwrap_or_default().into_bytes()
 }
 
 fn start(s: &Stored) -> Timestamp {

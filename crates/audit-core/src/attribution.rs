@@ -17,6 +17,9 @@ use serde::Serialize;
 pub enum Confidence {
     /// One user could have done it.
     Exact,
+    /// Several could; this one typed last before it (tmux's per-client key times, whole
+    /// seconds): likely, not proven.
+    Inferred,
     /// Several could, or none was attached.
     Unknown,
 }
@@ -68,6 +71,18 @@ pub fn in_session(world: &World, server: &str, session_id: &str) -> Attribution 
     }
 }
 
+/// `who`, narrowed by who typed last before the act (`last_typist`, from `client-active`
+/// events) when several could have: [`Confidence::Inferred`], the candidates still listed.
+pub fn inferred(mut who: Attribution, last_typist: Option<&str>) -> Attribution {
+    if who.attribution == Confidence::Unknown && who.candidates.len() >= 2 {
+        if let Some(user) = last_typist.filter(|u| who.candidates.iter().any(|c| c == u)) {
+            who.actor = Some(user.to_owned());
+            who.attribution = Confidence::Inferred;
+        }
+    }
+    who
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +123,17 @@ mod tests {
             "read-only binds no control client"
         );
         assert_eq!(in_session(&w, "/s", "$1").candidates, Vec::<String>::new());
+        let guess = inferred(a.clone(), Some("bob"));
+        assert_eq!(
+            (guess.actor.as_deref(), guess.attribution),
+            (Some("bob"), Confidence::Inferred)
+        );
+        assert_eq!(guess.candidates, ["alice", "bob"], "still listed");
+        assert_eq!(
+            inferred(a.clone(), Some("mallory")),
+            a,
+            "not a candidate: no guess"
+        );
+        assert_eq!(inferred(a.clone(), None), a);
     }
 }

@@ -56,11 +56,13 @@ pub enum Kind {
     TmuxCommand,
     /// A command line a shell ran, as its `shell-init` snippet marked it in the pane's output.
     ShellCommand,
+    /// Another client became the last to type in a session several can type in.
+    ClientActive,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -83,6 +85,7 @@ impl Kind {
         Kind::Command,
         Kind::TmuxCommand,
         Kind::ShellCommand,
+        Kind::ClientActive,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -110,6 +113,7 @@ impl Kind {
             Kind::Command => "command",
             Kind::TmuxCommand => "tmux-command",
             Kind::ShellCommand => "shell-command",
+            Kind::ClientActive => "client-active",
         }
     }
 }

@@ -11,11 +11,12 @@ use crate::writer::ChannelSink;
 use audit_core::{Bytes, Event, Kind, Timestamp};
 use audit_proc::connector::{Connector, ConnectorError};
 use audit_proc::{procfs, Command, Ending, Scan, Tracker};
+use audit_tmux::conn::Nudger;
 use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// A pane whose processes are followed.
@@ -55,12 +56,17 @@ impl Root {
     }
 }
 
+/// Each watched server's handle for asking its watcher who typed last.
+pub type Nudgers = Mutex<HashMap<String, Nudger>>;
+
 /// Passes events on to the writer and tells the command source about new panes.
 pub struct TeeSink<'a> {
     /// Where events go.
     pub inner: &'a ChannelSink,
     /// Where new pane roots go, when commands are recorded.
     pub roots: Option<&'a Sender<Root>>,
+    /// Where watchers leave their nudgers, when commands are recorded.
+    pub nudgers: Option<&'a Nudgers>,
 }
 
 impl Sink for TeeSink<'_> {
@@ -72,11 +78,20 @@ impl Sink for TeeSink<'_> {
         }
         self.inner.send_now(events);
     }
+
+    fn connected(&self, server: &str, nudger: Nudger) {
+        if let Some(n) = self.nudgers {
+            n.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(server.to_owned(), nudger);
+        }
+    }
 }
 
 /// The thread that listens to the kernel.
 pub struct CommandSource {
     roots: Sender<Root>,
+    nudgers: Arc<Nudgers>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -116,13 +131,15 @@ impl CommandSource {
             let _ = tx.send(root);
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let nudgers: Arc<Nudgers> = Arc::default();
         let host = host.to_owned();
         let thread = {
             let stop = Arc::clone(&stop);
+            let nudgers = Arc::clone(&nudgers);
             std::thread::Builder::new()
                 .name("commands".into())
                 .spawn(move || match connector {
-                    Some(c) => run(c, rx, &host, &sink, &stop),
+                    Some(c) => run(c, rx, &host, &sink, &stop, &nudgers),
                     None => scan_loop(rx, &host, &sink, &stop),
                 })
                 .expect("spawn the commands thread")
@@ -130,6 +147,7 @@ impl CommandSource {
         Ok((
             CommandSource {
                 roots: tx,
+                nudgers,
                 stop,
                 thread,
             },
@@ -140,6 +158,11 @@ impl CommandSource {
     /// Where watchers' new pane roots go.
     pub fn roots(&self) -> &Sender<Root> {
         &self.roots
+    }
+
+    /// Where watchers leave their nudgers.
+    pub fn nudgers(&self) -> Arc<Nudgers> {
+        Arc::clone(&self.nudgers)
     }
 
     /// Stops listening; commands that ended before are recorded.
@@ -188,13 +211,18 @@ fn send(
 
 type PaneKey = (String, String);
 
+/// How often a server's watcher is asked who typed last, at most.
+const ACTIVITY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn run(
     mut connector: Connector,
     roots: Receiver<Root>,
     host: &str,
     sink: &ChannelSink,
     stop: &AtomicBool,
+    nudgers: &Nudgers,
 ) {
+    let mut asked: HashMap<String, std::time::Instant> = HashMap::new();
     run_ahead();
     let mut tracker: Tracker<PaneKey> = Tracker::default();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
@@ -237,7 +265,23 @@ fn run(
         }
         let now = Timestamp::now().as_micros();
         for e in events.drain(..) {
-            tracker.apply(e, now, &mut done);
+            let Some((server, _)) = tracker.apply(e, now, &mut done) else {
+                continue;
+            };
+            // A program started in a pane: who typed last is looked at while it is fresh.
+            if asked
+                .get(&server)
+                .is_none_or(|t| t.elapsed() >= ACTIVITY_EVERY)
+            {
+                if let Some(n) = nudgers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&server)
+                {
+                    n.activity();
+                }
+                asked.insert(server, std::time::Instant::now());
+            }
         }
         send(host, sink, &panes, &mut done, false);
     }

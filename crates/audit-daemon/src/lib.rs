@@ -199,7 +199,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         world,
         writer.sink(),
         ingester.as_ref().map(|i| i.handle()),
-        commands.as_ref().map(|c| c.roots().clone()),
+        commands.as_ref().map(|c| (c.roots().clone(), c.nudgers())),
         Arc::clone(&shutdown),
     );
     // Servers the log believes running but whose socket is gone are reported gone.

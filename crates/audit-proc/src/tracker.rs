@@ -86,8 +86,9 @@ impl<K: Clone> Tracker<K> {
         self.procs.len()
     }
 
-    /// Applies one kernel event at `now` (µs); a command that ended is pushed to `out`.
-    pub fn apply(&mut self, event: ProcEvent, now: i64, out: &mut Vec<Command<K>>) {
+    /// Applies one kernel event at `now` (µs); a command that ended is pushed to `out`. Returns
+    /// the pane of a followed process that just exec'd (a program started there).
+    pub fn apply(&mut self, event: ProcEvent, now: i64, out: &mut Vec<Command<K>>) -> Option<K> {
         match event {
             ProcEvent::Fork { parent, child } => {
                 if let Some(pane) = self.procs.get(&parent).map(|p| p.pane.clone()) {
@@ -99,23 +100,24 @@ impl<K: Clone> Tracker<K> {
                         },
                     );
                 }
+                None
             }
             ProcEvent::Exec { pid } => {
                 let root = &self.proc_root;
-                if let Some(t) = self.procs.get_mut(&pid) {
-                    // Read at once: a short command is gone a moment later.
-                    let info = procfs::read(root, pid);
-                    if let Some((before, started)) = t.running.replace((info, now)) {
-                        out.push(Command {
-                            pane: t.pane.clone(),
-                            pid,
-                            info: before,
-                            started,
-                            ended: now,
-                            ending: Ending::Replaced,
-                        });
-                    }
+                let t = self.procs.get_mut(&pid)?;
+                // Read at once: a short command is gone a moment later.
+                let info = procfs::read(root, pid);
+                if let Some((before, started)) = t.running.replace((info, now)) {
+                    out.push(Command {
+                        pane: t.pane.clone(),
+                        pid,
+                        info: before,
+                        started,
+                        ended: now,
+                        ending: Ending::Replaced,
+                    });
                 }
+                Some(t.pane.clone())
             }
             ProcEvent::Exit { pid, status } => {
                 if let Some(t) = self.procs.remove(&pid) {
@@ -130,6 +132,7 @@ impl<K: Clone> Tracker<K> {
                         });
                     }
                 }
+                None
             }
         }
     }

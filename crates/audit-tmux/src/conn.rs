@@ -64,6 +64,7 @@ enum Incoming {
     Closed,
     Stop,
     Nudge,
+    Activity,
 }
 
 /// Asks a connection's watcher to stop: queued behind whatever tmux already sent, so that is
@@ -97,6 +98,12 @@ impl Nudger {
     pub fn nudge(&self) {
         let _ = self.0.try_send(Incoming::Nudge);
     }
+
+    /// Asks for a look at who typed last (a program just started in a pane); a no-op once the
+    /// connection is gone.
+    pub fn activity(&self) {
+        let _ = self.0.try_send(Incoming::Activity);
+    }
 }
 
 /// What [`Connection::next`] found.
@@ -112,6 +119,8 @@ pub enum Next {
     Stop,
     /// Something outside asked for a fresh look ([`Nudger`]).
     Nudge,
+    /// A program started in a pane: who typed last ([`Nudger::activity`]).
+    Activity,
 }
 
 /// A live control client.
@@ -125,6 +134,8 @@ pub struct Connection {
     stopper: Stopper,
     stop_requested: bool,
     nudged: bool,
+    /// A look at client activity was asked for while a command ran.
+    activity: bool,
 }
 
 impl Connection {
@@ -215,6 +226,7 @@ impl Connection {
             stopper,
             stop_requested: false,
             nudged: false,
+            activity: false,
         };
         // The first reply is the attach itself.
         match conn.reply("attach-session") {
@@ -314,6 +326,7 @@ impl Connection {
                     self.stop_requested = true;
                 }
                 Ok(Incoming::Nudge) => self.nudged = true,
+                Ok(Incoming::Activity) => self.activity = true,
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
                         "no reply to `{command}` in 10 s"
@@ -337,6 +350,9 @@ impl Connection {
         if std::mem::take(&mut self.nudged) {
             return Next::Nudge;
         }
+        if std::mem::take(&mut self.activity) {
+            return Next::Activity;
+        }
         match self.incoming.recv_timeout(timeout) {
             Ok(Incoming::Message(at, Message::Notification(n))) => Next::Notification(at, n),
             // A reply nobody waits for (cannot happen: commands are synchronous); ignore it.
@@ -344,6 +360,7 @@ impl Connection {
             Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => Next::Closed,
             Ok(Incoming::Stop) => Next::Stop,
             Ok(Incoming::Nudge) => Next::Nudge,
+            Ok(Incoming::Activity) => Next::Activity,
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
     }

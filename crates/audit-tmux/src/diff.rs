@@ -242,6 +242,7 @@ mod tests {
                     tty: name.to_string(),
                     term: "xterm".into(),
                     flags: "attached".into(),
+                    activity: None,
                 },
             );
         }

@@ -57,6 +57,7 @@ pub fn view_of(world: &World, server: &str) -> ServerView {
                     tty: a.tty.clone().unwrap_or_default(),
                     term: a.term.clone().unwrap_or_default(),
                     flags: String::new(),
+                    activity: None,
                 },
             );
         }

@@ -66,6 +66,7 @@ pub fn clients_command() -> String {
             "!client_flags",
             "!client_tty",
             "!client_termname",
+            "client_activity",
         ],
     )
 }
@@ -176,6 +177,8 @@ pub struct Client {
     pub term: String,
     /// tmux's flags for it (`attached,focused,control-mode,read-only,…`).
     pub flags: String,
+    /// When it last pressed a key (`#{client_activity}`, whole seconds since the epoch).
+    pub activity: Option<i64>,
 }
 
 /// Sessions, windows, panes and clients of one server.
@@ -240,12 +243,12 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
     view.clients.clear();
     let mut bad = Vec::new();
     for line in lines {
-        let Some(f) = fields(line, 10) else {
+        let Some(f) = fields(line, 11) else {
             bad.push(String::from_utf8_lossy(line).into_owned());
             continue;
         };
-        let [uid, pid, ro, control, sid, user, name, flags, tty, term] =
-            <[String; 10]>::try_from(f).expect("length checked");
+        let [uid, pid, ro, control, sid, user, name, flags, tty, term, activity] =
+            <[String; 11]>::try_from(f).expect("length checked");
         view.clients.insert(
             name.clone(),
             Client {
@@ -259,6 +262,7 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
                 tty,
                 term,
                 flags,
+                activity: activity.parse().ok(),
             },
         );
     }
@@ -388,10 +392,12 @@ mod tests {
                 "attached,read-only",
                 "/dev/pts/3",
                 "screen",
+                "1796190000",
             ])],
         );
         let c = &v.clients["c"];
         assert_eq!((c.uid, c.readonly, c.control), (Some(0), true, false));
+        assert_eq!(c.activity, Some(1_796_190_000));
     }
 
     #[test]

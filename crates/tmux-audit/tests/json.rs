@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use support::*;
 
-const KINDS: [&str; 21] = [
+const KINDS: [&str; 22] = [
     "server-started",
     "server-exited",
     "session-created",
@@ -31,6 +31,7 @@ const KINDS: [&str; 21] = [
     "command",
     "tmux-command",
     "shell-command",
+    "client-active",
 ];
 const STRING_FIELDS: [&str; 28] = [
     "time",

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod activity;
 mod explain;
 mod tmux_commands;
 use explain::Sighting;
@@ -22,6 +23,10 @@ use explain::Sighting;
 pub trait Sink: Send + Sync {
     /// Delivers events in order.
     fn send(&self, events: Vec<Event>);
+
+    /// A control client is connected to `server`: `nudger` asks its watcher to look again
+    /// (see [`crate::conn::Nudger::activity`]).
+    fn connected(&self, _server: &str, _nudger: crate::conn::Nudger) {}
 }
 
 /// What to watch and how.
@@ -68,6 +73,8 @@ struct State<'a> {
     known: ServerView,
     running_pid: Option<Option<i64>>,
     log: Log,
+    /// Per session shared by several clients that can type: the one that typed last, and when.
+    typists: BTreeMap<String, (String, i64)>,
     /// Entries read since departures were last explained: a departure is explained by every
     /// command logged since (an attach and detach of a few milliseconds is two looks apart),
     /// and each entry explains at most one look's departures.
@@ -108,6 +115,7 @@ pub fn run(
         running_pid: prior.running_pid,
         log: Log::default(),
         unexplained: Vec::new(),
+        typists: BTreeMap::new(),
         reconnected: false,
         detached: None,
         piping,
@@ -235,6 +243,7 @@ impl State<'_> {
         if let Some(piping) = &self.piping {
             piping.connected(conn);
         }
+        self.sink.connected(&self.server, conn.nudger());
         if self.log.is_empty() {
             // Prime the message log so only entries after this point explain detaches.
             self.read_log(conn)?;
@@ -252,6 +261,10 @@ impl State<'_> {
                     at
                 }
                 Next::Notification(..) | Next::Timeout => continue,
+                Next::Activity => {
+                    self.activity_look(conn)?;
+                    continue;
+                }
                 Next::Nudge => Timestamp::now(),
                 Next::Closed => return Err(ConnError::Closed("connection closed".into())),
                 Next::Stop => {
@@ -273,7 +286,8 @@ impl State<'_> {
                         sightings.extend(Sighting::of(at, &n));
                     }
                     Next::Stop => stop = true,
-                    Next::Nudge => {}
+                    // The refresh below lists clients, activity included.
+                    Next::Nudge | Next::Activity => {}
                     Next::Timeout | Next::Closed => break,
                 }
             }
@@ -357,6 +371,7 @@ impl State<'_> {
             events.push(self.recorder_gap(from, time, &ours, &entries, &view));
         }
         events.extend(diff::diff(&self.known, &view, &ctx));
+        events.extend(self.latest_typists(&view, time));
         for s in fleeting {
             events.extend(self.fleeting(s, &entries, &view));
         }

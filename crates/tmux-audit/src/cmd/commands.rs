@@ -18,9 +18,10 @@ The timeline, oldest first, of three kinds of record: each program a pane ran (`
 the kernel, daemon as root), each command line a shell marked (`shell-command`, with the
 `shell-init` snippet: `$ LINE`), and each tmux command a client ran (`tmux-command`: `tmux
 COMMAND`, `!` marks an alert). Who: for tmux commands the client's user as tmux logged it; in
-a pane, the user of the one client attached to its session that could type (exact), or the
-users who could have (unknown, candidates listed) — tmux never records which client typed a
-key. A program that ended before its arguments could be read shows its kernel name in brackets.
+a pane, the user of the one client attached to its session that could type (exact); with
+several, the one whose client typed last before it started (inferred, from tmux's per-client
+key times in whole seconds: `USER?`), else all who could have (unknown, candidates listed) —
+tmux never records which client typed a key, so several typists are never exact. A program that ended before its arguments could be read shows its kernel name in brackets.
 Text is shown escaped; --json keeps it exactly.
 
 Examples:
@@ -72,6 +73,18 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         })
         .collect();
     commands.sort_by_key(|s| (start(s), s.seq));
+    // Who typed last in each shared session, as its watcher saw it: (when, user), in order.
+    let mut typists: std::collections::HashMap<(String, String), Vec<(Timestamp, String)>> =
+        std::collections::HashMap::new();
+    for s in events.iter().filter(|s| s.event.kind == Kind::ClientActive) {
+        let e = &s.event;
+        if let (Some(id), Some(from), Some(user)) = (&e.session_id, e.from, &e.user) {
+            typists
+                .entry((e.server.clone(), id.clone()))
+                .or_default()
+                .push((from, user.clone()));
+        }
+    }
     let mut world = World::default();
     let mut next = 0;
     let mut out = std::io::stdout().lock();
@@ -98,7 +111,16 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 continue;
             }
         }
-        let who = who(&world, e);
+        let last_typist = e.session_id.as_ref().and_then(|id| {
+            let seen = typists.get(&(e.server.clone(), id.clone()))?;
+            // Key times are whole seconds: the last change at or before the second it started.
+            let second = Timestamp::from_secs(at.as_micros().div_euclid(1_000_000));
+            seen.iter()
+                .filter(|(t, _)| *t <= second)
+                .max_by_key(|(t, _)| *t)
+                .map(|(_, u)| u.as_str())
+        });
+        let who = attribution::inferred(who(&world, e), last_typist);
         if let Some(re) = &args.grep {
             if !re.is_match(&text_of(e)) {
                 continue;
@@ -168,6 +190,9 @@ fn line(s: &Stored, who: &Attribution) -> String {
     );
     let person = match (who.attribution, &who.actor) {
         (Confidence::Exact, Some(actor)) => actor.clone(),
+        (Confidence::Inferred, Some(actor)) => {
+            format!("{actor}? (typed last; {})", who.candidates.join(" or "))
+        }
         _ if who.candidates.is_empty() => "? (nobody attached could type)".into(),
         _ => format!("? ({})", who.candidates.join(" or ")),
     };

@@ -346,23 +346,30 @@ fn the_zsh_and_fish_snippets_mark_lines_too() {
     daemon.stop();
 }
 
-#[test]
-fn with_a_read_only_guest_the_typist_is_exact_and_with_two_writers_both_are_candidates() {
-    if !is_root() {
-        println!("skipped: running a client as `nobody` needs root (CI runs as root)");
-        return;
-    }
+/// A recording daemon, and in session `work` the owner's client and `nobody`'s, allowed with
+/// `server-access ACCESS nobody` (`-r` read-only, `-a` read-write).
+fn owner_and_guest(access: &str) -> (TmuxServer, Daemon, PtyClient, PtyClient) {
     let server = TmuxServer::start("work");
-    let db = server.db();
-    let mut daemon = Daemon::start_ready(&server, "work");
+    let daemon = Daemon::start_ready(&server, "work");
     server.open_socket_to_everyone();
-    server.tmux(&["server-access", "-r", "nobody"]);
+    server.tmux(&["server-access", access, "nobody"]);
     let session = server.first_session_id().to_owned();
     let owner = server.attach(&session);
     let mut cmd = server.command_as("nobody", nobody_group());
     cmd.args(["attach-session", "-t", &session]);
     let guest = PtyClient::spawn(cmd);
     server.wait_attached(&guest, &session);
+    (server, daemon, owner, guest)
+}
+
+#[test]
+fn with_a_read_only_guest_the_typist_is_exact_and_with_two_writers_both_are_candidates() {
+    if !is_root() {
+        println!("skipped: running a client as `nobody` needs root (CI runs as root)");
+        return;
+    }
+    let (server, mut daemon, owner, guest) = owner_and_guest("-r");
+    let db = server.db();
 
     // The guest is read-only: what the owner types is the owner's, exactly.
     owner.send(b"sh -c 'sleep 0.2' by-owner\r");
@@ -460,17 +467,8 @@ fn two_users_typing_in_turn_in_one_session_are_each_inferred_from_who_typed_last
         println!("skipped: running a client as `nobody` needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("work");
+    let (server, mut daemon, owner, guest) = owner_and_guest("-a");
     let db = server.db();
-    let mut daemon = Daemon::start_ready(&server, "work");
-    server.open_socket_to_everyone();
-    server.tmux(&["server-access", "-a", "nobody"]);
-    let session = server.first_session_id().to_owned();
-    let owner = server.attach(&session);
-    let mut cmd = server.command_as("nobody", nobody_group());
-    cmd.args(["attach-session", "-t", &session]);
-    let guest = PtyClient::spawn(cmd);
-    server.wait_attached(&guest, &session);
     let turns: [(&PtyClient, &str); 3] =
         [(&owner, "turn-1"), (&guest, "turn-2"), (&owner, "turn-3")];
     for (client, word) in turns {

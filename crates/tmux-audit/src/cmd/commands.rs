@@ -183,11 +183,12 @@ fn start(s: &Stored) -> Timestamp {
 /// `TIME  SESSION:PANE  WHO  ENDING  DURATION  ARGV`.
 fn line(s: &Stored, who: &Attribution) -> String {
     let e = &s.event;
-    let place = format!(
-        "{}:{}",
-        e.session.as_deref().unwrap_or("?"),
-        e.pane_id.as_deref().unwrap_or("?")
-    );
+    let place = match (e.session.as_deref(), e.pane_id.as_deref()) {
+        (Some(s), Some(p)) => format!("{s}:{p}"),
+        (Some(s), None) => s.to_owned(),
+        (None, Some(p)) => format!("?:{p}"),
+        (None, None) => "-".to_owned(),
+    };
     let person = match (who.attribution, &who.actor) {
         (Confidence::Exact, Some(actor)) => actor.clone(),
         (Confidence::Inferred, Some(actor)) => {
@@ -205,6 +206,7 @@ fn line(s: &Stored, who: &Attribution) -> String {
     };
     let took = match (e.from, e.until) {
         (Some(a), Some(b)) => format!("{:.3}s", (b.as_micros() - a.as_micros()) as f64 / 1e6),
+        _ if e.kind == Kind::TmuxCommand => String::new(),
         _ => "?".into(),
     };
     let what = match (e.kind, &e.argv, &e.comm) {

@@ -53,8 +53,17 @@ impl Default for Scanner {
 
 impl Scanner {
     /// Feeds the next bytes; marks completed in them are pushed to `out`.
-    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Mark>) {
-        for &b in bytes {
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Mark>) {
+        while !bytes.is_empty() {
+            if self.state == State::Text {
+                // Most output holds no escape at all: skip to the next one.
+                let Some(esc) = bytes.iter().position(|&b| b == 0x1b) else {
+                    return;
+                };
+                bytes = &bytes[esc..];
+            }
+            let b = bytes[0];
+            bytes = &bytes[1..];
             self.state = match (self.state, b) {
                 (State::Text, 0x1b) => State::Esc,
                 (State::Text, _) => State::Text,

@@ -173,18 +173,6 @@ fn a_burst_of_short_commands_is_recorded_whole_and_hostile_arguments_exactly() {
     daemon.stop();
 }
 
-fn nobody_group() -> &'static str {
-    if nix::unistd::Group::from_name("nogroup")
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        "nogroup"
-    } else {
-        "nobody"
-    }
-}
-
 /// Waits for a `tmux-command` whose text starts with `prefix`.
 fn wait_tmux_command(db: &std::path::Path, prefix: &str) -> Value {
     let is = |e: &Value| {
@@ -229,12 +217,7 @@ fn tmux_commands_name_who_ran_them_and_closing_the_recording_pipe_is_an_alert() 
 
     // The owner closes the recording pipe of the pane: an alert, and an output gap.
     let pane = server.display("work", "#{pane_id}");
-    wait_for(
-        "the pane to be piped",
-        TIMEOUT,
-        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
-        || daemon.stderr(),
-    );
+    server.wait_piped(&pane, &daemon);
     server.tmux(&["pipe-pane", "-t", &pane]);
     let close = wait_tmux_command(&db, "pipe-pane");
     assert_eq!(field(&close, "severity"), Some("alert"), "{close}");
@@ -244,6 +227,21 @@ fn tmux_commands_name_who_ran_them_and_closing_the_recording_pipe_is_an_alert() 
             .any(|e| kind(e) == "output-gap" && field(e, "reason") == Some("pipe-closed"))
     });
     daemon.stop();
+}
+
+/// A new session `session` running `shell`, recorded, where `init` (the snippet) has been typed.
+fn snippet_pane(
+    server: &TmuxServer,
+    daemon: &Daemon,
+    session: &str,
+    shell: &str,
+    init: &str,
+) -> String {
+    server.tmux(&["new-session", "-d", "-s", session, shell]);
+    let pane = server.display(session, "#{pane_id}");
+    server.wait_piped(&pane, daemon);
+    server.tmux(&["send-keys", "-t", &pane, init, "Enter"]);
+    pane
 }
 
 #[test]
@@ -258,22 +256,8 @@ fn the_bash_snippet_marks_each_line_exactly_with_its_exit_status() {
     ];
     let mut daemon = Daemon::spawn_in(server.dir(), &db, &args);
     daemon.wait_ready("work");
-    server.tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        "sh",
-        "bash --norc --noprofile -i",
-    ]);
-    let pane = server.display("sh", "#{pane_id}");
-    wait_for(
-        "the new pane to be piped",
-        TIMEOUT,
-        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
-        || daemon.stderr(),
-    );
     let eval = format!("eval \"$({} shell-init bash)\"", bin());
-    server.tmux(&["send-keys", "-t", &pane, &eval, "Enter"]);
+    let pane = snippet_pane(&server, &daemon, "sh", "bash --norc --noprofile -i", &eval);
     let line = r#"printf '%s\n' "a|b" 'c$d \x' | cat >/dev/null; (exit 4)"#;
     server.tmux(&["send-keys", "-t", &pane, "-l", line]);
     server.tmux(&["send-keys", "-t", &pane, "Enter"]);
@@ -320,15 +304,7 @@ fn the_zsh_and_fish_snippets_mark_lines_too() {
         ),
     ];
     for (session, shell, init) in &shells {
-        server.tmux(&["new-session", "-d", "-s", session, shell]);
-        let pane = server.display(session, "#{pane_id}");
-        wait_for(
-            "the new pane to be piped",
-            TIMEOUT,
-            || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
-            || daemon.stderr(),
-        );
-        server.tmux(&["send-keys", "-t", &pane, init, "Enter"]);
+        let pane = snippet_pane(&server, &daemon, session, shell, init);
         let line = format!("echo 'a|b' é {session} | cat >/dev/null; false");
         server.tmux(&["send-keys", "-t", &pane, "-l", &line]);
         server.tmux(&["send-keys", "-t", &pane, "Enter"]);

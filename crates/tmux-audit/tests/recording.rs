@@ -190,12 +190,7 @@ fn a_closed_or_replaced_pipe_is_an_output_gap_and_recording_resumes() {
     let mut daemon = recording_daemon(&server, &db);
     daemon.wait_ready("work");
     server.wait_prompt(&pane);
-    wait_for(
-        "the pane to be piped",
-        TIMEOUT,
-        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
-        || daemon.stderr(),
-    );
+    server.wait_piped(&pane, &daemon);
 
     server.tmux(&["pipe-pane", "-t", &pane]);
     let (log, at) = wait_event(
@@ -347,12 +342,7 @@ fn output_a_killed_daemon_left_in_its_spool_is_recorded_at_restart() {
     let mut daemon = recording_daemon(&server, &db);
     daemon.wait_ready("work");
     server.wait_prompt(&pane);
-    wait_for(
-        "the pane to be piped",
-        TIMEOUT,
-        || (server.display(&pane, "#{pane_pipe}") == "1").then_some(()),
-        || daemon.stderr(),
-    );
+    server.wait_piped(&pane, &daemon);
     daemon.kill9();
     // The copier outlives the daemon: this goes into the spool with nobody ingesting it.
     server.tmux(&[

@@ -30,18 +30,6 @@ fn nobody_uid() -> i64 {
         .as_raw() as i64
 }
 
-fn nobody_group() -> &'static str {
-    if nix::unistd::Group::from_name("nogroup")
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        "nogroup"
-    } else {
-        "nobody"
-    }
-}
-
 /// Attaches `nobody` to `session_id` on a pty.
 fn attach_as_nobody(server: &TmuxServer, session_id: &str) -> PtyClient {
     let mut cmd = server.command_as("nobody", nobody_group());

@@ -85,7 +85,13 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let verdict = Verdict::of(&report, seals.as_ref(), cut.as_ref());
 
     let mut out = std::io::stdout().lock();
-    let seals_view = SealsView::new(&db_path, &report, key.as_ref(), seals.as_ref());
+    let seals_view = SealsView::new(
+        &db_path,
+        state.as_ref(),
+        &report,
+        key.as_ref(),
+        seals.as_ref(),
+    );
     if args.json {
         let mut findings: Vec<Value> = report.findings.iter().map(finding_json).collect();
         if let Some(s) = &seals {
@@ -320,12 +326,13 @@ struct SealsView {
 impl SealsView {
     fn new(
         db: &Path,
+        state: Option<&Result<SealingKey, String>>,
         report: &InspectReport,
         key: Option<&VerificationKey>,
         seals: Option<&SealReport>,
     ) -> SealsView {
         let present = report.seals.len();
-        let state_note = match sealing_state(db) {
+        let state_note = match state {
             Some(Err(e)) => format!(
                 " (the sealing state could not be read — {e} — so a cut tail cannot be ruled out)"
             ),

@@ -42,6 +42,19 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// How long a poll waits before it fails the test.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The group `nobody` runs with: `nogroup` where it exists (Debian), else `nobody`.
+pub fn nobody_group() -> &'static str {
+    if nix::unistd::Group::from_name("nogroup")
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        "nogroup"
+    } else {
+        "nobody"
+    }
+}
+
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tmux-audit")
@@ -215,6 +228,16 @@ impl TmuxServer {
         ])
         .arg(&self.sock);
         cmd
+    }
+
+    /// Waits until tmux reports `pane` piped (the daemon records its output).
+    pub fn wait_piped(&self, pane: &str, daemon: &Daemon) {
+        wait_for(
+            &format!("pane {pane} to be piped"),
+            TIMEOUT,
+            || (self.display(pane, "#{pane_pipe}") == "1").then_some(()),
+            || daemon.stderr(),
+        );
     }
 
     /// Runs a tmux command and returns its output, whatever its status.

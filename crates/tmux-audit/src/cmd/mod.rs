@@ -28,11 +28,12 @@ Examples:
   tmux-audit who --at 2026-11-28T14:05:00Z
   tmux-audit log --session prod --since 2h
   tmux-audit sessions                     each session: created, closed, participants, time attached
-  tmux-audit commands --session prod      what was run in the panes, by whom (daemon as root)
+  tmux-audit commands --session prod      what was run in the panes and against tmux, by whom
   tmux-audit replay prod:2.1              replay a pane as it happened (space, ., +, -, q)
   tmux-audit export %7 -o incident.cast   asciicast v2; --format asciicast-v3|txt|raw
   tmux-audit search 'DROP TABLE'          every pane's output: time, pane, who was attached
   tmux-audit verify                       check that no stored event or output was changed
+  tmux-audit seal init                    seal the store with a key kept off the machine
 
 Exit status: 0 success; 1 verify found tampering; 2 the command could not do its job.";
 

@@ -43,7 +43,10 @@
 //! | 37 | cwd | bytes | | 40 | ppid | int |
 //! | 41 | comm | bytes | | 43 | key | string |
 //! | 42 | command | string | | 44 | severity | string |
-//! | 45 | line | bytes | | | | |
+//! | 45 | line | bytes | | 46 | actor | string |
+//! | 47 | attribution | string | | 48 | candidates | list (UTF-8) |
+//! | 49 | rule | string | | 50 | violation | string |
+//! | 51 | action | string | | 52 | sink | string |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -118,6 +121,15 @@ impl Writer {
             }
         }
     }
+    fn strings(&mut self, tag: u8, v: Option<&[String]>) {
+        if let Some(v) = v {
+            let items: Vec<crate::event::Bytes> = v
+                .iter()
+                .map(|s| crate::event::Bytes(s.clone().into_bytes()))
+                .collect();
+            self.list(tag, Some(&items));
+        }
+    }
     fn raw(&mut self, v: &[u8]) {
         let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
         self.0.extend_from_slice(&len.to_be_bytes());
@@ -182,6 +194,13 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(43, e.key.as_deref());
     w.str(44, e.severity.as_deref());
     w.bytes(45, e.line.as_ref().map(|b| b.0.as_slice()));
+    w.str(46, e.actor.as_deref());
+    w.str(47, e.attribution.as_deref());
+    w.strings(48, e.candidates.as_deref());
+    w.str(49, e.rule.as_deref());
+    w.str(50, e.violation.as_deref());
+    w.str(51, e.action.as_deref());
+    w.str(52, e.sink.as_deref());
     w.0
 }
 
@@ -222,6 +241,12 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::Truncated(self.at));
         }
         (0..n).map(|_| self.bytes()).collect()
+    }
+    fn strings(&mut self, tag: u8) -> Result<Vec<String>, DecodeError> {
+        self.list()?
+            .into_iter()
+            .map(|b| String::from_utf8(b.0).map_err(|_| DecodeError::BadUtf8(tag)))
+            .collect()
     }
     fn bool(&mut self, tag: u8) -> Result<bool, DecodeError> {
         match self.take(1)?[0] {
@@ -296,6 +321,13 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             43 => e.key = Some(r.string(tag)?),
             44 => e.severity = Some(r.string(tag)?),
             45 => e.line = Some(r.bytes()?),
+            46 => e.actor = Some(r.string(tag)?),
+            47 => e.attribution = Some(r.string(tag)?),
+            48 => e.candidates = Some(r.strings(tag)?),
+            49 => e.rule = Some(r.string(tag)?),
+            50 => e.violation = Some(r.string(tag)?),
+            51 => e.action = Some(r.string(tag)?),
+            52 => e.sink = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -333,6 +365,13 @@ mod tests {
         ]);
         e.cwd = Some(Bytes(b"/tmp/\xfe".to_vec()));
         e.exit_code = Some(-1);
+        e.actor = Some("alice".into());
+        e.attribution = Some("inferred".into());
+        e.candidates = Some(vec!["alice".into(), "bob".into()]);
+        e.rule = Some("prod".into());
+        e.violation = Some("user".into());
+        e.action = Some("detach".into());
+        e.sink = Some("webhook".into());
         e
     }
 

@@ -58,11 +58,23 @@ pub enum Kind {
     ShellCommand,
     /// Another client became the last to type in a session several can type in.
     ClientActive,
+    /// A client broke a rule of the policy (`rule`, `violation`, `action`).
+    PolicyViolation,
+    /// The daemon put a policy in force (at start, or on SIGHUP): its file and rule count.
+    PolicyLoaded,
+    /// A forwarding sink stopped accepting events (once per outage).
+    SinkFailed,
+    /// A forwarding sink accepts events again after an outage.
+    SinkRecovered,
+    /// A client's self-reported pid differs from what the kernel attests for its connection.
+    ClientIdentityMismatch,
+    /// A connection to a tmux socket the kernel shows but tmux does not list as a client (a command-only client, or a raw one).
+    ClientConnection,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 29] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -86,6 +98,12 @@ impl Kind {
         Kind::TmuxCommand,
         Kind::ShellCommand,
         Kind::ClientActive,
+        Kind::PolicyViolation,
+        Kind::PolicyLoaded,
+        Kind::SinkFailed,
+        Kind::SinkRecovered,
+        Kind::ClientIdentityMismatch,
+        Kind::ClientConnection,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -114,6 +132,12 @@ impl Kind {
             Kind::TmuxCommand => "tmux-command",
             Kind::ShellCommand => "shell-command",
             Kind::ClientActive => "client-active",
+            Kind::PolicyViolation => "policy-violation",
+            Kind::PolicyLoaded => "policy-loaded",
+            Kind::SinkFailed => "sink-failed",
+            Kind::SinkRecovered => "sink-recovered",
+            Kind::ClientIdentityMismatch => "client-identity-mismatch",
+            Kind::ClientConnection => "client-connection",
         }
     }
 }
@@ -354,6 +378,27 @@ pub struct Event {
     /// A `shell-command`'s line as typed, exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<Bytes>,
+    /// Who did a `command`, `shell-command` or `tmux-command`, when one user can be named (see `attribution`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// How sure `actor` is: `exact`, `inferred` (several could type; this one typed last) or `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
+    /// The users who could have done it (empty: nobody attached could type).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<String>>,
+    /// The policy rule a `policy-violation` broke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// What was violated: `user`, `read-only`, `origin`, `control-mode`, `readonly-cleared`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violation: Option<String>,
+    /// What the daemon did about a violation: `alert`, `detach` or `deny`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The forwarding sink a `sink-failed`/`sink-recovered` event is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
 }
 
 /// Bytes kept exactly (arguments, paths): in JSON a string when they are UTF-8, else
@@ -440,6 +485,13 @@ impl Event {
             key: None,
             severity: None,
             line: None,
+            actor: None,
+            attribution: None,
+            candidates: None,
+            rule: None,
+            violation: None,
+            action: None,
+            sink: None,
         }
     }
 

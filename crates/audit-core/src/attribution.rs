@@ -8,8 +8,11 @@
 //! none (a script, keys sent by `send-keys` from outside) leaves it unknown with none. Never a
 //! silent guess.
 
+use crate::event::{Event, Kind};
 use crate::fold::World;
+use crate::time::Timestamp;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// How sure an attribution is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -83,6 +86,134 @@ pub fn inferred(mut who: Attribution, last_typist: Option<&str>) -> Attribution 
     who
 }
 
+impl Confidence {
+    /// The name stored in an event's `attribution` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Exact => "exact",
+            Confidence::Inferred => "inferred",
+            Confidence::Unknown => "unknown",
+        }
+    }
+}
+
+impl Attribution {
+    /// The attribution an event carries, when the daemon stamped one.
+    pub fn stored(e: &Event) -> Option<Attribution> {
+        let attribution = match e.attribution.as_deref()? {
+            "exact" => Confidence::Exact,
+            "inferred" => Confidence::Inferred,
+            _ => Confidence::Unknown,
+        };
+        Some(Attribution {
+            actor: e.actor.clone(),
+            attribution,
+            candidates: e.candidates.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Writes this attribution into `e` (`actor`, `attribution`, `candidates`).
+    pub fn stamp(&self, e: &mut Event) {
+        e.actor = self.actor.clone();
+        e.attribution = Some(self.attribution.as_str().to_owned());
+        e.candidates = Some(self.candidates.clone());
+    }
+}
+
+/// Whether `kind` is something done that names who did it.
+pub fn is_act(kind: Kind) -> bool {
+    matches!(kind, Kind::Command | Kind::ShellCommand | Kind::TmuxCommand)
+}
+
+/// Typist changes kept per session: enough for the acts still waiting for their evidence.
+const TYPISTS_KEPT: usize = 256;
+
+/// Names who did each act from the events before it: who was attached and could type, and
+/// who typed last (`client-active`). The daemon folds events through one as it records them
+/// and stamps each act; `tmux-audit commands` does the same for acts recorded before stamping
+/// existed.
+#[derive(Debug, Default)]
+pub struct Attributor {
+    world: World,
+    /// Each shared session's changes of last typist: (key time, user), in arrival order.
+    typists: HashMap<(String, String), Vec<(Timestamp, String)>>,
+}
+
+impl Attributor {
+    /// Starts from `world` (the state a replay of the log left).
+    pub fn with_world(world: World) -> Self {
+        Attributor {
+            world,
+            typists: HashMap::new(),
+        }
+    }
+
+    /// Takes an event into account.
+    pub fn observe(&mut self, e: &Event) {
+        self.world.apply(e);
+        if e.kind == Kind::ClientActive {
+            if let (Some(id), Some(from), Some(user)) = (&e.session_id, e.from, &e.user) {
+                let seen = self
+                    .typists
+                    .entry((e.server.clone(), id.clone()))
+                    .or_default();
+                seen.push((from, user.clone()));
+                let excess = seen.len().saturating_sub(TYPISTS_KEPT);
+                seen.drain(..excess);
+            }
+        }
+    }
+
+    /// The state folded so far.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Who could have done `act`, before any inference: the client tmux logged for a tmux
+    /// command, else whoever could type in its session.
+    pub fn could_have(&self, act: &Event) -> Attribution {
+        if act.kind == Kind::TmuxCommand {
+            let named = if act.pane_id.is_some() {
+                act.by_user.clone()
+            } else {
+                act.user.clone()
+            };
+            if let Some(user) = named {
+                return Attribution {
+                    actor: Some(user.clone()),
+                    attribution: Confidence::Exact,
+                    candidates: vec![user],
+                };
+            }
+        }
+        match &act.session_id {
+            Some(id) => in_session(&self.world, &act.server, id),
+            None => in_session(&World::default(), "", ""),
+        }
+    }
+
+    /// Who did `act`: [`Attributor::could_have`], narrowed to the last typist before it
+    /// started when several could have. Pass `typists_seen: false` when no look at the
+    /// clients' key times was made after it started: then nothing is inferred.
+    pub fn attribute(&self, act: &Event, typists_seen: bool) -> Attribution {
+        let who = self.could_have(act);
+        if !typists_seen {
+            return who;
+        }
+        let start = act.from.unwrap_or(act.time);
+        let last_typist = act.session_id.as_ref().and_then(|id| {
+            let seen = self.typists.get(&(act.server.clone(), id.clone()))?;
+            // Key times are whole seconds: the last change at or before the second it started.
+            let second = Timestamp::from_secs(start.as_micros().div_euclid(1_000_000));
+            seen.iter()
+                .filter(|(t, _)| *t <= second)
+                .max_by_key(|(t, _)| *t)
+                .map(|(_, u)| u.as_str())
+        });
+        inferred(who, last_typist)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +266,39 @@ mod tests {
             "not a candidate: no guess"
         );
         assert_eq!(inferred(a.clone(), None), a);
+    }
+
+    #[test]
+    fn an_act_goes_to_the_last_typist_only_once_key_times_were_looked_at() {
+        let mut a = Attributor::default();
+        let mut w = World::default();
+        attach(&mut w, "/dev/pts/1", "alice", false, "attached");
+        attach(&mut w, "/dev/pts/2", "bob", false, "attached");
+        a.world = w;
+        let typed = |user: &str, secs: i64| {
+            let mut e = Event::new(Timestamp::from_secs(secs), Kind::ClientActive, "h", "/s");
+            e.session_id = Some("$0".into());
+            e.user = Some(user.into());
+            e.from = Some(Timestamp::from_secs(secs));
+            e
+        };
+        a.observe(&typed("alice", 100));
+        a.observe(&typed("bob", 105));
+        let mut act = Event::new(Timestamp::from_secs(110), Kind::Command, "h", "/s");
+        act.session_id = Some("$0".into());
+        act.from = Some(Timestamp::from_secs(103));
+        let who = a.attribute(&act, true);
+        assert_eq!(
+            (who.actor.as_deref(), who.attribution),
+            (Some("alice"), Confidence::Inferred),
+            "bob typed after it started"
+        );
+        let unseen = a.attribute(&act, false);
+        assert_eq!(unseen.attribution, Confidence::Unknown, "no look: no guess");
+        assert_eq!(unseen.candidates, ["alice", "bob"]);
+        let mut stamped = act.clone();
+        who.stamp(&mut stamped);
+        assert_eq!(Attribution::stored(&stamped), Some(who));
+        assert_eq!(Attribution::stored(&act), None);
     }
 }

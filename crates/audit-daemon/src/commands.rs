@@ -7,6 +7,7 @@
 //! what they start next is attributed to the pane; the programs already running are not
 //! reported (their exec was not seen).
 
+use crate::attributing::Nudgers;
 use crate::writer::ChannelSink;
 use audit_core::{Bytes, Event, Kind, Timestamp};
 use audit_proc::connector::{Connector, ConnectorError};
@@ -16,7 +17,7 @@ use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// A pane whose processes are followed.
@@ -56,17 +57,14 @@ impl Root {
     }
 }
 
-/// Each watched server's handle for asking its watcher who typed last.
-pub type Nudgers = Mutex<HashMap<String, Nudger>>;
-
 /// Passes events on to the writer and tells the command source about new panes.
 pub struct TeeSink<'a> {
     /// Where events go.
     pub inner: &'a ChannelSink,
     /// Where new pane roots go, when commands are recorded.
     pub roots: Option<&'a Sender<Root>>,
-    /// Where watchers leave their nudgers, when commands are recorded.
-    pub nudgers: Option<&'a Nudgers>,
+    /// Where watchers leave their nudgers.
+    pub nudgers: &'a Nudgers,
 }
 
 impl Sink for TeeSink<'_> {
@@ -80,18 +78,20 @@ impl Sink for TeeSink<'_> {
     }
 
     fn connected(&self, server: &str, nudger: Nudger) {
-        if let Some(n) = self.nudgers {
-            n.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(server.to_owned(), nudger);
-        }
+        self.nudgers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(server.to_owned(), nudger);
+    }
+
+    fn looked(&self, server: &str, at: Timestamp) {
+        self.inner.looked(server, at);
     }
 }
 
 /// The thread that listens to the kernel.
 pub struct CommandSource {
     roots: Sender<Root>,
-    nudgers: Arc<Nudgers>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -108,12 +108,20 @@ impl CommandSource {
         sink: ChannelSink,
         known: Vec<Root>,
         scan: bool,
+        nudgers: Arc<Nudgers>,
     ) -> Result<(CommandSource, Option<String>), ConnectorError> {
         let connector = if scan {
             None
         } else {
             match Connector::listen() {
-                Ok(c) => Some(c),
+                Ok(c) => {
+                    if let Some(e) = c.unfiltered() {
+                        tracing::warn!(
+                            "cannot filter process events in the kernel ({e}): reading them all"
+                        );
+                    }
+                    Some(c)
+                }
                 Err(ConnectorError::NotPermitted(e)) => {
                     tracing::warn!(
                         "the kernel's process events need root ({e}): scanning /proc instead"
@@ -131,11 +139,9 @@ impl CommandSource {
             let _ = tx.send(root);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let nudgers: Arc<Nudgers> = Arc::default();
         let host = host.to_owned();
         let thread = {
             let stop = Arc::clone(&stop);
-            let nudgers = Arc::clone(&nudgers);
             std::thread::Builder::new()
                 .name("commands".into())
                 .spawn(move || match connector {
@@ -147,7 +153,6 @@ impl CommandSource {
         Ok((
             CommandSource {
                 roots: tx,
-                nudgers,
                 stop,
                 thread,
             },
@@ -158,11 +163,6 @@ impl CommandSource {
     /// Where watchers' new pane roots go.
     pub fn roots(&self) -> &Sender<Root> {
         &self.roots
-    }
-
-    /// Where watchers leave their nudgers.
-    pub fn nudgers(&self) -> Arc<Nudgers> {
-        Arc::clone(&self.nudgers)
     }
 
     /// Stops listening; commands that ended before are recorded.
@@ -222,7 +222,7 @@ fn run(
     stop: &AtomicBool,
     nudgers: &Nudgers,
 ) {
-    let mut asked: HashMap<String, std::time::Instant> = HashMap::new();
+    let mut asking = Asking::default();
     run_ahead();
     let mut tracker: Tracker<PaneKey> = Tracker::default();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
@@ -230,7 +230,8 @@ fn run(
     let mut done: Vec<Command<PaneKey>> = Vec::new();
     let mut lost_reported = false;
     while !stop.load(Ordering::Relaxed) {
-        let ready = match connector.wait(200) {
+        asking.owed(nudgers);
+        let ready = match connector.wait(if asking.owes() { 50 } else { 200 }) {
             Ok(ready) => ready,
             Err(e) => {
                 tracing::error!("process events: {e}; commands are no longer recorded");
@@ -269,21 +270,61 @@ fn run(
                 continue;
             };
             // A program started in a pane: who typed last is looked at while it is fresh.
-            if asked
-                .get(&server)
-                .is_none_or(|t| t.elapsed() >= ACTIVITY_EVERY)
-            {
-                if let Some(n) = nudgers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&server)
-                {
-                    n.activity();
-                }
-                asked.insert(server, std::time::Instant::now());
-            }
+            asking.ask(server, nudgers);
         }
         send(host, sink, &panes, &mut done, false);
+    }
+}
+
+/// Asks watchers to look at who typed last, at most every [`ACTIVITY_EVERY`] per server; an
+/// ask that comes sooner is owed and made when the time is up, so every program has a look
+/// soon after it started.
+#[derive(Default)]
+struct Asking {
+    asked: HashMap<String, std::time::Instant>,
+    owed: std::collections::HashSet<String>,
+}
+
+impl Asking {
+    fn ask(&mut self, server: String, nudgers: &Nudgers) {
+        if self
+            .asked
+            .get(&server)
+            .is_some_and(|t| t.elapsed() < ACTIVITY_EVERY)
+        {
+            self.owed.insert(server);
+            return;
+        }
+        if let Some(n) = nudgers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&server)
+        {
+            n.activity();
+        }
+        self.owed.remove(&server);
+        self.asked.insert(server, std::time::Instant::now());
+    }
+
+    /// Makes the owed asks whose time has come.
+    fn owed(&mut self, nudgers: &Nudgers) {
+        let due: Vec<String> = self
+            .owed
+            .iter()
+            .filter(|s| {
+                self.asked
+                    .get(*s)
+                    .is_none_or(|t| t.elapsed() >= ACTIVITY_EVERY)
+            })
+            .cloned()
+            .collect();
+        for server in due {
+            self.ask(server, nudgers);
+        }
+    }
+
+    fn owes(&self) -> bool {
+        !self.owed.is_empty()
     }
 }
 

@@ -14,6 +14,7 @@
 //! `audit-stopped`.
 #![deny(missing_docs)]
 
+mod attributing;
 mod commands;
 mod ingest;
 mod lock;
@@ -125,7 +126,13 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 
     let sealer = sealer::Sealer::load(&config.db, &config.host, &scope_name)?;
     let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
-    let writer = writer::Writer::start(store, sealer);
+    // Who did each act is stamped on its way to the store; watchers are asked for looks.
+    let nudgers: Arc<attributing::Nudgers> = Arc::default();
+    let stage = attributing::Attributing::new(
+        audit_core::attribution::Attributor::with_world(world.clone()),
+        Arc::clone(&nudgers),
+    );
+    let writer = writer::Writer::start(store, sealer, stage);
     if let Some(every) = seal_every {
         let sink = writer.sink();
         std::thread::Builder::new()
@@ -145,6 +152,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             writer.sink(),
             known_roots(&world),
             config.commands_by_scan,
+            Arc::clone(&nudgers),
         ) {
             Ok((source, note)) => {
                 started.message = note;
@@ -199,7 +207,8 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         world,
         writer.sink(),
         ingester.as_ref().map(|i| i.handle()),
-        commands.as_ref().map(|c| (c.roots().clone(), c.nudgers())),
+        commands.as_ref().map(|c| c.roots().clone()),
+        nudgers,
         Arc::clone(&shutdown),
     );
     // Servers the log believes running but whose socket is gone are reported gone.

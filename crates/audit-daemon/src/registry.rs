@@ -1,6 +1,7 @@
 //! The running watchers, one per server socket, and how they are started and joined.
 
-use crate::commands::{Nudgers, Root, TeeSink};
+use crate::attributing::Nudgers;
+use crate::commands::{Root, TeeSink};
 use crate::ingest::IngestHandle;
 use crate::writer::ChannelSink;
 use crate::{observed_for, Config};
@@ -26,8 +27,8 @@ struct Inner {
     recorder: Option<IngestHandle>,
     /// Where new panes' first processes go, when commands are recorded.
     roots: Option<Sender<Root>>,
-    /// Where watchers leave their nudgers, when commands are recorded.
-    nudgers: Option<Arc<Nudgers>>,
+    /// Where watchers leave their nudgers.
+    nudgers: Arc<Nudgers>,
     shutdown: Arc<Shutdown>,
     /// What the log said at start; each server's part is taken by its first watcher.
     world: Mutex<Option<World>>,
@@ -46,10 +47,10 @@ impl Registry {
         world: World,
         sink: ChannelSink,
         recorder: Option<IngestHandle>,
-        roots: Option<(Sender<Root>, Arc<Nudgers>)>,
+        roots: Option<Sender<Root>>,
+        nudgers: Arc<Nudgers>,
         shutdown: Arc<Shutdown>,
     ) -> Self {
-        let (roots, nudgers) = roots.unzip();
         Registry(Arc::new(Inner {
             config,
             sink,
@@ -144,7 +145,7 @@ impl Registry {
             let sink = TeeSink {
                 inner: &self.0.sink,
                 roots: self.0.roots.as_ref(),
-                nudgers: self.0.nudgers.as_deref(),
+                nudgers: &self.0.nudgers,
             };
             watcher::run(&watch, prior, &sink, recorder, &self.0.shutdown);
             let mut slots = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());

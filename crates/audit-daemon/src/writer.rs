@@ -4,8 +4,9 @@
 //! until the backlog is gone (a group too big for the space that returned must not block the
 //! rest), and the failure is logged once per outage.
 
+use crate::attributing::Attributing;
 use crate::sealer::Sealer;
-use audit_core::Event;
+use audit_core::{Event, Timestamp};
 use audit_store::{Attachment, EventStore, StoreError};
 use audit_tmux::Sink;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,8 @@ pub type OnCommit = Box<dyn FnOnce() + Send>;
 enum Msg {
     Events(Vec<Event>),
     Output(Box<(Event, Attachment)>, OnCommit),
+    /// A watcher looked at its clients' key times ([`Sink::looked`]).
+    Looked(String, Timestamp),
     /// Seal the chain once what came before is committed.
     Seal,
     Finish,
@@ -39,19 +42,33 @@ struct Entry {
     on_commit: Option<OnCommit>,
 }
 
-/// What the writer holds between commits, in order, and whether a seal is due after it.
-#[derive(Default)]
-struct Backlog(std::collections::VecDeque<Entry>, bool);
+/// What the writer holds between commits, in order, and whether a seal is due after it;
+/// events pass the stamping stage on their way in.
+struct Backlog(std::collections::VecDeque<Entry>, bool, Attributing);
+
+/// Where stamped events go: the end of the backlog.
+struct Ready<'a>(&'a mut std::collections::VecDeque<Entry>);
+
+impl Extend<Event> for Ready<'_> {
+    fn extend<I: IntoIterator<Item = Event>>(&mut self, events: I) {
+        self.0.extend(events.into_iter().map(|event| Entry {
+            event,
+            attachment: None,
+            on_commit: None,
+        }));
+    }
+}
 
 impl Backlog {
-    /// Takes a message; false for [`Msg::Finish`].
+    /// Takes a message; false for [`Msg::Finish`] (then nothing is held back any more).
     fn add(&mut self, msg: Msg) -> bool {
         match msg {
-            Msg::Events(events) => self.0.extend(events.into_iter().map(|event| Entry {
-                event,
-                attachment: None,
-                on_commit: None,
-            })),
+            Msg::Events(events) => {
+                for event in events {
+                    self.2.admit(event, &mut Ready(&mut self.0));
+                }
+            }
+            Msg::Looked(server, at) => self.2.looked(&server, at, &mut Ready(&mut self.0)),
             Msg::Output(record, f) => {
                 let (event, attachment) = *record;
                 self.0.push_back(Entry {
@@ -61,9 +78,18 @@ impl Backlog {
                 });
             }
             Msg::Seal => self.1 = true,
-            Msg::Finish => return false,
+            Msg::Finish => {
+                self.2.release_all(&mut Ready(&mut self.0));
+                return false;
+            }
         }
         true
+    }
+
+    /// Acts that waited long enough go in without their look.
+    fn expire(&mut self) {
+        self.2
+            .release(std::time::Instant::now(), &mut Ready(&mut self.0));
     }
 
     /// Commits up to `n` records from the front in one transaction; on success they leave the
@@ -114,6 +140,10 @@ impl Sink for ChannelSink {
     fn send(&self, events: Vec<Event>) {
         self.send_now(events);
     }
+
+    fn looked(&self, server: &str, at: Timestamp) {
+        let _ = self.0.send(Msg::Looked(server.to_owned(), at));
+    }
 }
 
 /// The writer thread.
@@ -124,14 +154,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread, which owns `store` (and seals it with `sealer`).
-    pub fn start(store: Box<dyn EventStore>, sealer: Option<Sealer>) -> Self {
+    /// Starts the writer thread, which owns `store` (and seals it with `sealer`), stamping
+    /// acts with who did them through `stage`.
+    pub fn start(store: Box<dyn EventStore>, sealer: Option<Sealer>, stage: Attributing) -> Self {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&healthy);
         let thread = std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_loop(store, sealer, rx, &flag))
+            .spawn(move || write_loop(store, sealer, stage, rx, &flag))
             .expect("spawn writer thread");
         Writer {
             sink: Some(ChannelSink(tx)),
@@ -163,10 +194,11 @@ impl Writer {
 fn write_loop(
     mut store: Box<dyn EventStore>,
     mut sealer: Option<Sealer>,
+    stage: Attributing,
     rx: Receiver<Msg>,
     healthy: &AtomicBool,
 ) -> Result<(), StoreError> {
-    let mut backlog = Backlog::default();
+    let mut backlog = Backlog(Default::default(), false, stage);
     let mut finishing = false;
     // Failed attempts in the current outage, and records committed since it began.
     let mut failures = 0u32;
@@ -186,9 +218,28 @@ fn write_loop(
             if finishing {
                 return Ok(());
             }
-            match rx.recv() {
+            // Held acts are let go when their look comes, or when they have waited enough.
+            let msg = match backlog.2.next_deadline() {
+                None => rx.recv().map_err(|_| ()),
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(std::time::Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Ok(msg) => Ok(msg),
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            backlog.expire();
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                }
+            };
+            match msg {
                 Ok(msg) => finishing |= !backlog.add(msg),
-                Err(_) => return Ok(()),
+                // Every sender is gone: what is held goes in, then the writer ends.
+                Err(()) => finishing |= !backlog.add(Msg::Finish),
+            }
+            if backlog.0.is_empty() {
+                continue;
             }
         }
         while backlog.0.len() < GROUP_MAX {
@@ -196,6 +247,13 @@ fn write_loop(
                 Ok(msg) => finishing |= !backlog.add(msg),
                 Err(_) => break,
             }
+        }
+        if backlog
+            .2
+            .next_deadline()
+            .is_some_and(|d| d <= std::time::Instant::now())
+        {
+            backlog.expire();
         }
         let group = if failures > 0 { 1 } else { GROUP_MAX };
         match backlog.commit(store.as_mut(), group) {

@@ -57,6 +57,7 @@ pub enum ConnectorError {
 pub struct Connector {
     fd: OwnedFd,
     buf: Vec<u8>,
+    unfiltered: Option<io::Error>,
 }
 
 impl Connector {
@@ -126,9 +127,13 @@ impl Connector {
         if sent < 0 {
             return Err(io_err(io::Error::last_os_error()));
         }
+        // Threads starting and ending, and changes of uid, sid or name, are most of what a
+        // busy host reports and nothing tmux-audit follows: the kernel drops them unread.
+        let unfiltered = attach_filter(raw).err();
         Ok(Connector {
             fd,
             buf: vec![0; 64 << 10],
+            unfiltered,
         })
     }
 
@@ -152,6 +157,12 @@ impl Connector {
         Ok(())
     }
 
+    /// Why the kernel could not be told to drop what is not followed, if it could not: then
+    /// every event is read (and skipped here), which works at a higher cost.
+    pub fn unfiltered(&self) -> Option<&io::Error> {
+        self.unfiltered.as_ref()
+    }
+
     /// Waits at most `timeout_ms` for something to read; false on timeout.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
         let mut pfd = libc::pollfd {
@@ -170,6 +181,69 @@ impl Connector {
         }
         Ok(rc > 0)
     }
+}
+
+/// Offsets in a datagram (`nlmsghdr` ‖ `cn_msg` ‖ `proc_event`) of what the filter reads.
+const AT_WHAT: u32 = (NLMSG_HDR + CN_MSG) as u32;
+const AT_DATA: u32 = AT_WHAT + 16;
+
+/// A classic BPF socket filter that keeps only process forks, execs and process exits (a
+/// thread's fork or exit has its pid ≠ its thread group id). Classic BPF reads words in network
+/// byte order while the kernel writes these native-endian, so constants are compared as the
+/// filter will see them, and pid/tgid pairs are compared to each other, which byte order does
+/// not change.
+fn filter_program() -> [libc::sock_filter; 14] {
+    let seen = |v: u32| u32::from_be_bytes(v.to_ne_bytes());
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let ld = |at: u32| op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, at);
+    let tax = op(libc::BPF_MISC | libc::BPF_TAX, 0, 0, 0);
+    let jeq_k = |k: u32, jt: u8, jf: u8| op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, jt, jf, k);
+    let jeq_x = |jt: u8, jf: u8| op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_X, jt, jf, 0);
+    let ret = |k: u32| op(libc::BPF_RET | libc::BPF_K, 0, 0, k);
+    [
+        /* 0 */ ld(AT_WHAT),
+        /* 1 */ jeq_k(seen(PROC_EVENT_FORK), 2, 0), // → 4
+        /* 2 */ jeq_k(seen(PROC_EVENT_EXEC), 9, 0), // → 12 keep
+        /* 3 */ jeq_k(seen(PROC_EVENT_EXIT), 4, 9), // → 8, else 13 drop
+        /* 4 */ ld(AT_DATA + 8), // fork: child pid
+        /* 5 */ tax,
+        /* 6 */ ld(AT_DATA + 12), // child tgid
+        /* 7 */ jeq_x(4, 5), // → 12 keep, 13 drop
+        /* 8 */ ld(AT_DATA), // exit: pid
+        /* 9 */ tax,
+        /* 10 */ ld(AT_DATA + 4), // tgid
+        /* 11 */ jeq_x(0, 1), // → 12 keep, 13 drop
+        /* 12 */ ret(u32::MAX),
+        /* 13 */ ret(0),
+    ]
+}
+
+fn attach_filter(fd: libc::c_int) -> io::Result<()> {
+    let program = filter_program();
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: setsockopt with a pointer to a live sock_fprog whose program outlives the call
+    // (the kernel copies it).
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {

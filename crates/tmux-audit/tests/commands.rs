@@ -465,6 +465,19 @@ fn two_users_typing_in_turn_in_one_session_are_each_inferred_from_who_typed_last
         );
         assert_eq!(row["candidates"], serde_json::json!(["nobody", "root"]));
     }
+    // Stamped into the record itself, as it was recorded (not derived by the view).
+    let stored = cli_json(&db, &["log", "--json", "--kind", "command"]);
+    for (word, user) in [("turn-1", "root"), ("turn-2", "nobody"), ("turn-3", "root")] {
+        let event = stored
+            .iter()
+            .find(|r| argv(r).last().map(String::as_str) == Some(word))
+            .unwrap_or_else(|| panic!("{word}: {stored:?}"));
+        assert_eq!(
+            (event["attribution"].as_str(), event["actor"].as_str()),
+            (Some("inferred"), Some(user)),
+            "{word}: {event}"
+        );
+    }
     let out = cli(&db, &["commands", "--session", "work"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

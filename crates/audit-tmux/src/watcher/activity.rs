@@ -19,7 +19,10 @@ impl State<'_> {
     /// A look at the clients only, when a program started in a pane: cheap (one command), and
     /// only where it can matter — some session has several clients that can type.
     pub(super) fn activity_look(&mut self, conn: &mut Connection) -> Result<(), ConnError> {
+        let looked_at = Timestamp::now();
         if !shared(&self.known) {
+            // Nobody shares a session: no typist to tell apart, nothing to wait for.
+            self.sink.looked(&self.server, looked_at);
             return Ok(());
         }
         let mut view = ServerView::default();
@@ -34,6 +37,7 @@ impl State<'_> {
         if !events.is_empty() {
             self.sink.send(events);
         }
+        self.sink.looked(&self.server, looked_at);
         Ok(())
     }
 

@@ -27,6 +27,10 @@ pub trait Sink: Send + Sync {
     /// A control client is connected to `server`: `nudger` asks its watcher to look again
     /// (see [`crate::conn::Nudger::activity`]).
     fn connected(&self, _server: &str, _nudger: crate::conn::Nudger) {}
+
+    /// The watcher of `server` listed its clients' key times at `at`: every `client-active`
+    /// change up to then has been sent. Acts that started before `at` can be attributed.
+    fn looked(&self, _server: &str, _at: Timestamp) {}
 }
 
 /// What to watch and how.
@@ -314,6 +318,7 @@ impl State<'_> {
         restate: bool,
         sightings: &[Sighting],
     ) -> Result<(), ConnError> {
+        let looked_at = Timestamp::now();
         let mut view = ServerView::default();
         let bad_panes = snapshot::read_panes(&mut view, &conn.command(&snapshot::panes_command())?);
         let bad_clients =
@@ -381,6 +386,7 @@ impl State<'_> {
         if !events.is_empty() {
             self.sink.send(events);
         }
+        self.sink.looked(&self.server, looked_at);
         if live && !need_log {
             // The commands run since the last look, each once; kept to explain departures.
             fresh = self.read_log(conn)?;

@@ -4,8 +4,7 @@ use crate::common::{self, Global};
 use crate::render;
 use crate::timearg;
 use anyhow::Result;
-use audit_core::attribution::{self, Attribution, Confidence};
-use audit_core::fold::World;
+use audit_core::attribution::{Attribution, Attributor, Confidence};
 use audit_core::{Bytes, Kind, Stored, Timestamp};
 use serde::Serialize;
 use std::io::Write;
@@ -55,8 +54,9 @@ pub struct Args {
 struct Row<'a> {
     #[serde(flatten)]
     stored: &'a Stored,
-    #[serde(flatten)]
-    who: Attribution,
+    /// For records stored before the daemon stamped attribution.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    who: Option<Attribution>,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -73,25 +73,13 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         })
         .collect();
     commands.sort_by_key(|s| (start(s), s.seq));
-    // Who typed last in each shared session, as its watcher saw it: (when, user), in order.
-    let mut typists: std::collections::HashMap<(String, String), Vec<(Timestamp, String)>> =
-        std::collections::HashMap::new();
-    for s in events.iter().filter(|s| s.event.kind == Kind::ClientActive) {
-        let e = &s.event;
-        if let (Some(id), Some(from), Some(user)) = (&e.session_id, e.from, &e.user) {
-            typists
-                .entry((e.server.clone(), id.clone()))
-                .or_default()
-                .push((from, user.clone()));
-        }
-    }
-    let mut world = World::default();
+    let mut attributor = Attributor::default();
     let mut next = 0;
     let mut out = std::io::stdout().lock();
     for c in commands {
         let at = start(c);
         while next < events.len() && events[next].event.time <= at {
-            world.apply(&events[next].event);
+            attributor.observe(&events[next].event);
             next += 1;
         }
         let e = &c.event;
@@ -102,7 +90,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             let named = e.session.as_deref() == Some(want.as_str())
                 || e.session_id.as_deref() == Some(want.as_str())
                 || e.session_id.as_ref().is_some_and(|id| {
-                    world
+                    attributor
+                        .world()
                         .sessions
                         .get(&(e.server.clone(), id.clone()))
                         .is_some_and(|s| s.name == *want)
@@ -111,16 +100,12 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 continue;
             }
         }
-        let last_typist = e.session_id.as_ref().and_then(|id| {
-            let seen = typists.get(&(e.server.clone(), id.clone()))?;
-            // Key times are whole seconds: the last change at or before the second it started.
-            let second = Timestamp::from_secs(at.as_micros().div_euclid(1_000_000));
-            seen.iter()
-                .filter(|(t, _)| *t <= second)
-                .max_by_key(|(t, _)| *t)
-                .map(|(_, u)| u.as_str())
-        });
-        let who = attribution::inferred(who(&world, e), last_typist);
+        // The daemon stamps who did it as it records; older records are attributed here, from
+        // the same evidence.
+        let stamped = Attribution::stored(e);
+        let who = stamped
+            .clone()
+            .unwrap_or_else(|| attributor.attribute(e, true));
         if let Some(re) = &args.grep {
             if !re.is_match(&text_of(e)) {
                 continue;
@@ -132,35 +117,13 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             }
         }
         if args.json {
+            let who = stamped.is_none().then_some(who);
             render::json_line(&mut out, &Row { stored: c, who })?;
         } else {
             writeln!(out, "{}", line(c, &who))?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Who did it: a tmux command's client is in tmux's log (unless it was typed in a pane and
-/// nobody could be named); anything else in a pane is whoever could type in its session.
-fn who(world: &World, e: &audit_core::Event) -> Attribution {
-    if e.kind == Kind::TmuxCommand {
-        let named = if e.pane_id.is_some() {
-            e.by_user.clone()
-        } else {
-            e.user.clone()
-        };
-        if let Some(user) = named {
-            return Attribution {
-                actor: Some(user.clone()),
-                attribution: Confidence::Exact,
-                candidates: vec![user],
-            };
-        }
-    }
-    match &e.session_id {
-        Some(id) => attribution::in_session(world, &e.server, id),
-        None => attribution::in_session(&World::default(), "", ""),
-    }
 }
 
 /// What `--grep` looks in: the arguments joined by spaces, the line as typed, or the tmux

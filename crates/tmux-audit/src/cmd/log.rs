@@ -152,6 +152,19 @@ fn human(s: &Stored) -> String {
     field("cwd", e.cwd.as_ref().map(|b| quote(b.lossless_text())));
     field("exit", e.exit_code.map(|c| c.to_string()));
     field("signal", e.signal.map(|s| s.to_string()));
+    field("actor", e.actor.clone());
+    field("attribution", e.attribution.clone());
+    field(
+        "candidates",
+        e.candidates
+            .as_ref()
+            .filter(|c| c.len() > 1)
+            .map(|c| c.join(",")),
+    );
+    field("rule", e.rule.clone().map(quote));
+    field("violation", e.violation.clone());
+    field("action", e.action.clone());
+    field("sink", e.sink.clone().map(quote));
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
     if e.observed.as_deref() == Some("at-start") {

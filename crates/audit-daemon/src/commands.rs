@@ -65,15 +65,19 @@ pub struct TeeSink<'a> {
     pub roots: Option<&'a Sender<Root>>,
     /// Where watchers leave their nudgers.
     pub nudgers: &'a Nudgers,
+    /// The policy in force, checked against every batch.
+    pub enforcer: &'a crate::enforce::Enforcer,
 }
 
 impl Sink for TeeSink<'_> {
-    fn send(&self, events: Vec<Event>) {
+    fn send(&self, mut events: Vec<Event>) {
         if let Some(roots) = self.roots {
             for root in events.iter().filter_map(Root::of) {
                 let _ = roots.send(root);
             }
         }
+        let violations = self.enforcer.check(&events, self.nudgers);
+        events.extend(violations);
         self.inner.send_now(events);
     }
 

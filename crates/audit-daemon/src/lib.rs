@@ -9,13 +9,16 @@
 //!
 //! On start it folds the stored log into the last known state, records `audit-gap` if the
 //! previous daemon died without `audit-stopped`, then `audit-started`, then what each server
-//! holds now (`observed: "at-start"`). SIGTERM, SIGINT or SIGHUP give each watcher a last look
+//! holds now (`observed: "at-start"`). SIGTERM or SIGINT give each watcher a last look
 //! (ending any control client still busy after 3 s), drain the channel and record
-//! `audit-stopped`.
+//! `audit-stopped`; SIGHUP puts the policy file in force again (or, if it is now broken, keeps
+//! the one in force and says why). Committed events go on to the configured sinks
+//! (`audit-forward`), each from its own cursor.
 #![deny(missing_docs)]
 
 mod attributing;
 mod commands;
+mod enforce;
 mod ingest;
 mod lock;
 mod registry;
@@ -52,6 +55,11 @@ pub struct Config {
     pub commands: bool,
     /// Scan `/proc` for commands even when the kernel's events could be had.
     pub commands_by_scan: bool,
+    /// The policy to enforce, read (and checked) before the daemon starts, and its file, read
+    /// again on SIGHUP.
+    pub policy: Option<(PathBuf, audit_policy::Policy)>,
+    /// Where events are forwarded.
+    pub sinks: Vec<audit_forward::SinkSpec>,
 }
 
 /// How pane output is recorded.
@@ -95,12 +103,16 @@ pub enum DaemonError {
     /// Signals could not be set up.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// A sink could not be started.
+    #[error(transparent)]
+    Forward(#[from] audit_forward::ForwardError),
 }
 
 /// How long watchers get for their last look when the daemon stops.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Records until SIGTERM, SIGINT or SIGHUP. Returns after `audit-stopped` is committed.
+/// Records until SIGTERM or SIGINT (SIGHUP reads the policy file again). Returns after
+/// `audit-stopped` is committed.
 pub fn run(config: Config) -> Result<(), DaemonError> {
     let store = audit_store::open(&config.db, Access::Create)?;
     let _lock = lock::Lock::take(&config.db)?;
@@ -132,7 +144,38 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         audit_core::attribution::Attributor::with_world(world.clone()),
         Arc::clone(&nudgers),
     );
-    let writer = writer::Writer::start(store, sealer, stage);
+    // The forwarder wakes on each commit; it starts once the writer can record its reports.
+    let forward_wake: Arc<std::sync::OnceLock<audit_forward::Waker>> = Arc::default();
+    let committed: writer::Committed = {
+        let wake = Arc::clone(&forward_wake);
+        Box::new(move || {
+            if let Some(w) = wake.get() {
+                w.wake();
+            }
+        })
+    };
+    let writer = writer::Writer::start(store, sealer, stage, committed);
+    let forwarder = if config.sinks.is_empty() {
+        None
+    } else {
+        let sink = writer.sink();
+        let report: audit_forward::Report = Arc::new(move |e: Event| sink.send_now(vec![e]));
+        let f = audit_forward::Forwarder::start(
+            config.db.clone(),
+            config.host.clone(),
+            config.sinks.clone(),
+            report,
+        )?;
+        let _ = forward_wake.set(f.waker());
+        Some(f)
+    };
+    let enforcer = Arc::new(enforce::Enforcer::new(
+        config.policy.as_ref().map(|(_, p)| p.clone()),
+    ));
+    let policy_event = config
+        .policy
+        .as_ref()
+        .map(|(path, policy)| policy_loaded(&config, &scope_name, path, policy, now));
     if let Some(every) = seal_every {
         let sink = writer.sink();
         std::thread::Builder::new()
@@ -168,6 +211,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         None
     };
     opening.push(started);
+    opening.extend(policy_event);
     writer.sink().send_now(opening);
 
     let shutdown = Arc::new(Shutdown::default());
@@ -181,11 +225,21 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let signal_handle = signals.handle();
     {
         let shutdown = Arc::clone(&shutdown);
+        let enforcer = Arc::clone(&enforcer);
+        let sink = writer.sink();
+        let config = config.clone();
+        let scope_name = scope_name.clone();
         std::thread::spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if sig == signal_hook::consts::SIGHUP {
+                    let event = reload_policy(&config, &scope_name, &enforcer);
+                    sink.send_now(vec![event]);
+                    continue;
+                }
                 tracing::info!("signal {sig}: stopping");
                 shutdown.trigger();
                 let _ = stop_tx.send(());
+                return;
             }
         });
     }
@@ -207,8 +261,11 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         world,
         writer.sink(),
         ingester.as_ref().map(|i| i.handle()),
-        commands.as_ref().map(|c| c.roots().clone()),
-        nudgers,
+        registry::Taps {
+            roots: commands.as_ref().map(|c| c.roots().clone()),
+            nudgers,
+            enforcer: Arc::clone(&enforcer),
+        },
         Arc::clone(&shutdown),
     );
     // Servers the log believes running but whose socket is gone are reported gone.
@@ -272,7 +329,61 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     stopped.reason = Some("signal".into());
     writer.sink().send_now(vec![stopped]);
     writer.finish()?;
+    if let Some(f) = forwarder {
+        // What was committed goes out before the daemon ends (bounded when a sink is down).
+        f.stop();
+    }
     Ok(())
+}
+
+/// `policy-loaded`: which policy is in force from now (file, rules, digest of its text).
+fn policy_loaded(
+    config: &Config,
+    scope_name: &str,
+    path: &std::path::Path,
+    policy: &audit_policy::Policy,
+    now: Timestamp,
+) -> Event {
+    let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
+    e.digest = Some(policy.digest().to_owned());
+    e.message = Some(format!(
+        "{}: {} rules in force",
+        path.display(),
+        policy.rules().len()
+    ));
+    e
+}
+
+/// SIGHUP: reads the policy file again; a broken one changes nothing and says why.
+fn reload_policy(config: &Config, scope_name: &str, enforcer: &enforce::Enforcer) -> Event {
+    let now = Timestamp::now();
+    let Some((path, _)) = &config.policy else {
+        let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
+        e.reason = Some("no-policy".into());
+        e.message =
+            Some("SIGHUP: the daemon was started without a policy; nothing to read again".into());
+        return e;
+    };
+    match audit_policy::Policy::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("SIGHUP: {} put in force", path.display());
+            let e = policy_loaded(config, scope_name, path, &loaded.policy, now);
+            enforcer.replace(Some(loaded.policy));
+            e
+        }
+        Err(error) => {
+            tracing::error!("SIGHUP: {error}; the policy in force stays");
+            let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
+            e.reason = Some("refused".into());
+            e.message = Some(format!(
+                "SIGHUP: {error}; the policy in force before stays in force"
+            ));
+            e
+        }
+    }
 }
 
 /// Folds the whole log: the state it describes, and its last event that is not a seal.

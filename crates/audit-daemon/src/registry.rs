@@ -21,14 +21,21 @@ struct Slot {
     rescan: bool,
 }
 
+/// What every watcher's events pass on their way to the writer ([`TeeSink`]).
+pub struct Taps {
+    /// Where new panes' first processes go, when commands are recorded.
+    pub roots: Option<Sender<Root>>,
+    /// Where watchers leave their nudgers.
+    pub nudgers: Arc<Nudgers>,
+    /// The policy in force.
+    pub enforcer: Arc<crate::enforce::Enforcer>,
+}
+
 struct Inner {
     config: Config,
     sink: ChannelSink,
     recorder: Option<IngestHandle>,
-    /// Where new panes' first processes go, when commands are recorded.
-    roots: Option<Sender<Root>>,
-    /// Where watchers leave their nudgers.
-    nudgers: Arc<Nudgers>,
+    taps: Taps,
     shutdown: Arc<Shutdown>,
     /// What the log said at start; each server's part is taken by its first watcher.
     world: Mutex<Option<World>>,
@@ -47,16 +54,14 @@ impl Registry {
         world: World,
         sink: ChannelSink,
         recorder: Option<IngestHandle>,
-        roots: Option<Sender<Root>>,
-        nudgers: Arc<Nudgers>,
+        taps: Taps,
         shutdown: Arc<Shutdown>,
     ) -> Self {
         Registry(Arc::new(Inner {
             config,
             sink,
             recorder,
-            roots,
-            nudgers,
+            taps,
             shutdown,
             world: Mutex::new(Some(world)),
             slots: Mutex::new(HashMap::new()),
@@ -144,8 +149,9 @@ impl Registry {
             let recorder = self.0.recorder.as_ref().map(|r| r as &dyn Recorder);
             let sink = TeeSink {
                 inner: &self.0.sink,
-                roots: self.0.roots.as_ref(),
-                nudgers: &self.0.nudgers,
+                roots: self.0.taps.roots.as_ref(),
+                nudgers: &self.0.taps.nudgers,
+                enforcer: &self.0.taps.enforcer,
             };
             watcher::run(&watch, prior, &sink, recorder, &self.0.shutdown);
             let mut slots = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());

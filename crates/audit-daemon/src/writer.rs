@@ -25,6 +25,9 @@ const FINISH_RETRIES: u32 = 5;
 /// Runs once what it came with is committed.
 pub type OnCommit = Box<dyn FnOnce() + Send>;
 
+/// Runs after every commit.
+pub type Committed = Box<dyn Fn() + Send>;
+
 enum Msg {
     Events(Vec<Event>),
     Output(Box<(Event, Attachment)>, OnCommit),
@@ -155,14 +158,20 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread, which owns `store` (and seals it with `sealer`), stamping
-    /// acts with who did them through `stage`.
-    pub fn start(store: Box<dyn EventStore>, sealer: Option<Sealer>, stage: Attributing) -> Self {
+    /// acts with who did them through `stage` and calling `committed` after each commit (the
+    /// forwarder waits on it).
+    pub fn start(
+        store: Box<dyn EventStore>,
+        sealer: Option<Sealer>,
+        stage: Attributing,
+        committed: Committed,
+    ) -> Self {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&healthy);
         let thread = std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || write_loop(store, sealer, stage, rx, &flag))
+            .spawn(move || write_loop(store, sealer, stage, committed, rx, &flag))
             .expect("spawn writer thread");
         Writer {
             sink: Some(ChannelSink(tx)),
@@ -195,6 +204,7 @@ fn write_loop(
     mut store: Box<dyn EventStore>,
     mut sealer: Option<Sealer>,
     stage: Attributing,
+    committed: Committed,
     rx: Receiver<Msg>,
     healthy: &AtomicBool,
 ) -> Result<(), StoreError> {
@@ -256,7 +266,11 @@ fn write_loop(
             backlog.expire();
         }
         let group = if failures > 0 { 1 } else { GROUP_MAX };
-        match backlog.commit(store.as_mut(), group) {
+        let result = backlog.commit(store.as_mut(), group);
+        if result.is_ok() {
+            committed();
+        }
+        match result {
             Ok(n) if failures > 0 => {
                 recovered += n;
                 if backlog.0.is_empty() {

@@ -11,13 +11,19 @@
 //! Without privilege, [`Scan`] walks `/proc` at an interval instead: short programs are missed
 //! and exit statuses unknown.
 //!
+//! [`peers()`](peers::peers) tells from the kernel (sock_diag, `SO_PEERCRED` through
+//! `pidfd_getfd`) who is connected to a tmux server's socket: the real pid and uid of every
+//! client, including ones tmux never lists and ones that lie about their pid.
+//!
 //! Like `audit-capture`, this crate knows nothing of tmux or of the store: the daemon registers
 //! pane roots and turns [`Command`]s into events.
 
 pub mod connector;
+pub mod peers;
 pub mod procfs;
 mod scan;
 mod tracker;
 
+pub use peers::{peers, Peer, PeersError};
 pub use scan::Scan;
 pub use tracker::{Command, Ending, Tracker};

@@ -46,4 +46,12 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
+    /// A write was asked of a store opened read-only.
+    #[error("store {} was opened read-only: cannot {what} (open it with Access::Create)", path.display())]
+    ReadOnly {
+        /// Which store.
+        path: PathBuf,
+        /// What was refused.
+        what: String,
+    },
 }

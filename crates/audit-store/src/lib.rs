@@ -67,6 +67,26 @@ pub trait EventStore: Send {
     /// Visits stored events in `seq` order; `visit` returns `false` to stop early.
     fn scan(&self, range: Range, visit: &mut dyn FnMut(Stored) -> bool) -> Result<(), StoreError>;
 
+    /// Visits, in `seq` order, at most `limit` stored events whose `seq` is greater than
+    /// `after` (`0`: from the first): how a forwarder reads on from its cursor.
+    fn scan_after(
+        &self,
+        after: u64,
+        limit: usize,
+        visit: &mut dyn FnMut(Stored) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// The last `seq` the forwarding sink `name` has delivered, if it has a cursor.
+    ///
+    /// Sink cursors live outside the hash chain: they only decide what is sent next. A tampered
+    /// cursor can cause redelivery or skipping; skipping shows at the receiver as a gap in
+    /// `seq`, which every forwarded event carries.
+    fn sink_cursor(&self, name: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Records that the sink `name` has delivered everything up to `seq` (see
+    /// [`EventStore::sink_cursor`]). Refused by a store opened [`Access::ReadOnly`].
+    fn set_sink_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError>;
+
     /// Re-checks every record against the chain, every index column against its record and
     /// every output chunk against its digest, and names everything found wrong
     /// ([`InspectReport::findings`]; empty: intact). `Err(..)` means it could not be checked.
@@ -85,7 +105,8 @@ pub struct Attachment {
 /// How to open a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Create it (and its parent folders, owner-only) if missing; for the daemon.
+    /// Create it (and its parent folders, owner-only) if missing; for the daemon, and for its
+    /// forwarders (their own connections, saving sink cursors beside the writer's).
     Create,
     /// It must exist; never written; for views.
     ReadOnly,

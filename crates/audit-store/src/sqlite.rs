@@ -20,6 +20,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod forwarding;
+
 const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
@@ -46,12 +48,17 @@ CREATE TRIGGER IF NOT EXISTS chunks_append_only_update BEFORE UPDATE ON chunks
 CREATE TRIGGER IF NOT EXISTS chunks_append_only_delete BEFORE DELETE ON chunks
     BEGIN SELECT RAISE(ABORT, 'tmux-audit output is append-only'); END;
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(text, content='', detail=none);
+CREATE TABLE IF NOT EXISTS sink_cursors (
+    name TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL
+);
 ";
 
 /// An SQLite-backed [`EventStore`].
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    access: Access,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -108,7 +115,7 @@ impl SqliteStore {
         let conn = Connection::open_with_flags(&path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(sql)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sql)?;
-        let store = SqliteStore { conn, path };
+        let store = SqliteStore { conn, path, access };
         store.prepare(access)?;
         Ok(store)
     }
@@ -425,6 +432,23 @@ impl EventStore for SqliteStore {
             }
         }
         Ok(())
+    }
+
+    fn scan_after(
+        &self,
+        after: u64,
+        limit: usize,
+        visit: &mut dyn FnMut(Stored) -> bool,
+    ) -> Result<(), StoreError> {
+        self.scan_after_seq(after, limit, visit)
+    }
+
+    fn sink_cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.read_sink_cursor(name)
+    }
+
+    fn set_sink_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        self.write_sink_cursor(name, seq)
     }
 
     fn inspect(&self) -> Result<InspectReport, StoreError> {

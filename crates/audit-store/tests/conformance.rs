@@ -1,7 +1,7 @@
 //! The suite every store backend must pass. Each test takes a fresh store from `backends()`.
 
 use audit_core::{Event, Finding, Kind, Timestamp};
-use audit_store::{Access, Attachment, EventStore, Range, SqliteStore};
+use audit_store::{Access, Attachment, EventStore, Range, SqliteStore, StoreError};
 
 fn backends() -> Vec<(&'static str, Box<dyn EventStore>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
@@ -272,4 +272,110 @@ fn sqlite_changed_missing_or_inserted_chunk_is_detected() {
         store.inspect().unwrap().findings,
         vec![Finding::ChunkUnclaimed { seq: 9 }]
     );
+}
+
+#[test]
+fn scan_after_reads_on_from_a_seq_in_order_with_a_limit() {
+    for (name, mut store, _dir) in backends() {
+        let events: Vec<_> = (0..10)
+            .map(|t| event(t, Kind::WindowCreated, "s"))
+            .collect();
+        store.append(&events).unwrap();
+        let read = |after, limit| {
+            let mut seen = Vec::new();
+            store
+                .scan_after(after, limit, &mut |s| {
+                    seen.push(s.seq);
+                    true
+                })
+                .unwrap();
+            seen
+        };
+        assert_eq!(read(0, 3), [1, 2, 3], "{name}");
+        assert_eq!(read(3, 512), [4, 5, 6, 7, 8, 9, 10], "{name}");
+        assert_eq!(read(10, 512), Vec::<u64>::new(), "{name}");
+        assert_eq!(read(u64::MAX, 512), Vec::<u64>::new(), "{name}");
+        let mut first = Vec::new();
+        store
+            .scan_after(5, 512, &mut |s| {
+                first.push(s.seq);
+                false
+            })
+            .unwrap();
+        assert_eq!(first, [6], "{name}: visit stops early");
+    }
+}
+
+#[test]
+fn sink_cursors_start_absent_and_keep_the_last_saved_seq() {
+    for (name, store, _dir) in backends() {
+        assert_eq!(store.sink_cursor("syslog:tcp://a").unwrap(), None, "{name}");
+        store.set_sink_cursor("syslog:tcp://a", 7).unwrap();
+        store.set_sink_cursor("jsonl:/x", 3).unwrap();
+        store.set_sink_cursor("syslog:tcp://a", 9).unwrap();
+        assert_eq!(
+            store.sink_cursor("syslog:tcp://a").unwrap(),
+            Some(9),
+            "{name}"
+        );
+        assert_eq!(store.sink_cursor("jsonl:/x").unwrap(), Some(3), "{name}");
+        assert_eq!(store.sink_cursor("other").unwrap(), None, "{name}");
+        // Cursors are outside the chain: saving them leaves the log intact.
+        assert!(store.inspect().unwrap().intact(), "{name}");
+    }
+}
+
+#[test]
+fn sqlite_read_only_store_reads_cursors_but_refuses_to_save_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut writer = SqliteStore::open(&path, Access::Create).unwrap();
+    writer
+        .append(&[event(1, Kind::SessionCreated, "a")])
+        .unwrap();
+    writer.set_sink_cursor("webhook:http://x", 1).unwrap();
+    let reader = SqliteStore::open(&path, Access::ReadOnly).unwrap();
+    assert_eq!(reader.sink_cursor("webhook:http://x").unwrap(), Some(1));
+    let err = reader.set_sink_cursor("webhook:http://x", 2).unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert_eq!(writer.sink_cursor("webhook:http://x").unwrap(), Some(1));
+}
+
+#[test]
+fn sqlite_second_writable_connection_saves_cursors_while_the_writer_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let mut writer = SqliteStore::open(&path, Access::Create).unwrap();
+    writer.append(&[event(0, Kind::AuditStarted, "-")]).unwrap();
+    let appending = std::thread::spawn(move || {
+        for t in 1..=200 {
+            writer
+                .append(&[
+                    event(t, Kind::WindowCreated, "s"),
+                    event(t, Kind::WindowClosed, "s"),
+                ])
+                .unwrap();
+        }
+        writer
+    });
+    // What a forwarder does meanwhile: its own connection, reading on and saving its cursor.
+    let forwarder = SqliteStore::open(&path, Access::Create).unwrap();
+    let mut cursor = 0;
+    while cursor < 401 {
+        let mut last = cursor;
+        forwarder
+            .scan_after(cursor, 64, &mut |s| {
+                assert_eq!(s.seq, last + 1, "read in order, no gaps");
+                last = s.seq;
+                true
+            })
+            .unwrap();
+        cursor = last;
+        forwarder.set_sink_cursor("f", cursor).unwrap();
+    }
+    let writer = appending.join().unwrap();
+    assert_eq!(writer.head().unwrap().unwrap().seq, 401);
+    assert_eq!(writer.sink_cursor("f").unwrap(), Some(401));
+    assert!(writer.inspect().unwrap().intact());
 }

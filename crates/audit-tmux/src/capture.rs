@@ -278,7 +278,9 @@ impl<'a> Piping<'a> {
     ) -> Result<(), ConnError> {
         if let Err(e) = create_private_dir(&self.folder).and_then(|()| {
             // Names the server, for spools a killed daemon leaves behind.
-            std::fs::write(self.folder.join("server"), &self.server)
+            std::fs::write(self.folder.join("server"), &self.server)?;
+            // The server's copiers run as its owner.
+            crate::owner::hand_over(&self.folder, Path::new(&self.server))
         }) {
             tracing::error!(folder = %self.folder.display(), "cannot create the spool folder, pane {pane_id} is not recorded: {e}");
             return Ok(());
@@ -354,8 +356,16 @@ fn meta_of(view: &ServerView, pane: &Pane) -> PaneMeta {
     }
 }
 
+/// The server's spool folder, owner-only, inside a spool folder others may pass through but not
+/// list (0711: a root daemon's users reach their own folder, and only it).
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
+    if let Some(top) = dir.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(top)?;
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -378,7 +388,7 @@ fn sh_quote(s: &str) -> String {
 
 /// Quotes one argument for a tmux command line. tmux parses double quotes (expanding `\`, `$`
 /// and `~`), and `pipe-pane` expands formats (`#`) in its command: all are escaped.
-fn tmux_quote(s: &str) -> String {
+pub fn tmux_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -65,6 +65,7 @@ enum Incoming {
     Stop,
     Nudge,
     Activity,
+    Run(String),
 }
 
 /// Asks a connection's watcher to stop: queued behind whatever tmux already sent, so that is
@@ -104,6 +105,12 @@ impl Nudger {
     pub fn activity(&self) {
         let _ = self.0.try_send(Incoming::Activity);
     }
+
+    /// Asks the watcher to run `command` on its own control client (the daemon's acts —
+    /// enforcing a policy — are its own, not a new client's). False if it could not be queued.
+    pub fn run(&self, command: String) -> bool {
+        self.0.try_send(Incoming::Run(command)).is_ok()
+    }
 }
 
 /// What [`Connection::next`] found.
@@ -121,6 +128,8 @@ pub enum Next {
     Nudge,
     /// A program started in a pane: who typed last ([`Nudger::activity`]).
     Activity,
+    /// A command to run ([`Nudger::run`]).
+    Run(String),
 }
 
 /// A live control client.
@@ -136,6 +145,8 @@ pub struct Connection {
     nudged: bool,
     /// A look at client activity was asked for while a command ran.
     activity: bool,
+    /// Commands asked for while a command ran.
+    runs: VecDeque<String>,
 }
 
 impl Connection {
@@ -145,7 +156,9 @@ impl Connection {
         // tmux 3.3a: a control client attaching while a server is still starting (no session
         // yet) can make the starting user's `tmux new-session` fail with "server exited
         // unexpectedly". A plain list does not, so attach only once a session exists.
-        let listed = Command::new(tmux)
+        let mut list = Command::new(tmux);
+        crate::owner::confine(&mut list, socket);
+        let listed = list
             .arg("-S")
             .arg(socket)
             .args(["-N", "list-sessions", "-F", "#{session_id}"])
@@ -169,7 +182,9 @@ impl Connection {
                 }
             });
         }
-        let mut child = Command::new(tmux)
+        let mut control = Command::new(tmux);
+        crate::owner::confine(&mut control, socket);
+        let mut child = control
             .arg("-S")
             .arg(socket)
             // -N: never start a server (attach-session would, racing a user starting theirs).
@@ -227,6 +242,7 @@ impl Connection {
             stop_requested: false,
             nudged: false,
             activity: false,
+            runs: VecDeque::new(),
         };
         // The first reply is the attach itself.
         match conn.reply("attach-session") {
@@ -327,6 +343,7 @@ impl Connection {
                 }
                 Ok(Incoming::Nudge) => self.nudged = true,
                 Ok(Incoming::Activity) => self.activity = true,
+                Ok(Incoming::Run(c)) => self.runs.push_back(c),
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
                         "no reply to `{command}` in 10 s"
@@ -350,6 +367,9 @@ impl Connection {
         if std::mem::take(&mut self.nudged) {
             return Next::Nudge;
         }
+        if let Some(c) = self.runs.pop_front() {
+            return Next::Run(c);
+        }
         if std::mem::take(&mut self.activity) {
             return Next::Activity;
         }
@@ -361,6 +381,7 @@ impl Connection {
             Ok(Incoming::Stop) => Next::Stop,
             Ok(Incoming::Nudge) => Next::Nudge,
             Ok(Incoming::Activity) => Next::Activity,
+            Ok(Incoming::Run(c)) => Next::Run(c),
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
     }

@@ -34,6 +34,14 @@ pub enum Notification {
         /// That session's name.
         session: String,
     },
+    /// A session was renamed (`%session-renamed $ID NAME`): kept so a session renamed and
+    /// closed between two looks still has its rename recorded.
+    SessionRenamed {
+        /// Session id.
+        session_id: String,
+        /// Its new name.
+        name: String,
+    },
     /// Sessions, windows or panes changed somewhere (several notification names).
     Structure,
     /// A format subscription's value changed.
@@ -102,8 +110,11 @@ fn classify(line: &[u8]) -> Notification {
                 session: rest_after(line, 3),
             }
         }
+        "%session-renamed" => Notification::SessionRenamed {
+            session_id: word(line, 1).unwrap_or_default(),
+            name: rest_after(line, 2),
+        },
         "%sessions-changed"
-        | "%session-renamed"
         | "%session-changed"
         | "%window-add"
         | "%window-close"

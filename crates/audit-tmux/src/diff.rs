@@ -62,6 +62,36 @@ fn client_event(ctx: &Context, kind: Kind, c: &Client, view: &ServerView) -> Eve
     e
 }
 
+/// `session-renamed` for sessions `renames` (from `%session-renamed`) renamed and then closed
+/// before the look at `new` (which sees only that they are gone); `known` is given the last
+/// names, so the closing [`diff`] then reports carries them.
+pub fn renamed_then_closed(
+    known: &mut ServerView,
+    renames: Vec<(String, String)>,
+    new: &ServerView,
+    ctx: &Context,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (id, name) in renames {
+        if new.sessions.contains_key(&id) {
+            continue;
+        }
+        let Some(old) = known.sessions.get_mut(&id) else {
+            continue;
+        };
+        if old.name == name {
+            continue;
+        }
+        let mut e = ctx.event(Kind::SessionRenamed);
+        e.session_id = Some(id);
+        e.session = Some(name.clone());
+        e.message = Some(format!("was {}", old.name));
+        old.name = name;
+        events.push(e);
+    }
+    events
+}
+
 /// The events that lead from `old` to `new`, in an order a reader can follow: things appear
 /// (sessions, windows, panes), clients move, then things disappear (panes, windows, sessions).
 pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {

@@ -13,6 +13,9 @@ pub enum Scope {
     Socket(PathBuf),
     /// Every socket in a folder (the user's tmux folder).
     Folder(PathBuf),
+    /// Every user's tmux folder (`tmux-UID`) in these folders (`/tmp`), those made later too:
+    /// `daemon --system`.
+    System(Vec<PathBuf>),
 }
 
 impl Scope {
@@ -21,6 +24,12 @@ impl Scope {
         match self {
             Scope::Socket(p) => p == socket,
             Scope::Folder(dir) => socket.parent() == Some(dir.as_path()),
+            Scope::System(bases) => socket
+                .parent()
+                .and_then(|f| Some((f.parent()?, f.file_name()?.to_str()?)))
+                .is_some_and(|(base, name)| {
+                    folder_uid(name).is_some() && bases.iter().any(|b| b == base)
+                }),
         }
     }
 
@@ -28,6 +37,13 @@ impl Scope {
     pub fn display(&self) -> String {
         match self {
             Scope::Socket(p) | Scope::Folder(p) => p.display().to_string(),
+            Scope::System(bases) => {
+                let bases: Vec<String> = bases
+                    .iter()
+                    .map(|b| format!("{}/tmux-*", b.display()))
+                    .collect();
+                format!("system:{}", bases.join(","))
+            }
         }
     }
 }
@@ -57,6 +73,7 @@ fn is_socket(path: &Path) -> bool {
 /// after the daemon). Blocks.
 pub fn run(scope: &Scope, mut found: impl FnMut(PathBuf, bool)) -> std::io::Result<()> {
     let (dir, only): (PathBuf, Option<OsString>) = match scope {
+        Scope::System(bases) => return run_system(bases, found),
         Scope::Socket(p) => (
             p.parent()
                 .map(Path::to_path_buf)
@@ -103,6 +120,101 @@ pub fn run(scope: &Scope, mut found: impl FnMut(PathBuf, bool)) -> std::io::Resu
             if is_socket(&p) {
                 found(p, false);
             }
+        }
+    }
+}
+
+/// The uid a tmux folder's name claims (`tmux-1000`).
+fn folder_uid(name: &str) -> Option<u32> {
+    name.strip_prefix("tmux-")?.parse().ok()
+}
+
+/// Whether `folder` is a tmux folder tmux itself would use: a real folder (not a link) owned by
+/// the uid its name claims, closed to others. Anything else — say a user's `/tmp/tmux-0` made
+/// to look like root's — is not watched.
+fn trusted_folder(folder: &Path) -> bool {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(uid) = folder
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(folder_uid)
+    else {
+        return false;
+    };
+    match std::fs::symlink_metadata(folder) {
+        Ok(m) => m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0,
+        Err(_) => false,
+    }
+}
+
+/// [`run`] for [`Scope::System`]: every trusted `tmux-UID` folder in `bases`, now and later,
+/// and every socket in them.
+fn run_system(bases: &[PathBuf], mut found: impl FnMut(PathBuf, bool)) -> std::io::Result<()> {
+    let mut inotify = Inotify::init()?;
+    let mut folders: std::collections::HashMap<inotify::WatchDescriptor, PathBuf> =
+        std::collections::HashMap::new();
+    let mut base_of: std::collections::HashMap<inotify::WatchDescriptor, PathBuf> =
+        std::collections::HashMap::new();
+    for base in bases {
+        let wd = inotify.watches().add(
+            base,
+            WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::ONLYDIR,
+        )?;
+        base_of.insert(wd, base.clone());
+    }
+    let watch_folder = |inotify: &mut Inotify,
+                        folders: &mut std::collections::HashMap<_, _>,
+                        folder: PathBuf,
+                        initial: bool,
+                        found: &mut dyn FnMut(PathBuf, bool)| {
+        if !trusted_folder(&folder) {
+            tracing::warn!(folder = %folder.display(), "not a tmux folder its named user owns and keeps private: not watched");
+            return;
+        }
+        match inotify.watches().add(
+            &folder,
+            WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::ONLYDIR,
+        ) {
+            Ok(wd) => {
+                folders.insert(wd, folder.clone());
+            }
+            Err(e) => {
+                tracing::warn!(folder = %folder.display(), "cannot watch: {e}");
+                return;
+            }
+        }
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            if entry.file_type().map(|t| t.is_socket()).unwrap_or(false) {
+                found(entry.path(), initial);
+            }
+        }
+    };
+    for base in bases {
+        for entry in std::fs::read_dir(base)?.flatten() {
+            let name = entry.file_name();
+            if name.to_str().and_then(folder_uid).is_some() {
+                watch_folder(&mut inotify, &mut folders, entry.path(), true, &mut found);
+            }
+        }
+    }
+    let mut buffer = [0u8; 4096];
+    loop {
+        let mut new_folders = Vec::new();
+        for event in inotify.read_events_blocking(&mut buffer)? {
+            let Some(name) = event.name else { continue };
+            if let Some(base) = base_of.get(&event.wd) {
+                if name.to_str().and_then(folder_uid).is_some() {
+                    new_folders.push(base.join(name));
+                }
+            } else if let Some(folder) = folders.get(&event.wd) {
+                let p = folder.join(name);
+                if is_socket(&p) {
+                    found(p, false);
+                }
+            }
+        }
+        for folder in new_folders {
+            watch_folder(&mut inotify, &mut folders, folder, false, &mut found);
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod diff;
 pub mod discovery;
 pub mod messages;
 pub mod origin;
+pub mod owner;
 pub mod prior;
 pub mod shutdown;
 pub mod snapshot;

@@ -3,6 +3,16 @@
 
 /// The name of `uid`, if the user database knows it.
 pub fn name_of(uid: u32) -> Option<String> {
+    entry_of(uid).map(|(name, _)| name)
+}
+
+/// The primary group of `uid`, if the user database knows it.
+pub fn group_of(uid: u32) -> Option<u32> {
+    entry_of(uid).map(|(_, gid)| gid)
+}
+
+/// `uid`'s name and primary group.
+fn entry_of(uid: u32) -> Option<(String, u32)> {
     let mut buf = vec![0u8; 16 * 1024];
     // SAFETY: `pwd` and `buf` outlive the call and `buf.len()` is its true size; on success
     // `pw_name` points into `buf`, which we read before it is dropped.
@@ -19,11 +29,12 @@ pub fn name_of(uid: u32) -> Option<String> {
         if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
             return None;
         }
-        Some(
+        Some((
             std::ffi::CStr::from_ptr(pwd.pw_name)
                 .to_string_lossy()
                 .into_owned(),
-        )
+            pwd.pw_gid,
+        ))
     }
 }
 

@@ -1,7 +1,7 @@
 //! What several subcommands share: where the store is, which server is meant, and reading the
 //! log through the store trait.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use audit_core::{Stored, Timestamp};
 use audit_store::{Access, EventStore, Range};
 use audit_tmux::discovery;
@@ -11,8 +11,9 @@ use std::path::PathBuf;
 /// Options every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// The store [default: $XDG_DATA_HOME/tmux-audit/audit.db]
-    #[arg(long, global = true, env = "TMUX_AUDIT_DB", value_name = "PATH")]
+    /// The store [default: `db` in the config files, else $TMUX_AUDIT_DB, else
+    /// $XDG_DATA_HOME/tmux-audit/audit.db]
+    #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The tmux server with this socket name (like `tmux -L`)
     #[arg(
@@ -27,6 +28,12 @@ pub struct Global {
     pub socket: Option<PathBuf>,
 }
 
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
 /// The real user id of this process.
 pub fn uid() -> u32 {
     // SAFETY: getuid cannot fail and touches no memory.
@@ -34,19 +41,10 @@ pub fn uid() -> u32 {
 }
 
 impl Global {
-    /// The store path after flags, environment and defaults.
+    /// The store path: flag, environment, user file, system file, default (see
+    /// [`crate::config`]).
     pub fn db_path(&self) -> Result<PathBuf> {
-        if let Some(db) = &self.db {
-            return Ok(db.clone());
-        }
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .context(
-                "cannot find a place for the store: set XDG_DATA_HOME or HOME, or pass --db",
-            )?;
-        Ok(data.join("tmux-audit").join("audit.db"))
+        crate::config::view_db(self.db.as_deref())
     }
 
     /// The one server `-L`/`-S` names, if any.

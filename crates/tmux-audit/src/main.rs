@@ -4,6 +4,7 @@
 
 mod cmd;
 mod common;
+mod config;
 mod hits;
 mod recording;
 mod render;

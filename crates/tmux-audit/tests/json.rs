@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use support::*;
 
-const KINDS: [&str; 22] = [
+const KINDS: [&str; 28] = [
     "server-started",
     "server-exited",
     "session-created",
@@ -32,8 +32,14 @@ const KINDS: [&str; 22] = [
     "tmux-command",
     "shell-command",
     "client-active",
+    "policy-violation",
+    "policy-loaded",
+    "sink-failed",
+    "sink-recovered",
+    "client-identity-mismatch",
+    "client-connection",
 ];
-const STRING_FIELDS: [&str; 28] = [
+const STRING_FIELDS: [&str; 34] = [
     "time",
     "kind",
     "host",
@@ -62,6 +68,12 @@ const STRING_FIELDS: [&str; 28] = [
     "command",
     "key",
     "severity",
+    "actor",
+    "attribution",
+    "rule",
+    "violation",
+    "action",
+    "sink",
 ];
 const INT_FIELDS: [&str; 12] = [
     "seq",
@@ -149,7 +161,8 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
                 || INT_FIELDS.contains(&key.as_str())
                 || BYTES_FIELDS.contains(&key.as_str())
                 || key == "readonly"
-                || key == "argv",
+                || key == "argv"
+                || key == "candidates",
             "undocumented field `{key}` in {e}"
         );
     }
@@ -176,6 +189,12 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
         if let Some(v) = m.get(f) {
             assert!(is_bytes(v), "`{f}` is a string or {{\"hex\": …}}: {e}");
         }
+    }
+    if let Some(v) = m.get("candidates") {
+        assert!(
+            v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            "`candidates` is an array of user names: {e}"
+        );
     }
     if let Some(v) = m.get("argv") {
         assert!(

@@ -460,7 +460,11 @@ fn a_large_spool_left_by_a_killed_daemon_is_recorded_whole() {
     let server = TmuxServer::start("work");
     let db = server.db();
     // What a copier wrote while no daemon ran: far more than is ingested in one quiet period.
-    let folder = db.with_file_name("audit.db.spool").join("left");
+    // Named as the daemon names a server's folder: the first 16 hex digits of its hash.
+    let key = blake3::hash(server.sock_str().as_bytes()).to_hex();
+    let folder = db
+        .with_file_name("audit.db.spool")
+        .join(&key.as_str()[..16]);
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("server"), server.sock_str()).unwrap();
     let mut bytes = spool::MAGIC.to_vec();
@@ -473,6 +477,15 @@ fn a_large_spool_left_by_a_killed_daemon_is_recorded_whole() {
     }
     spool::encode_closed(&mut bytes, start + pieces * 1000);
     std::fs::write(folder.join(format!("77-{start}.tas")), &bytes).unwrap();
+    // A folder whose name is not its server's hash (under a root daemon, a user owns their
+    // server's folder and could write any `server` file there): not believed.
+    let forged = db.with_file_name("audit.db.spool").join("0123456789abcdef");
+    std::fs::create_dir_all(&forged).unwrap();
+    std::fs::write(forged.join("server"), server.sock_str()).unwrap();
+    let mut fake = spool::MAGIC.to_vec();
+    spool::encode_output(&mut fake, start, b"forged output\r\n");
+    spool::encode_closed(&mut fake, start + 1000);
+    std::fs::write(forged.join(format!("88-{start}.tas")), &fake).unwrap();
 
     let mut daemon = recording_daemon(&server, &db);
     daemon.wait_ready("work");
@@ -487,6 +500,10 @@ fn a_large_spool_left_by_a_killed_daemon_is_recorded_whole() {
     );
     assert_eq!(total, 32 << 20);
     daemon.stop();
+    assert!(
+        output(&db, "%88").is_empty(),
+        "the forged folder was not adopted"
+    );
     assert!(
         !folder.join(format!("77-{start}.tas")).exists(),
         "spool removed once recorded"

@@ -374,6 +374,13 @@ impl State {
             let Ok(server) = std::fs::read_to_string(dir.join("server")) else {
                 continue;
             };
+            // The folder is named by the server's hash; a `server` file that names another
+            // server (its owner may write it, under a root daemon) is not believed.
+            let key = blake3::hash(server.as_bytes()).to_hex();
+            if dir.file_name().and_then(|n| n.to_str()) != Some(&key.as_str()[..16]) {
+                tracing::warn!(folder = %dir.display(), "spool folder names a server whose hash is not its name: ignored");
+                continue;
+            }
             let mut spools: Vec<(String, i64, PathBuf)> = std::fs::read_dir(&dir)
                 .into_iter()
                 .flatten()

@@ -11,7 +11,7 @@ use std::path::Path;
 pub fn watch(spool_dir: &Path, wake: impl Fn() -> bool) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(0o711)
         .create(spool_dir)?;
     let mut inotify = Inotify::init()?;
     let spools = WatchMask::MODIFY | WatchMask::CLOSE_WRITE | WatchMask::CREATE;

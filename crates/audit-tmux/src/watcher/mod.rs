@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 mod activity;
 mod explain;
+mod kernel;
 mod tmux_commands;
 use explain::Sighting;
 
@@ -91,6 +92,10 @@ struct State<'a> {
     detached: Option<(Timestamp, String)>,
     /// Pane output pipes, when recording output.
     piping: Option<Piping<'a>>,
+    /// What the kernel shows connected to the socket.
+    kernel: kernel::KernelView,
+    /// Sessions renamed since the last look (id, new name).
+    renamed: Vec<(String, String)>,
 }
 
 /// Log entries kept to explain departures (tmux's default `message-limit`).
@@ -123,6 +128,8 @@ pub fn run(
         reconnected: false,
         detached: None,
         piping,
+        kernel: kernel::KernelView::default(),
+        renamed: Vec::new(),
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -262,11 +269,16 @@ impl State<'_> {
                 }
                 Next::Notification(at, n) if wakes(&n) => {
                     sightings.extend(Sighting::of(at, &n));
+                    self.note_rename(&n);
                     at
                 }
                 Next::Notification(..) | Next::Timeout => continue,
                 Next::Activity => {
                     self.activity_look(conn)?;
+                    continue;
+                }
+                Next::Run(command) => {
+                    self.run_asked(conn, &command)?;
                     continue;
                 }
                 Next::Nudge => Timestamp::now(),
@@ -281,6 +293,7 @@ impl State<'_> {
                 }
             };
             // Coalesce whatever else already arrived into the same refresh.
+            let mut runs = Vec::new();
             let mut exit = false;
             let mut stop = false;
             loop {
@@ -288,14 +301,19 @@ impl State<'_> {
                     Next::Notification(at, n) => {
                         exit |= matches!(n, Notification::Exit(_));
                         sightings.extend(Sighting::of(at, &n));
+                        self.note_rename(&n);
                     }
                     Next::Stop => stop = true,
                     // The refresh below lists clients, activity included.
                     Next::Nudge | Next::Activity => {}
+                    Next::Run(command) => runs.push(command),
                     Next::Timeout | Next::Closed => break,
                 }
             }
             let result = self.refresh(conn, first, Observed::Live, false, &sightings);
+            for command in runs {
+                self.run_asked(conn, &command)?;
+            }
             if stop && result.is_ok() {
                 if let Some(piping) = &mut self.piping {
                     piping.close_all(conn)?;
@@ -375,8 +393,16 @@ impl State<'_> {
         if let Some((from, ours)) = self.detached.take() {
             events.push(self.recorder_gap(from, time, &ours, &entries, &view));
         }
+        let renamed = std::mem::take(&mut self.renamed);
+        events.extend(diff::renamed_then_closed(
+            &mut self.known,
+            renamed,
+            &view,
+            &ctx,
+        ));
         events.extend(diff::diff(&self.known, &view, &ctx));
         events.extend(self.latest_typists(&view, time));
+        events.extend(self.kernel_look(&view, conn.pid(), time));
         for s in fleeting {
             events.extend(self.fleeting(s, &entries, &view));
         }
@@ -402,6 +428,24 @@ impl State<'_> {
         self.known = view;
         self.reconnected = false;
         Ok(())
+    }
+
+    fn note_rename(&mut self, n: &Notification) {
+        if let Notification::SessionRenamed { session_id, name } = n {
+            self.renamed.push((session_id.clone(), name.clone()));
+        }
+    }
+
+    /// Runs a command the daemon asked for; tmux refusing it is logged, not fatal.
+    fn run_asked(&mut self, conn: &mut Connection, command: &str) -> Result<(), ConnError> {
+        match conn.command(command) {
+            Ok(_) => Ok(()),
+            Err(ConnError::Refused { command, detail }) => {
+                tracing::warn!(server = %self.server, "tmux refused `{command}`: {detail}");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn read_log(&mut self, conn: &mut Connection) -> Result<Vec<messages::Entry>, ConnError> {
@@ -465,6 +509,7 @@ fn wakes(n: &Notification) -> bool {
     match n {
         Notification::ClientDetached(_)
         | Notification::ClientSessionChanged { .. }
+        | Notification::SessionRenamed { .. }
         | Notification::Structure => true,
         Notification::Subscription(name) => name == snapshot::SUBSCRIPTION,
         Notification::Exit(_) | Notification::Other(_) => false,

@@ -1,7 +1,9 @@
 //! `tmux-audit daemon`: record until stopped.
 
 use crate::common::{self, Global};
+use crate::config::{self, Flags, Mode};
 use anyhow::{bail, Context, Result};
+use audit_policy::Policy;
 use audit_tmux::discovery::{self, Scope};
 use audit_tmux::{snapshot, watcher};
 use std::path::PathBuf;
@@ -12,22 +14,37 @@ use std::process::{Command, ExitCode, Stdio};
 #[command(after_help = "\
 Without -L or -S it records every tmux server of the invoking user: the sockets in
 $TMUX_TMPDIR/tmux-UID/ (else /tmp/tmux-UID/), including servers started later and servers
-that exit and come back. It runs in the foreground; logs go to stderr (TMUX_AUDIT_LOG=debug for
-more). SIGTERM or SIGINT stop it cleanly: everything is committed and audit-stopped recorded.
+that exit and come back. With --system (root) it records every user's servers: each trusted
+tmux-UID folder in /tmp (socket_dirs in the config), into /var/lib/tmux-audit/audit.db. It runs
+in the foreground; logs go to stderr (TMUX_AUDIT_LOG=debug for more). SIGTERM or SIGINT stop it
+cleanly: everything is committed and audit-stopped recorded. SIGHUP reads the policy file again
+(a broken one is refused, the one in force stays).
+
+Settings: built-in defaults < system file (/etc/tmux-audit/config.toml) < user file
+(~/.config/tmux-audit/config.toml) < environment < flags; `tmux-audit config show` prints them.
 
 Examples:
   tmux-audit daemon                          every server of this user
   tmux-audit daemon -L work                  only the server `tmux -L work` uses
-  tmux-audit daemon -S /tmp/pair.sock --db /var/tmp/pair-audit.db")]
+  tmux-audit daemon -S /tmp/pair.sock --db /var/tmp/pair-audit.db
+  tmux-audit daemon --system                 every user's servers (root; see docs/HOST-MODE.md)
+  tmux-audit daemon --policy ./policy.toml --config ./config.toml")]
 pub struct Args {
-    /// The tmux program to talk to servers with
-    #[arg(
-        long,
-        env = "TMUX_AUDIT_TMUX",
-        default_value = "tmux",
-        value_name = "PATH"
-    )]
-    tmux: PathBuf,
+    /// Record every user's tmux servers on this host (root)
+    #[arg(long, conflicts_with_all = ["socket", "socket_name"])]
+    system: bool,
+
+    /// The config file (replaces the user file; with --system the system file)
+    #[arg(long, env = "TMUX_AUDIT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The policy to enforce [default: /etc/tmux-audit/policy.toml if it exists]
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// The tmux program to talk to servers with [default: tmux]
+    #[arg(long, value_name = "PATH")]
+    tmux: Option<PathBuf>,
 
     /// Record who accessed what, but not what the panes printed
     #[arg(long)]
@@ -43,16 +60,37 @@ pub struct Args {
     commands_by_scan: bool,
 
     /// Longest time recorded output waits in its spool before it is committed to the store
-    /// (and can be replayed or searched)
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    flush_after: f64,
+    /// (and can be replayed or searched) [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    flush_after: Option<f64>,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     init_logging();
-    let db = global.db_path()?;
-    let scope = match global.server() {
-        Some(socket) => {
+    let mode = if args.system {
+        Mode::System
+    } else {
+        Mode::User
+    };
+    if args.system && common::euid() != 0 {
+        bail!("--system records every user's tmux servers and needs root");
+    }
+    let settings = config::resolve(
+        mode,
+        &Flags {
+            config: args.config.clone(),
+            db: global.db.clone(),
+            policy: args.policy.clone(),
+            tmux: args.tmux.clone(),
+            no_output: args.no_output,
+            no_commands: args.no_commands,
+            flush_after: args.flush_after,
+        },
+    )?;
+    let db = settings.db.value.clone();
+    let scope = match (args.system, global.server()) {
+        (true, _) => Scope::System(settings.socket_dirs.value.clone()),
+        (false, Some(socket)) => {
             let dir = socket.parent().map(PathBuf::from).unwrap_or_default();
             if !dir.is_dir() {
                 bail!(
@@ -63,9 +101,23 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             }
             Scope::Socket(socket)
         }
-        None => Scope::Folder(discovery::default_folder(common::uid())),
+        (false, None) => Scope::Folder(discovery::default_folder(common::uid())),
     };
-    let version = Command::new(&args.tmux)
+    // The policy is read whole before anything starts: a broken one stops the daemon here.
+    let policy = match &settings.policy.value {
+        Some(path) => {
+            let loaded = Policy::load(path)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("policy (from {})", settings.policy.source))?;
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            Some((path.clone(), loaded.policy))
+        }
+        None => None,
+    };
+    let tmux = settings.tmux.value.clone();
+    let version = Command::new(&tmux)
         .arg("-V")
         .stderr(Stdio::null())
         .output()
@@ -75,7 +127,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let Some(version) = version else {
         bail!(
             "cannot run {} -V: install tmux 3.2 or later, or pass --tmux PATH",
-            args.tmux.display()
+            tmux.display()
         );
     };
     let number = version
@@ -87,32 +139,47 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             "{version} is too old: tmux-audit needs tmux 3.2 or later (control mode without no-output and format subscriptions would slow every pane); upgrade tmux or pass --tmux PATH"
         );
     }
-    if !(args.flush_after > 0.0 && args.flush_after <= 3600.0) {
-        bail!(
-            "--flush-after {} is out of range: give seconds between 0 and 3600",
-            args.flush_after
-        );
-    }
-    let capture = if args.no_output {
-        None
-    } else {
+    let capture = if settings.output.value {
         let exe = std::env::current_exe().context("cannot find the tmux-audit program itself (needed to record pane output; pass --no-output to record access only)")?;
         Some(audit_daemon::Capture {
             exe,
-            flush_after: std::time::Duration::from_secs_f64(args.flush_after),
+            flush_after: std::time::Duration::from_secs_f64(settings.flush_after.value),
         })
+    } else {
+        None
     };
+    if args.system {
+        prepare_system_store(&db)?;
+    }
     let config = audit_daemon::Config {
         db,
         scope,
-        tmux: args.tmux,
+        tmux,
         host: hostname(),
         capture,
-        commands: !args.no_commands,
+        commands: settings.commands.value,
         commands_by_scan: args.commands_by_scan,
+        policy,
+        sinks: settings.sinks.value,
     };
     audit_daemon::run(config).context("daemon")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The system store's folder: root's, passable (0711) so each user's copier reaches its own
+/// spool folder beneath, but not listable; the store itself stays 0600.
+fn prepare_system_store(db: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = db.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+            .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 fn init_logging() {

@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 mod commands;
+mod config;
 mod daemon;
 pub mod export;
 mod log;
@@ -34,6 +35,8 @@ Examples:
   tmux-audit search 'DROP TABLE'          every pane's output: time, pane, who was attached
   tmux-audit verify                       check that no stored event or output was changed
   tmux-audit seal init                    seal the store with a key kept off the machine
+  tmux-audit daemon --system              (root) every user's servers, policy and sinks
+  tmux-audit config check                 validate config and policy files (line numbers)
 
 Exit status: 0 success; 1 verify found tampering; 2 the command could not do its job.";
 
@@ -54,6 +57,7 @@ enum Command {
     Log(log::Args),
     Sessions(sessions::Args),
     Commands(commands::Args),
+    Config(config::Args),
     Verify(verify::Args),
     Seal(seal::Args),
     Replay(replay::Args),
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&cli.global, a),
         Command::Sessions(a) => sessions::run(&cli.global, a),
         Command::Commands(a) => commands::run(&cli.global, a),
+        Command::Config(a) => config::run(&cli.global, a),
         Command::Verify(a) => verify::run(&cli.global, a),
         Command::Seal(a) => seal::run(&cli.global, a),
         Command::Replay(a) => replay::run(&cli.global, a),

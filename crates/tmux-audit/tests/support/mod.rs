@@ -70,6 +70,11 @@ fn isolate(cmd: &mut Command, dir: &Path) {
         .env_remove("SSH_TTY")
         .env("TMUX_TMPDIR", dir)
         .env("XDG_DATA_HOME", dir.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .env("TMUX_AUDIT_SYSTEM_CONFIG", dir.join("etc/config.toml"))
+        .env_remove("TMUX_AUDIT_CONFIG")
+        .env_remove("TMUX_AUDIT_POLICY")
+        .env_remove("TMUX_AUDIT_DB")
         .env("TERM", "xterm")
         .env("SHELL", "/bin/sh")
         .env("LC_ALL", "C.UTF-8");

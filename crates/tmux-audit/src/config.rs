@@ -1,0 +1,339 @@
+//! Settings and where each comes from. One rule, for every setting:
+//!
+//! ```text
+//! built-in defaults  <  system file  <  user file  <  environment  <  flags
+//! ```
+//!
+//! The system file is `/etc/tmux-audit/config.toml` (`TMUX_AUDIT_SYSTEM_CONFIG` moves it, for
+//! packaging and tests); the user file `$XDG_CONFIG_HOME/tmux-audit/config.toml` (else
+//! `~/.config/…`); the policy, unless named, `policy.toml` beside the system file. `daemon --system` reads only the system file: a host-wide recorder takes no
+//! orders from root's personal settings. `--config FILE` (or `TMUX_AUDIT_CONFIG`) stands in for
+//! the mode's own file — the user file, or the system file with `--system`. A list (`sink`,
+//! `socket_dirs`) from a later layer replaces the earlier one whole, so what a file says is what
+//! is used. A file is read whole or refused with the line and the reason; nothing is half-applied.
+
+use anyhow::{anyhow, Context, Result};
+use audit_forward::SinkSpec;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The system-wide file.
+pub const SYSTEM_FILE: &str = "/etc/tmux-audit/config.toml";
+/// The policy file used when none is named, if it exists: `policy.toml` beside the system file.
+pub fn default_policy() -> PathBuf {
+    system_file().with_file_name("policy.toml")
+}
+/// The store of `daemon --system` when none is named.
+pub const SYSTEM_DB: &str = "/var/lib/tmux-audit/audit.db";
+
+/// What one file may say.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// The store.
+    pub db: Option<PathBuf>,
+    /// The policy file.
+    pub policy: Option<PathBuf>,
+    /// The tmux program.
+    pub tmux: Option<PathBuf>,
+    /// Record pane output.
+    pub output: Option<bool>,
+    /// Record programs run in panes.
+    pub commands: Option<bool>,
+    /// Seconds output may wait in its spool.
+    pub flush_after: Option<f64>,
+    /// Where `daemon --system` looks for users' `tmux-UID` folders.
+    pub socket_dirs: Option<Vec<PathBuf>>,
+    /// Where events are forwarded.
+    pub sink: Option<Vec<SinkSpec>>,
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Built in.
+    Default,
+    /// A file (the system or user file, or `--config`).
+    File(PathBuf),
+    /// An environment variable.
+    Env(&'static str),
+    /// A command-line flag.
+    Flag(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Env(v) => write!(f, "${v}"),
+            Source::Flag(n) => write!(f, "--{n}"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Clone, Debug)]
+pub struct Sourced<T> {
+    /// The value.
+    pub value: T,
+    /// Its layer.
+    pub source: Source,
+}
+
+impl<T> Sourced<T> {
+    fn new(value: T, source: Source) -> Self {
+        Sourced { value, source }
+    }
+}
+
+/// Which recorder the settings are for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One user's servers (and every view).
+    User,
+    /// Every user's servers (`daemon --system`, root).
+    System,
+}
+
+/// What the command line says (flags only; `None` when not given).
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--db`.
+    pub db: Option<PathBuf>,
+    /// `--policy`.
+    pub policy: Option<PathBuf>,
+    /// `--tmux`.
+    pub tmux: Option<PathBuf>,
+    /// `--no-output`.
+    pub no_output: bool,
+    /// `--no-commands`.
+    pub no_commands: bool,
+    /// `--flush-after`.
+    pub flush_after: Option<f64>,
+}
+
+/// The settings in force.
+#[derive(Debug)]
+pub struct Settings {
+    /// The files read, in order.
+    pub files: Vec<PathBuf>,
+    /// The store.
+    pub db: Sourced<PathBuf>,
+    /// The policy file; `None` when there is none to enforce.
+    pub policy: Sourced<Option<PathBuf>>,
+    /// The tmux program.
+    pub tmux: Sourced<PathBuf>,
+    /// Record pane output.
+    pub output: Sourced<bool>,
+    /// Record programs run in panes.
+    pub commands: Sourced<bool>,
+    /// Seconds output may wait in its spool.
+    pub flush_after: Sourced<f64>,
+    /// Folders holding users' `tmux-UID` folders (system mode).
+    pub socket_dirs: Sourced<Vec<PathBuf>>,
+    /// Sinks.
+    pub sinks: Sourced<Vec<SinkSpec>>,
+}
+
+/// A file that could not be used, with the line and the reason.
+#[derive(Debug)]
+pub struct FileError {
+    /// `FILE:LINE:COL: reason` (or `FILE: reason` when it could not be read).
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// Parses one config file's text; errors name `file`, the line and the column.
+pub fn parse(text: &str, file: &Path) -> Result<FileSettings, FileError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, col) = e
+            .span()
+            .map(|s| audit_policy::line_col(text, s.start))
+            .unwrap_or((1, 1));
+        FileError {
+            message: format!(
+                "{}:{line}:{col}: {}",
+                file.display(),
+                e.message().trim_end()
+            ),
+        }
+    })
+}
+
+/// Reads and parses `path`; `Ok(None)` when it does not exist and `required` is false.
+pub fn read(path: &Path, required: bool) -> Result<Option<FileSettings>, FileError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
+        Err(e) => Err(FileError {
+            message: format!("{}: cannot read: {e}", path.display()),
+        }),
+    }
+}
+
+/// The system file's path.
+pub fn system_file() -> PathBuf {
+    std::env::var_os("TMUX_AUDIT_SYSTEM_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_FILE))
+}
+
+/// The user file's path, when a home can be found.
+pub fn user_file() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("tmux-audit").join("config.toml"))
+}
+
+/// The files `mode` reads, in order, each with whether it must exist.
+pub fn files_for(mode: Mode, flags: &Flags) -> Vec<(PathBuf, bool)> {
+    let named = flags
+        .config
+        .clone()
+        .or_else(|| env_path("TMUX_AUDIT_CONFIG"));
+    match (mode, named) {
+        (Mode::System, Some(f)) => vec![(f, true)],
+        (Mode::System, None) => vec![(system_file(), false)],
+        (Mode::User, Some(f)) => vec![(system_file(), false), (f, true)],
+        (Mode::User, None) => {
+            let mut files = vec![(system_file(), false)];
+            files.extend(user_file().map(|f| (f, false)));
+            files
+        }
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Resolves every setting for `mode` from the layers.
+pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
+    let mut layers = Vec::new();
+    let mut files = Vec::new();
+    for (path, required) in files_for(mode, flags) {
+        if let Some(settings) = read(&path, required)? {
+            files.push(path.clone());
+            layers.push((Source::File(path), settings));
+        }
+    }
+    let default_db = match mode {
+        Mode::System => PathBuf::from(SYSTEM_DB),
+        Mode::User => user_db().unwrap_or_default(),
+    };
+    let mut s = Settings {
+        files,
+        db: Sourced::new(default_db, Source::Default),
+        policy: Sourced::new(
+            Some(default_policy()).filter(|p| p.exists()),
+            Source::Default,
+        ),
+        tmux: Sourced::new(PathBuf::from("tmux"), Source::Default),
+        output: Sourced::new(true, Source::Default),
+        commands: Sourced::new(true, Source::Default),
+        flush_after: Sourced::new(30.0, Source::Default),
+        socket_dirs: Sourced::new(vec![PathBuf::from("/tmp")], Source::Default),
+        sinks: Sourced::new(Vec::new(), Source::Default),
+    };
+    for (source, f) in layers {
+        let at = |v| Sourced::new(v, source.clone());
+        if let Some(v) = f.db {
+            s.db = at(v);
+        }
+        if let Some(v) = f.policy {
+            s.policy = Sourced::new(Some(v), source.clone());
+        }
+        if let Some(v) = f.tmux {
+            s.tmux = Sourced::new(v, source.clone());
+        }
+        if let Some(v) = f.output {
+            s.output = Sourced::new(v, source.clone());
+        }
+        if let Some(v) = f.commands {
+            s.commands = Sourced::new(v, source.clone());
+        }
+        if let Some(v) = f.flush_after {
+            s.flush_after = Sourced::new(v, source.clone());
+        }
+        if let Some(v) = f.socket_dirs {
+            s.socket_dirs = Sourced::new(v, source.clone());
+        }
+        if let Some(v) = f.sink {
+            s.sinks = Sourced::new(v, source.clone());
+        }
+    }
+    if let Some(v) = env_path("TMUX_AUDIT_DB") {
+        s.db = Sourced::new(v, Source::Env("TMUX_AUDIT_DB"));
+    }
+    if let Some(v) = env_path("TMUX_AUDIT_POLICY") {
+        s.policy = Sourced::new(Some(v), Source::Env("TMUX_AUDIT_POLICY"));
+    }
+    if let Some(v) = env_path("TMUX_AUDIT_TMUX") {
+        s.tmux = Sourced::new(v, Source::Env("TMUX_AUDIT_TMUX"));
+    }
+    if let Some(v) = flags.db.clone() {
+        s.db = Sourced::new(v, Source::Flag("db"));
+    }
+    if let Some(v) = flags.policy.clone() {
+        s.policy = Sourced::new(Some(v), Source::Flag("policy"));
+    }
+    if let Some(v) = flags.tmux.clone() {
+        s.tmux = Sourced::new(v, Source::Flag("tmux"));
+    }
+    if flags.no_output {
+        s.output = Sourced::new(false, Source::Flag("no-output"));
+    }
+    if flags.no_commands {
+        s.commands = Sourced::new(false, Source::Flag("no-commands"));
+    }
+    if let Some(v) = flags.flush_after {
+        s.flush_after = Sourced::new(v, Source::Flag("flush-after"));
+    }
+    if s.db.value.as_os_str().is_empty() {
+        return Err(anyhow!(
+            "cannot find a place for the store: set XDG_DATA_HOME or HOME, or pass --db"
+        ));
+    }
+    if !(s.flush_after.value > 0.0 && s.flush_after.value <= 3600.0) {
+        return Err(anyhow!(
+            "flush_after {} (from {}) is out of range: give seconds between 0 and 3600",
+            s.flush_after.value,
+            s.flush_after.source
+        ));
+    }
+    Ok(s)
+}
+
+/// `$XDG_DATA_HOME/tmux-audit/audit.db`, else `~/.local/share/…`.
+fn user_db() -> Option<PathBuf> {
+    env_path("XDG_DATA_HOME")
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("tmux-audit").join("audit.db"))
+}
+
+/// The store views read: `--db`, else the layers (user mode).
+pub fn view_db(flag: Option<&Path>) -> Result<PathBuf> {
+    let flags = Flags {
+        db: flag.map(Path::to_path_buf),
+        ..Flags::default()
+    };
+    resolve(Mode::User, &flags)
+        .map(|s| s.db.value)
+        .context("reading settings")
+}

@@ -1,28 +1,32 @@
-//! The policy in force: each client that attaches, is found attached, or clears its read-only
-//! flag is checked against the rules (`audit-policy`); each violation is a `policy-violation`
-//! event recorded right after what showed it, and the strongest action is taken at once through
-//! the server's own watcher (the daemon's control client runs the command, so it is the
-//! daemon's act, not a new client's): `detach` kicks the client, `deny` also removes the user
-//! from the server's access list (`server-access -d`) and kicks them.
-//!
-//! The policy can be replaced while running (SIGHUP): [`Enforcer::replace`] swaps it whole.
+//! The policy in force: each client that attaches, is found attached, clears its read-only
+//! flag, or whose session is renamed is checked against the rules (`audit-policy`), and every
+//! attached client again when the policy is replaced (SIGHUP). Each violation is a
+//! `policy-violation` event recorded right after what showed it, and the strongest action is
+//! taken at once through the server's own watcher (the daemon's control client runs the
+//! command, so it is the daemon's act, not a new client's): `detach` kicks the client, `deny`
+//! also removes the user from the server's access list (`server-access -d`). A client whose
+//! name is not unique or not plain (clients name themselves) is dealt with by removing its user.
 
 use crate::attributing::Nudgers;
-use audit_core::{Event, Kind};
+use audit_core::fold::{Attachment, World};
+use audit_core::{Event, Kind, Timestamp};
 use audit_policy::{Action, ClientAccess, Policy, SystemAccounts};
-use audit_tmux::capture::tmux_quote;
-use std::sync::{Arc, RwLock};
+use audit_tmux::conn::Kick;
+use std::sync::{Arc, Mutex, RwLock};
 
-/// The rules in force and the account database they are read against.
+/// The rules in force, the account database they are read against, and who is attached where
+/// (folded from the events that pass).
 pub struct Enforcer {
     state: RwLock<Option<(Arc<Policy>, Arc<SystemAccounts>)>>,
+    world: Mutex<World>,
 }
 
 impl Enforcer {
-    /// Enforces `policy` (none: nothing to enforce).
-    pub fn new(policy: Option<Policy>) -> Self {
+    /// Enforces `policy` (none: nothing to enforce), starting from `world` (the log's state).
+    pub fn new(policy: Option<Policy>, world: World) -> Self {
         let e = Enforcer {
             state: RwLock::new(None),
+            world: Mutex::new(world),
         };
         e.replace(policy);
         e
@@ -34,75 +38,148 @@ impl Enforcer {
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
+    /// Checks every client attached now (after [`Enforcer::replace`]): the violations, as
+    /// events, the actions asked of the servers' watchers through `nudgers`.
+    pub fn recheck_all(&self, host: &str, nudgers: &Nudgers) -> Vec<Event> {
+        let attached: Vec<Attachment> = self
+            .world
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clients
+            .values()
+            .cloned()
+            .collect();
+        let now = Timestamp::now();
+        attached
+            .iter()
+            .flat_map(|a| self.judge(&shown_by(a, host, now), false, nudgers))
+            .collect()
+    }
+
     /// The `policy-violation` events `events` show, in order; the actions are asked of the
     /// servers' watchers through `nudgers`.
     pub fn check(&self, events: &[Event], nudgers: &Nudgers) -> Vec<Event> {
-        let Some((policy, accounts)) = self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
-        else {
-            return Vec::new();
-        };
         let mut found = Vec::new();
         for e in events {
-            let cleared = match e.kind {
-                Kind::ClientAttached => false,
-                // Becoming read-only breaks nothing; losing it may.
-                Kind::ClientReadonlyChanged if e.readonly == Some(false) => true,
-                _ => continue,
-            };
-            let (Some(session), Some(client)) = (&e.session, &e.client) else {
-                continue;
-            };
-            let control_mode = e
-                .flags
-                .as_deref()
-                .is_some_and(|f| f.split(',').any(|x| x == "control-mode"));
-            let access = ClientAccess {
-                server: &e.server,
-                session,
-                user: e.user.as_deref().unwrap_or(""),
-                uid: e.uid.and_then(|u| u32::try_from(u).ok()),
-                origin: e.origin.as_deref(),
-                readonly: e.readonly.unwrap_or(false),
-                control_mode,
-                readonly_cleared: cleared,
-            };
-            let verdict = policy.check(&access, accounts.as_ref());
-            for v in &verdict.violations {
-                found.push(violation(e, v));
-            }
-            match verdict.action {
-                Some(Action::Deny) => {
-                    if let Some(user) = &e.user {
-                        ask(
-                            nudgers,
-                            &e.server,
-                            format!("server-access -d {}", tmux_quote(user)),
-                        );
-                    }
-                    ask(nudgers, &e.server, detach(client));
+            let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
+            match e.kind {
+                Kind::ClientAttached => {
+                    world.apply(e);
+                    drop(world);
+                    found.extend(self.judge(e, false, nudgers));
                 }
-                Some(Action::Detach) => ask(nudgers, &e.server, detach(client)),
-                Some(Action::Alert) | None => {}
+                // Becoming read-only breaks nothing; losing it may. The event does not carry
+                // where the client came from: its attach did.
+                Kind::ClientReadonlyChanged if e.readonly == Some(false) => {
+                    let mut shown = e.clone();
+                    if shown.origin.is_none() {
+                        shown.origin = client_of(&world, e).and_then(|a| a.origin.clone());
+                    }
+                    world.apply(e);
+                    drop(world);
+                    found.extend(self.judge(&shown, true, nudgers));
+                }
+                // A session renamed into a name a rule covers: its clients are judged again.
+                Kind::SessionRenamed => {
+                    world.apply(e);
+                    let inside: Vec<Attachment> = world
+                        .clients
+                        .values()
+                        .filter(|a| {
+                            a.server == e.server && Some(&a.session_id) == e.session_id.as_ref()
+                        })
+                        .cloned()
+                        .collect();
+                    drop(world);
+                    for a in &inside {
+                        found.extend(self.judge(&shown_by(a, &e.host, e.time), false, nudgers));
+                    }
+                }
+                _ => world.apply(e),
             }
         }
         found
     }
+
+    /// The violations of the client `e` names, and the strongest action asked for.
+    fn judge(&self, e: &Event, cleared: bool, nudgers: &Nudgers) -> Vec<Event> {
+        let Some((policy, accounts)) = self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+        else {
+            return Vec::new();
+        };
+        let (Some(session), Some(client)) = (&e.session, &e.client) else {
+            return Vec::new();
+        };
+        let control_mode = e
+            .flags
+            .as_deref()
+            .is_some_and(|f| f.split(',').any(|x| x == "control-mode"));
+        let access = ClientAccess {
+            server: &e.server,
+            session,
+            user: e.user.as_deref().unwrap_or(""),
+            uid: e.uid.and_then(|u| u32::try_from(u).ok()),
+            origin: e.origin.as_deref(),
+            readonly: e.readonly.unwrap_or(false),
+            control_mode,
+            readonly_cleared: cleared,
+        };
+        let verdict = policy.check(&access, accounts.as_ref());
+        let deny = match verdict.action {
+            Some(Action::Deny) => Some(true),
+            Some(Action::Detach) => Some(false),
+            Some(Action::Alert) | None => None,
+        };
+        if let Some(deny) = deny {
+            ask(
+                nudgers,
+                &e.server,
+                Kick {
+                    client: client.clone(),
+                    user: e.user.clone(),
+                    deny,
+                },
+            );
+        }
+        verdict.violations.iter().map(|v| violation(e, v)).collect()
+    }
 }
 
-fn detach(client: &str) -> String {
-    format!("detach-client -t {}", tmux_quote(client))
+/// The attachment `e` is about, as last recorded.
+fn client_of<'a>(world: &'a World, e: &Event) -> Option<&'a Attachment> {
+    world
+        .clients
+        .values()
+        .find(|a| a.server == e.server && Some(&a.client) == e.client.as_ref())
 }
 
-fn ask(nudgers: &Nudgers, server: &str, command: String) {
+/// An attached client as the event that would show it now.
+fn shown_by(a: &Attachment, host: &str, time: Timestamp) -> Event {
+    let mut e = Event::new(time, Kind::ClientAttached, host, &a.server);
+    e.session = Some(a.session.clone());
+    e.session_id = Some(a.session_id.clone());
+    e.client = Some(a.client.clone());
+    e.client_pid = a.client_pid;
+    e.user = a.user.clone();
+    e.uid = a.uid;
+    e.readonly = Some(a.readonly);
+    e.origin = a.origin.clone();
+    e.flags = a.flags.clone();
+    e.tty = a.tty.clone();
+    e
+}
+
+fn ask(nudgers: &Nudgers, server: &str, kick: Kick) {
     let queued = nudgers
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(server)
-        .is_some_and(|n| n.run(command.clone()));
+        .is_some_and(|n| n.kick(kick.clone()));
     if !queued {
         tracing::error!(
             server,
-            "cannot enforce the policy: `{command}` could not be queued"
+            client = %kick.client,
+            "cannot enforce the policy: the kick could not be queued"
         );
     }
 }

@@ -171,6 +171,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     };
     let enforcer = Arc::new(enforce::Enforcer::new(
         config.policy.as_ref().map(|(_, p)| p.clone()),
+        world.clone(),
     ));
     let policy_event = config
         .policy
@@ -226,14 +227,21 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     {
         let shutdown = Arc::clone(&shutdown);
         let enforcer = Arc::clone(&enforcer);
+        let nudgers = Arc::clone(&nudgers);
         let sink = writer.sink();
         let config = config.clone();
         let scope_name = scope_name.clone();
         std::thread::spawn(move || {
             for sig in signals.forever() {
                 if sig == signal_hook::consts::SIGHUP {
-                    let event = reload_policy(&config, &scope_name, &enforcer);
-                    sink.send_now(vec![event]);
+                    let loaded = reload_policy(&config, &scope_name, &enforcer);
+                    let replaced = loaded.reason.is_none();
+                    let mut events = vec![loaded];
+                    if replaced {
+                        // Everyone attached now is judged by the policy now in force.
+                        events.extend(enforcer.recheck_all(&config.host, &nudgers));
+                    }
+                    sink.send_now(events);
                     continue;
                 }
                 tracing::info!("signal {sig}: stopping");

@@ -8,6 +8,8 @@ use crate::{observed_for, Config};
 use audit_core::fold::World;
 use audit_core::Observed;
 use audit_tmux::capture::{CaptureConfig, Recorder};
+use audit_tmux::discovery;
+use audit_tmux::owner::Owner;
 use audit_tmux::watcher::{self, Prior};
 use audit_tmux::{prior, Shutdown, Watch};
 use std::collections::HashMap;
@@ -144,6 +146,22 @@ impl Registry {
                 exe: c.exe.clone(),
                 spool_dir: self.0.config.spool_dir(),
             }),
+            run_as: match Owner::for_socket(
+                &socket,
+                discovery::named_owner(&self.0.config.scope, &socket),
+            ) {
+                Ok(o) => o,
+                Err(e) => {
+                    // Not knowing whose it is, a root daemon does not talk to it at all.
+                    tracing::error!(socket = %socket.display(), "cannot tell whose server this is, not watched: {e}");
+                    self.0
+                        .slots
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&socket);
+                    return;
+                }
+            },
         };
         loop {
             let recorder = self.0.recorder.as_ref().map(|r| r as &dyn Recorder);

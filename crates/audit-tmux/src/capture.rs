@@ -125,6 +125,7 @@ pub struct Piping<'a> {
     host: String,
     folder: PathBuf,
     panes: BTreeMap<String, Piped>,
+    run_as: Option<crate::owner::Owner>,
 }
 
 impl<'a> Piping<'a> {
@@ -134,6 +135,7 @@ impl<'a> Piping<'a> {
         recorder: &'a dyn Recorder,
         host: &str,
         server: &str,
+        run_as: Option<crate::owner::Owner>,
     ) -> Self {
         let key = blake3::hash(server.as_bytes()).to_hex();
         Piping {
@@ -143,6 +145,7 @@ impl<'a> Piping<'a> {
             host: host.to_owned(),
             folder: config.spool_dir.join(&key.as_str()[..16]),
             panes: BTreeMap::new(),
+            run_as,
         }
     }
 
@@ -276,12 +279,7 @@ impl<'a> Piping<'a> {
         meta: PaneMeta,
         time: Timestamp,
     ) -> Result<(), ConnError> {
-        if let Err(e) = create_private_dir(&self.folder).and_then(|()| {
-            // Names the server, for spools a killed daemon leaves behind.
-            std::fs::write(self.folder.join("server"), &self.server)?;
-            // The server's copiers run as its owner.
-            crate::owner::hand_over(&self.folder, Path::new(&self.server))
-        }) {
+        if let Err(e) = self.spool_folder() {
             tracing::error!(folder = %self.folder.display(), "cannot create the spool folder, pane {pane_id} is not recorded: {e}");
             return Ok(());
         }
@@ -356,20 +354,32 @@ fn meta_of(view: &ServerView, pane: &Pane) -> PaneMeta {
     }
 }
 
-/// The server's spool folder, owner-only, inside a spool folder others may pass through but not
-/// list (0711: a root daemon's users reach their own folder, and only it).
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if let Some(top) = dir.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(top)?;
+impl Piping<'_> {
+    /// The server's spool folder, owner-only, inside a spool folder others may pass through
+    /// but not list (0711: a root daemon's users reach their own folder, and only it). Made
+    /// once: the `server` file is written while the folder is still ours, then the folder is
+    /// handed to the server's owner, whose copiers write in it. Nothing is written in it again
+    /// as root — its owner could have put a link there.
+    fn spool_folder(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        if let Some(top) = self.folder.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(top)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.folder) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        // Names the server, for spools a killed daemon leaves behind.
+        std::fs::write(self.folder.join("server"), &self.server)?;
+        match self.run_as {
+            Some(owner) => owner.hand_over(&self.folder),
+            None => Ok(()),
+        }
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 /// The shell command tmux runs for the pipe: `exec` so no shell stays behind.

@@ -65,7 +65,19 @@ enum Incoming {
     Stop,
     Nudge,
     Activity,
-    Run(String),
+    Kick(Kick),
+}
+
+/// A client the daemon's policy throws out: resolved by the watcher against the server's
+/// current client list, run on its own control client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kick {
+    /// The client's name as tmux listed it.
+    pub client: String,
+    /// Its kernel-attested user.
+    pub user: Option<String>,
+    /// Also remove the user from the server's access list (`server-access -d`).
+    pub deny: bool,
 }
 
 /// Asks a connection's watcher to stop: queued behind whatever tmux already sent, so that is
@@ -106,10 +118,10 @@ impl Nudger {
         let _ = self.0.try_send(Incoming::Activity);
     }
 
-    /// Asks the watcher to run `command` on its own control client (the daemon's acts —
-    /// enforcing a policy — are its own, not a new client's). False if it could not be queued.
-    pub fn run(&self, command: String) -> bool {
-        self.0.try_send(Incoming::Run(command)).is_ok()
+    /// Asks the watcher to throw a client out, on its own control client (the daemon's acts
+    /// are its own, not a new client's). False if it could not be queued.
+    pub fn kick(&self, kick: Kick) -> bool {
+        self.0.try_send(Incoming::Kick(kick)).is_ok()
     }
 }
 
@@ -128,8 +140,8 @@ pub enum Next {
     Nudge,
     /// A program started in a pane: who typed last ([`Nudger::activity`]).
     Activity,
-    /// A command to run ([`Nudger::run`]).
-    Run(String),
+    /// A client to throw out ([`Nudger::kick`]).
+    Kick(Kick),
 }
 
 /// A live control client.
@@ -145,19 +157,26 @@ pub struct Connection {
     nudged: bool,
     /// A look at client activity was asked for while a command ran.
     activity: bool,
-    /// Commands asked for while a command ran.
-    runs: VecDeque<String>,
+    /// Kicks asked for while a command ran.
+    runs: VecDeque<Kick>,
 }
 
 impl Connection {
-    /// Attaches a control client to the server at `socket` (to tmux's choice of session).
-    pub fn open(tmux: &Path, socket: &Path) -> Result<Self, ConnError> {
+    /// Attaches a control client to the server at `socket` (to tmux's choice of session), run
+    /// as `run_as` when given (see [`crate::owner`]).
+    pub fn open(
+        tmux: &Path,
+        socket: &Path,
+        run_as: Option<crate::owner::Owner>,
+    ) -> Result<Self, ConnError> {
         let socket_text = socket.display().to_string();
         // tmux 3.3a: a control client attaching while a server is still starting (no session
         // yet) can make the starting user's `tmux new-session` fail with "server exited
         // unexpectedly". A plain list does not, so attach only once a session exists.
         let mut list = Command::new(tmux);
-        crate::owner::confine(&mut list, socket);
+        if let Some(o) = run_as {
+            o.confine(&mut list);
+        }
         let listed = list
             .arg("-S")
             .arg(socket)
@@ -183,7 +202,9 @@ impl Connection {
             });
         }
         let mut control = Command::new(tmux);
-        crate::owner::confine(&mut control, socket);
+        if let Some(o) = run_as {
+            o.confine(&mut control);
+        }
         let mut child = control
             .arg("-S")
             .arg(socket)
@@ -343,7 +364,7 @@ impl Connection {
                 }
                 Ok(Incoming::Nudge) => self.nudged = true,
                 Ok(Incoming::Activity) => self.activity = true,
-                Ok(Incoming::Run(c)) => self.runs.push_back(c),
+                Ok(Incoming::Kick(k)) => self.runs.push_back(k),
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
                         "no reply to `{command}` in 10 s"
@@ -367,8 +388,8 @@ impl Connection {
         if std::mem::take(&mut self.nudged) {
             return Next::Nudge;
         }
-        if let Some(c) = self.runs.pop_front() {
-            return Next::Run(c);
+        if let Some(k) = self.runs.pop_front() {
+            return Next::Kick(k);
         }
         if std::mem::take(&mut self.activity) {
             return Next::Activity;
@@ -381,7 +402,7 @@ impl Connection {
             Ok(Incoming::Stop) => Next::Stop,
             Ok(Incoming::Nudge) => Next::Nudge,
             Ok(Incoming::Activity) => Next::Activity,
-            Ok(Incoming::Run(c)) => Next::Run(c),
+            Ok(Incoming::Kick(k)) => Next::Kick(k),
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
     }

@@ -34,7 +34,7 @@ pub struct Context<'a> {
     /// at start and [`Reason::Exit`] when live.
     pub departures: &'a BTreeMap<String, Departure>,
     /// Origin of a client (SSH address or `local`), looked up by pid.
-    pub origin: &'a dyn Fn(i64) -> Option<String>,
+    pub origin: &'a dyn Fn(i64, Option<i64>) -> Option<String>,
 }
 
 impl Context<'_> {
@@ -183,13 +183,13 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
                     out.push(client_event(ctx, Kind::ClientReadonlyChanged, c, new));
                 } else if ctx.restate {
                     let mut e = client_event(ctx, Kind::ClientAttached, c, new);
-                    e.origin = c.pid.and_then(ctx.origin);
+                    e.origin = c.pid.and_then(|pid| (ctx.origin)(pid, c.uid));
                     out.push(e);
                 }
             }
             _ => {
                 let mut e = client_event(ctx, Kind::ClientAttached, c, new);
-                e.origin = c.pid.and_then(ctx.origin);
+                e.origin = c.pid.and_then(|pid| (ctx.origin)(pid, c.uid));
                 out.push(e);
             }
         }
@@ -294,7 +294,7 @@ mod tests {
             observed: Observed::Live,
             restate: false,
             departures,
-            origin: &|_| Some("local".into()),
+            origin: &|_, _| Some("local".into()),
         }
     }
 

@@ -124,6 +124,15 @@ pub fn run(scope: &Scope, mut found: impl FnMut(PathBuf, bool)) -> std::io::Resu
     }
 }
 
+/// The uid the trusted `tmux-UID` folder holding `socket` names, in host mode; `None` in other
+/// scopes.
+pub fn named_owner(scope: &Scope, socket: &Path) -> Option<u32> {
+    match scope {
+        Scope::System(_) => folder_uid(socket.parent()?.file_name()?.to_str()?),
+        Scope::Socket(_) | Scope::Folder(_) => None,
+    }
+}
+
 /// The uid a tmux folder's name claims (`tmux-1000`).
 fn folder_uid(name: &str) -> Option<u32> {
     name.strip_prefix("tmux-")?.parse().ok()
@@ -200,7 +209,10 @@ fn run_system(bases: &[PathBuf], mut found: impl FnMut(PathBuf, bool)) -> std::i
     let mut buffer = [0u8; 4096];
     loop {
         let mut new_folders = Vec::new();
+        let mut overflowed = false;
         for event in inotify.read_events_blocking(&mut buffer)? {
+            // Events were dropped (a flood of files in /tmp, say): look at everything again.
+            overflowed |= event.mask.contains(inotify::EventMask::Q_OVERFLOW);
             let Some(name) = event.name else { continue };
             if let Some(base) = base_of.get(&event.wd) {
                 if name.to_str().and_then(folder_uid).is_some() {
@@ -210,6 +222,26 @@ fn run_system(bases: &[PathBuf], mut found: impl FnMut(PathBuf, bool)) -> std::i
                 let p = folder.join(name);
                 if is_socket(&p) {
                     found(p, false);
+                }
+            }
+        }
+        if overflowed {
+            tracing::warn!("inotify dropped events: looking at every tmux folder again");
+            let watched: std::collections::BTreeSet<PathBuf> = folders.values().cloned().collect();
+            for base in bases {
+                for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    let named = entry.file_name().to_str().and_then(folder_uid).is_some();
+                    if named && !watched.contains(&path) {
+                        new_folders.push(path);
+                    }
+                }
+            }
+            for folder in &watched {
+                for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+                    if entry.file_type().map(|t| t.is_socket()).unwrap_or(false) {
+                        found(entry.path(), false);
+                    }
                 }
             }
         }

@@ -69,6 +69,10 @@ impl Log {
     /// Notes the name of our current control client (`client-PID`).
     pub fn add_own_client(&mut self, name: String) {
         if !self.own.contains(&name) {
+            // Each reconnection adds one; those of long ago explain nothing still in the log.
+            if self.own.len() >= 64 {
+                self.own.remove(0);
+            }
             self.own.push(name);
         }
     }

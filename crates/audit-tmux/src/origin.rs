@@ -8,6 +8,24 @@
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// The origin of a client that says it is process `pid` and that the kernel says is user `uid`:
+/// [`of_pid`], but only if that process is the client's user's — the pid is what the client
+/// reports, and a root daemon could otherwise be pointed at another user's SSH session.
+pub fn of_client(pid: i64, uid: Option<i64>) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let real: i64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    if Some(real) != uid {
+        return None;
+    }
+    of_pid(pid)
+}
+
 /// The origin of the process `pid`: an SSH remote address, `local`, or `None` when the process
 /// cannot be read (gone, or another user's without root).
 pub fn of_pid(pid: i64) -> Option<String> {

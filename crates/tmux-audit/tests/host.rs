@@ -315,10 +315,11 @@ fn a_read_only_user_clearing_read_only_breaks_the_rule() {
     }
     let server = TmuxServer::start("prod-db");
     let dir = server.dir().to_owned();
+    // `origins`: a flag change carries no origin of its own; the attach's counts.
     let policy = write(
         &dir,
         "policy.toml",
-        "[[rule]]\nname = \"watchers\"\nsessions = [\"prod*\"]\nallow = [\"root\"]\nread_only = [\"nobody\"]\naction = \"alert\"\n",
+        "[[rule]]\nname = \"watchers\"\nsessions = [\"prod*\"]\nallow = [\"root\"]\nread_only = [\"nobody\"]\norigins = [\"local\"]\naction = \"alert\"\n",
     );
     let config = write(&dir, "config.toml", "");
     let mut daemon = daemon_with(&server, &policy, &config);
@@ -772,6 +773,46 @@ fn system_mode_records_every_users_servers_as_their_owner_and_skips_a_forged_fol
     assert!(log
         .iter()
         .any(|e| e["server"] == serde_json::json!(nobody_sock.display().to_string())));
+    // nobody owns their spool folder; a link they plant there is never written through by root.
+    let key = blake3::hash(nobody_sock.display().to_string().as_bytes()).to_hex();
+    let spool = dir.join("system/audit.db.spool").join(&key.as_str()[..16]);
+    let victim = write(&dir, "victim", "root's file\n");
+    let planted = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "nobody",
+            "--regid",
+            nobody_group(),
+            "--clear-groups",
+            "ln",
+            "-sf",
+        ])
+        .arg(&victim)
+        .arg(spool.join("server"))
+        .status()
+        .unwrap();
+    assert!(planted.success());
+    let split = tmux_in(
+        &base,
+        Some("nobody"),
+        &["-L", "main", "split-window", "-d", "-t", "guest-work"],
+    );
+    assert!(split.status.success());
+    wait_for(
+        "the new pane piped",
+        Duration::from_secs(10),
+        || {
+            let out = tmux_in(
+                &base,
+                Some("nobody"),
+                &["-L", "main", "list-panes", "-a", "-F", "#{pane_pipe}"],
+            );
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            (text.lines().count() == 2 && text.lines().all(|l| l == "1")).then_some(())
+        },
+        || daemon.stderr(),
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's file\n");
     daemon.stop();
     for sock in [base.join("tmux-0/main"), nobody_sock, fake_sock] {
         let _ = std::process::Command::new("tmux")
@@ -821,5 +862,91 @@ fn deny_removes_the_user_from_the_server_and_kicks_them() {
         .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("access not allowed"), "{said}");
+    daemon.stop();
+}
+
+#[test]
+fn a_session_renamed_into_a_protected_name_is_judged_again() {
+    if !is_root() {
+        println!("skipped: a client of another user needs root (CI runs as root)");
+        return;
+    }
+    let server = TmuxServer::start("prod-db");
+    let dir = server.dir().to_owned();
+    let policy = write(&dir, "policy.toml", POLICY);
+    let config = write(&dir, "config.toml", "");
+    let mut daemon = daemon_with(&server, &policy, &config);
+    server.open_socket_to_everyone();
+    server.tmux(&["server-access", "-a", "nobody"]);
+    let scratch = server.new_session("scratch");
+    let mut guest = attach_as_nobody(&server, &scratch);
+    server.wait_attached(&guest, &scratch);
+    server.tmux(&["rename-session", "-t", &scratch, "prod-2"]);
+    wait_kicked(
+        &mut guest,
+        &daemon,
+        "nobody kicked once the session is prod-2",
+    );
+    let log = wait_log(&server.db(), "the violation", |log| {
+        log.iter().any(|e| kind(e) == "policy-violation")
+    });
+    let v = log.iter().find(|e| kind(e) == "policy-violation").unwrap();
+    assert_eq!(field(v, "session"), Some("prod-2"), "{v}");
+    daemon.stop();
+}
+
+#[test]
+fn a_violator_who_names_itself_after_another_client_does_not_get_that_client_kicked() {
+    if !is_root() {
+        println!("skipped: a client of another user needs root (CI runs as root)");
+        return;
+    }
+    let server = TmuxServer::start("prod-db");
+    let dir = server.dir().to_owned();
+    let policy = write(&dir, "policy.toml", POLICY);
+    let config = write(&dir, "config.toml", "");
+    let mut daemon = daemon_with(&server, &policy, &config);
+    server.open_socket_to_everyone();
+    server.tmux(&["server-access", "-a", "nobody"]);
+    let session = server.first_session_id().to_owned();
+    let owner = server.attach(&session);
+    // nobody's client reports the owner's terminal as its own (ttyname shimmed), so tmux lists
+    // two clients of that name.
+    let shim_c = write(
+        &dir,
+        "tty.c",
+        &format!(
+            "char *ttyname(int fd) {{ (void)fd; return \"{}\"; }}\n",
+            owner.tty()
+        ),
+    );
+    let shim = dir.join("tty.so");
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&shim)
+        .arg(&shim_c)
+        .status()
+        .unwrap();
+    assert!(built.success(), "gcc");
+    let mut cmd = server.command_as("nobody", nobody_group());
+    cmd.env("LD_PRELOAD", &shim)
+        .args(["attach-session", "-t", &session]);
+    let mut guest = PtyClient::spawn(cmd);
+    wait_kicked(&mut guest, &daemon, "the impostor thrown out");
+    wait_log(&server.db(), "the violation", |log| {
+        log.iter().any(|e| kind(e) == "policy-violation")
+    });
+    let owner_there = server
+        .clients()
+        .iter()
+        .any(|(name, ..)| name == owner.tty());
+    assert!(
+        owner_there,
+        "the owner stays attached: {:?}",
+        server.clients()
+    );
+    // The name was ambiguous: the violator's user was removed from the server instead.
+    assert!(!server.tmux(&["server-access", "-l"]).contains("nobody"));
+    drop(owner);
     daemon.stop();
 }

@@ -43,13 +43,7 @@ impl Tail {
             return Ok(Vec::new());
         }
         if self.file.is_none() {
-            // Write access only to punch out what is committed; reading works without it.
-            let opened = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&self.path)
-                .or_else(|_| File::open(&self.path));
-            match opened {
+            match open_spool(&self.path) {
                 Ok(f) => self.file = Some(Arc::new(f)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
                 Err(e) => return Err(e),
@@ -173,6 +167,39 @@ fn remove_spool(path: &Path) {
     }
 }
 
+/// Opens a spool the way a root daemon must open a file in a folder a user owns: never through
+/// a link (`O_NOFOLLOW`), never blocking on a FIFO (`O_NONBLOCK`), and only a regular file with
+/// one name, owned by whoever owns its folder — else a user could have the daemon read, and
+/// punch holes in, a file of root's or another user's. Write access only to punch out what is
+/// committed; reading works without it.
+fn open_spool(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(flags)
+        .open(path)
+        .or_else(|_| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(flags)
+                .open(path)
+        })?;
+    let meta = file.metadata()?;
+    let folder = std::fs::symlink_metadata(path.parent().unwrap_or(path))?;
+    if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != folder.uid() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a spool its folder's owner wrote (a link, a special file, or another user's file): not read",
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +256,33 @@ mod tests {
                 time: 2,
                 bytes: b"after".to_vec()
             }]
+        );
+    }
+
+    #[test]
+    fn a_spool_is_opened_only_as_a_plain_file_of_its_folders_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("1-1.tas");
+        std::fs::write(&real, b"x").unwrap();
+        assert!(super::open_spool(&real).is_ok());
+        let victim = dir.path().join("elsewhere");
+        std::fs::write(&victim, b"root's").unwrap();
+        let link = dir.path().join("2-1.tas");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(super::open_spool(&link).is_err(), "a link is not followed");
+        let hard = dir.path().join("3-1.tas");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        assert!(
+            super::open_spool(&hard).is_err(),
+            "a file with two names is refused"
+        );
+        let fifo = dir.path().join("4-1.tas");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(
+            super::open_spool(&fifo).is_err(),
+            "a FIFO neither blocks nor is read"
         );
     }
 }

@@ -30,8 +30,8 @@ impl State<'_> {
         for line in &bad {
             tracing::warn!(server = %self.server, "unreadable tmux list line: {line:?}");
         }
-        let own = i64::from(conn.pid());
-        view.clients.retain(|_, c| c.pid != Some(own));
+        let own = conn.pid();
+        view.clients.retain(|_, c| !self.is_own(c, own));
         view.sessions = self.known.sessions.clone();
         let events = self.latest_typists(&view, Timestamp::now());
         if !events.is_empty() {

@@ -14,6 +14,7 @@
 use super::State;
 use crate::snapshot::ServerView;
 use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
+use audit_proc::PeersError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -48,19 +49,35 @@ impl State<'_> {
         }
         let peers = match audit_proc::peers(server_pid as u32, Path::new(&self.server)) {
             Ok(p) => p,
-            Err(e) => {
+            // What will not change: said once, not asked again.
+            Err(
+                e @ (PeersError::NotPermitted { .. }
+                | PeersError::Unsupported(_)
+                | PeersError::SockDiagUnavailable(_)),
+            ) => {
                 tracing::warn!(server = %self.server, "the kernel's view of the socket's connections is not available: {e}");
                 self.kernel.off = true;
                 return Vec::new();
             }
+            // A socket swapped for a moment, a server going away: try again next look.
+            Err(e) => {
+                tracing::debug!(server = %self.server, "no kernel view at this look: {e}");
+                return Vec::new();
+            }
         };
-        let connected: BTreeSet<i64> = peers.iter().map(|p| i64::from(p.pid)).collect();
+        // Connections by (pid, uid) as the kernel recorded them at accept.
+        let connected: BTreeSet<(i64, i64)> = peers
+            .iter()
+            .map(|p| (i64::from(p.pid), i64::from(p.uid)))
+            .collect();
         let listed: BTreeSet<i64> = view.clients.values().filter_map(|c| c.pid).collect();
         let mut events = Vec::new();
         let mut suspects = BTreeMap::new();
         for c in view.clients.values() {
             let Some(claimed) = c.pid else { continue };
-            if connected.contains(&claimed) || self.kernel.liars.contains(&c.name) {
+            // Its claimed pid must hold a connection of its own (kernel-attested) user.
+            let holds = c.uid.is_some_and(|uid| connected.contains(&(claimed, uid)));
+            if holds || self.kernel.liars.contains(&c.name) {
                 continue;
             }
             if self.kernel.suspects.get(&c.name) != Some(&claimed) {
@@ -106,6 +123,9 @@ impl State<'_> {
             events.push(e);
         }
         self.kernel.suspects = suspects;
+        self.kernel
+            .liars
+            .retain(|name| view.clients.contains_key(name));
         let mut unlisted = BTreeSet::new();
         for p in &peers {
             let pid = i64::from(p.pid);

@@ -45,6 +45,8 @@ pub struct Watch {
     pub host: String,
     /// Record pane output too (spools and the `pane-pipe` program).
     pub capture: Option<CaptureConfig>,
+    /// Whom to run tmux clients for this server as (a root daemon watching a user's server).
+    pub run_as: Option<crate::owner::Owner>,
 }
 
 /// What the log said about this server when the daemon started.
@@ -115,7 +117,9 @@ pub fn run(
         .capture
         .as_ref()
         .zip(recorder)
-        .map(|(config, recorder)| Piping::new(config, recorder, &watch.host, &server));
+        .map(|(config, recorder)| {
+            Piping::new(config, recorder, &watch.host, &server, watch.run_as)
+        });
     let mut st = State {
         watch,
         sink,
@@ -139,7 +143,7 @@ pub fn run(
     let mut failures = 0;
     let mut quick_failures = 0u32;
     while !shutdown.stopping() {
-        let mut conn = match Connection::open(&watch.tmux, &watch.socket) {
+        let mut conn = match Connection::open(&watch.tmux, &watch.socket, watch.run_as) {
             Ok(c) => c,
             Err(ConnError::NoSessions { .. }) if failures < NO_SESSION_RETRIES => {
                 // A server still starting (no session yet), or between its last session closing and
@@ -277,8 +281,8 @@ impl State<'_> {
                     self.activity_look(conn)?;
                     continue;
                 }
-                Next::Run(command) => {
-                    self.run_asked(conn, &command)?;
+                Next::Kick(kick) => {
+                    self.kick(conn, &kick)?;
                     continue;
                 }
                 Next::Nudge => Timestamp::now(),
@@ -306,13 +310,13 @@ impl State<'_> {
                     Next::Stop => stop = true,
                     // The refresh below lists clients, activity included.
                     Next::Nudge | Next::Activity => {}
-                    Next::Run(command) => runs.push(command),
+                    Next::Kick(kick) => runs.push(kick),
                     Next::Timeout | Next::Closed => break,
                 }
             }
             let result = self.refresh(conn, first, Observed::Live, false, &sightings);
-            for command in runs {
-                self.run_asked(conn, &command)?;
+            for kick in runs {
+                self.kick(conn, &kick)?;
             }
             if stop && result.is_ok() {
                 if let Some(piping) = &mut self.piping {
@@ -344,9 +348,8 @@ impl State<'_> {
         for line in bad_panes.iter().chain(&bad_clients) {
             tracing::warn!(server = %self.server, "unreadable tmux list line: {line:?}");
         }
-        let own = i64::from(conn.pid());
-        view.clients.retain(|_, c| c.pid != Some(own));
-        let own_name = format!("client-{own}");
+        view.clients.retain(|_, c| !self.is_own(c, conn.pid()));
+        let own_name = format!("client-{}", conn.pid());
         let fleeting: Vec<&Sighting> = sightings
             .iter()
             .filter(|s| s.client != own_name)
@@ -387,7 +390,7 @@ impl State<'_> {
             observed,
             restate,
             departures: &departures,
-            origin: &origin::of_pid,
+            origin: &origin::of_client,
         };
         let mut events = self.tmux_commands(&fresh, &view, time);
         if let Some((from, ours)) = self.detached.take() {
@@ -430,22 +433,71 @@ impl State<'_> {
         Ok(())
     }
 
+    /// Whether `c` is our own control client (pid `own`). The pid is what a client says of
+    /// itself, so the uid tmux has from the kernel must be ours too, and it must be a control
+    /// client: another user claiming our pid is not hidden by it.
+    fn is_own(&self, c: &snapshot::Client, own: u32) -> bool {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let uid = self
+            .watch
+            .run_as
+            .map_or_else(|| unsafe { libc::geteuid() }, |o| o.uid);
+        c.pid == Some(i64::from(own)) && c.uid == Some(i64::from(uid)) && c.control
+    }
+
     fn note_rename(&mut self, n: &Notification) {
         if let Notification::SessionRenamed { session_id, name } = n {
             self.renamed.push((session_id.clone(), name.clone()));
         }
     }
 
-    /// Runs a command the daemon asked for; tmux refusing it is logged, not fatal.
-    fn run_asked(&mut self, conn: &mut Connection, command: &str) -> Result<(), ConnError> {
-        match conn.command(command) {
-            Ok(_) => Ok(()),
-            Err(ConnError::Refused { command, detail }) => {
-                tracing::warn!(server = %self.server, "tmux refused `{command}`: {detail}");
-                Ok(())
+    /// Throws a client out for the policy. A client names itself (its tty name), so the name
+    /// is used as a target only when it is the only client so named and needs no quoting;
+    /// otherwise the user is removed from the server, which ends all their clients (and no
+    /// other user's). tmux refusing is logged, not fatal.
+    fn kick(&mut self, conn: &mut Connection, kick: &crate::conn::Kick) -> Result<(), ConnError> {
+        let names = conn.command("list-clients -F '#{client_name}'")?;
+        let same = names
+            .iter()
+            .filter(|n| **n == kick.client.as_bytes())
+            .count();
+        let plain = !kick.client.is_empty()
+            && !kick.client.ends_with(':')
+            && kick
+                .client
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+        let mut commands = Vec::new();
+        let by_user = kick.deny || same != 1 || !plain;
+        if by_user {
+            match &kick.user {
+                Some(user) => {
+                    if !kick.deny {
+                        tracing::warn!(server = %self.server, client = %kick.client, "the client's name is not unique or not plain: removing its user {user} from the server instead");
+                    }
+                    commands.push(format!(
+                        "server-access -d {}",
+                        crate::capture::tmux_quote(user)
+                    ));
+                }
+                None => {
+                    tracing::error!(server = %self.server, client = %kick.client, "cannot kick: the client's name is ambiguous and its user unknown")
+                }
             }
-            Err(e) => Err(e),
         }
+        if same == 1 && plain {
+            commands.push(format!("detach-client -t {}", kick.client));
+        }
+        for command in commands {
+            match conn.command(&command) {
+                Ok(_) => {}
+                Err(ConnError::Refused { command, detail }) => {
+                    tracing::warn!(server = %self.server, "tmux refused `{command}`: {detail}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn read_log(&mut self, conn: &mut Connection) -> Result<Vec<messages::Entry>, ConnError> {
@@ -485,7 +537,7 @@ impl State<'_> {
             observed,
             restate: false,
             departures: &departures,
-            origin: &|_| None,
+            origin: &|_, _| None,
         };
         let mut events = diff::diff(&self.known, &ServerView::default(), &ctx);
         let mut e = self.event(now, Kind::ServerExited, observed);

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -65,7 +66,8 @@ enum Incoming {
     Stop,
     Nudge,
     Activity,
-    Kick(Kick),
+    /// A kick waits in the queue.
+    Kick,
 }
 
 /// A client the daemon's policy throws out: resolved by the watcher against the server's
@@ -98,7 +100,7 @@ pub type Reply = Vec<Vec<u8>>;
 
 /// Wakes a connection's watcher to look at the server again (a pane's recording pipe ended).
 #[derive(Clone)]
-pub struct Nudger(SyncSender<Incoming>);
+pub struct Nudger(SyncSender<Incoming>, Arc<Mutex<VecDeque<Kick>>>);
 
 impl std::fmt::Debug for Nudger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,7 +123,15 @@ impl Nudger {
     /// Asks the watcher to throw a client out, on its own control client (the daemon's acts
     /// are its own, not a new client's). False if it could not be queued.
     pub fn kick(&self, kick: Kick) -> bool {
-        self.0.try_send(Incoming::Kick(kick)).is_ok()
+        // Kicks wait in a queue of their own: the channel is shared with tmux's output, which
+        // a flood of notifications can fill. The wake-up may fail then; the watcher takes the
+        // queue at its next wait anyway.
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(kick);
+        let _ = self.0.try_send(Incoming::Kick);
+        true
     }
 }
 
@@ -157,8 +167,8 @@ pub struct Connection {
     nudged: bool,
     /// A look at client activity was asked for while a command ran.
     activity: bool,
-    /// Kicks asked for while a command ran.
-    runs: VecDeque<Kick>,
+    /// Kicks asked for ([`Nudger::kick`]).
+    kicks: Arc<Mutex<VecDeque<Kick>>>,
 }
 
 impl Connection {
@@ -263,7 +273,7 @@ impl Connection {
             stop_requested: false,
             nudged: false,
             activity: false,
-            runs: VecDeque::new(),
+            kicks: Arc::default(),
         };
         // The first reply is the attach itself.
         match conn.reply("attach-session") {
@@ -285,7 +295,7 @@ impl Connection {
 
     /// A handle to wake this connection's watcher.
     pub fn nudger(&self) -> Nudger {
-        Nudger(self.stopper.0.clone())
+        Nudger(self.stopper.0.clone(), Arc::clone(&self.kicks))
     }
 
     /// A handle to ask this connection's watcher to stop.
@@ -364,7 +374,7 @@ impl Connection {
                 }
                 Ok(Incoming::Nudge) => self.nudged = true,
                 Ok(Incoming::Activity) => self.activity = true,
-                Ok(Incoming::Kick(k)) => self.runs.push_back(k),
+                Ok(Incoming::Kick) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
                         "no reply to `{command}` in 10 s"
@@ -375,6 +385,13 @@ impl Connection {
                 }
             }
         }
+    }
+
+    fn take_kick(&self) -> Option<Kick> {
+        self.kicks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 
     /// Waits up to `timeout` for the next notification.
@@ -388,7 +405,7 @@ impl Connection {
         if std::mem::take(&mut self.nudged) {
             return Next::Nudge;
         }
-        if let Some(k) = self.runs.pop_front() {
+        if let Some(k) = self.take_kick() {
             return Next::Kick(k);
         }
         if std::mem::take(&mut self.activity) {
@@ -402,7 +419,7 @@ impl Connection {
             Ok(Incoming::Stop) => Next::Stop,
             Ok(Incoming::Nudge) => Next::Nudge,
             Ok(Incoming::Activity) => Next::Activity,
-            Ok(Incoming::Kick(k)) => Next::Kick(k),
+            Ok(Incoming::Kick) => self.take_kick().map_or(Next::Timeout, Next::Kick),
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
     }

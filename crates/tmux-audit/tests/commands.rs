@@ -94,6 +94,20 @@ fn commands_typed_in_a_pane_are_recorded_with_exit_status_and_who_could_have_typ
         argv(program).last().map(String::as_str),
         Some("hello world")
     );
+    // `search` finds command lines too, with who ran them.
+    let hits = cli_json(&db, &["search", "hello world", "--json"]);
+    let program = hits
+        .iter()
+        .find(|h| h["hit"] == "command" && kind(h) == "command")
+        .unwrap_or_else(|| panic!("{hits:?}"));
+    assert_eq!(
+        program["text"].as_str().map(|t| t.ends_with("hello world")),
+        Some(true)
+    );
+    assert!(program.get("attribution").is_some(), "{program}");
+    let out = cli(&db, &["search", "hello world"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("commands:"), "{text}");
     let first = row("first");
     assert_eq!(first["attribution"], "unknown");
     assert_eq!(first["candidates"], serde_json::json!([]));

@@ -128,7 +128,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
 
 /// What `--grep` looks in: the arguments joined by spaces, the line as typed, or the tmux
 /// command — exact bytes.
-fn text_of(e: &audit_core::Event) -> Vec<u8> {
+pub(crate) fn text_of(e: &audit_core::Event) -> Vec<u8> {
     if let Some(argv) = &e.argv {
         let words: Vec<&[u8]> = argv.iter().map(|b| b.0.as_slice()).collect();
         return words.join(&b' ');

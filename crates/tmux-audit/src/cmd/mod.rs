@@ -1,6 +1,6 @@
 //! The subcommands, one module each.
 
-mod commands;
+pub(crate) mod commands;
 mod config;
 mod daemon;
 pub mod export;

@@ -7,6 +7,7 @@
 //! in `seq` order — each checked against its event's digest, decompressed and rendered by
 //! [`crate::hits`] — until `--limit` hits have been shown.
 
+mod acts;
 mod presence;
 mod print;
 
@@ -38,6 +39,10 @@ which is slower on a large store. A pattern starting with - goes after --.
 Each hit shows when the line appeared, the pane (%ID and SESSION:WINDOW.PANE), who had a client
 attached to the session then (read-only ones marked), the line, and a `replay` command starting
 there. A line is reported once while it stays on screen. --user keeps hits seen by that user.
+After the output, under `commands:`, the recorded command lines that match: programs run in
+panes (their arguments joined by spaces), lines marked by the shell-init snippet, and tmux
+commands, each with who did it (`USER?` when inferred); --user keeps those that user did or
+could have done; in --json they are objects with \"hit\": \"command\".
 No match is not an error: the exit status is 0 and stderr says so.
 
 Examples:
@@ -93,7 +98,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
         None => None,
     };
-    let log = Log::read(store.as_ref(), global, &args, candidates.as_ref())?;
+    let log = Log::read(store.as_ref(), global, &args, candidates.as_ref(), &matcher)?;
     let printer = Printer::new(global, &args, &matcher, log.servers.len() > 1);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut panes: HashMap<(String, String), PaneScan> = HashMap::new();
@@ -147,6 +152,31 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             shown += 1;
         }
     }
+    // Then command lines: what was run, and who did it.
+    let mut first_act = true;
+    for s in &log.acts {
+        if more {
+            break;
+        }
+        if args.user.as_deref().is_some_and(|u| !acts::by(s, u)) {
+            continue;
+        }
+        if args.limit > 0 && shown == args.limit {
+            more = true;
+            break;
+        }
+        let written = if args.json {
+            acts::json(&mut out, s)
+        } else {
+            acts::text(&mut out, s, first_act)
+        };
+        first_act = false;
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            r => r?,
+        }
+        shown += 1;
+    }
     if more {
         eprintln!(
             "tmux-audit: showing the first {shown} {}; there are more (raise --limit, or narrow with --since, --until, --session)",
@@ -173,6 +203,8 @@ struct Log {
     /// The `pane-output` events to read, in `seq` order; `true` marks one read only for the
     /// picture it leaves (the pane's chunk before `--since`), not for hits.
     chunks: Vec<(Stored, bool)>,
+    /// Commands, command lines and tmux commands whose text matches, in range, in `seq` order.
+    acts: Vec<Stored>,
 }
 
 impl Log {
@@ -181,6 +213,7 @@ impl Log {
         global: &Global,
         args: &Args,
         candidates: Option<&HashSet<u64>>,
+        matcher: &Matcher,
     ) -> Result<Log> {
         let socket = global.server().map(|p| p.display().to_string());
         let on_server = |server: &str| {
@@ -196,6 +229,7 @@ impl Log {
         let mut seen_server = false;
         let mut sessions: BTreeSet<(String, String)> = BTreeSet::new();
         let mut chunks = Vec::new();
+        let mut acts = Vec::new();
         let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
         store.scan(Range::default(), &mut |s| {
             let e = &s.event;
@@ -219,6 +253,13 @@ impl Log {
                 if e.session.as_deref() == Some(want) || id == want {
                     sessions.insert((e.server.clone(), id.clone()));
                 }
+            }
+            if acts::matches(&s, matcher) {
+                let at = e.from.unwrap_or(e.time);
+                if args.since.is_none_or(|t| at >= t) && args.until.is_none_or(|t| at <= t) {
+                    acts.push(s);
+                }
+                return true;
             }
             if e.kind != Kind::PaneOutput || candidates.is_some_and(|c| !c.contains(&s.seq)) {
                 return true;
@@ -250,17 +291,20 @@ impl Log {
                     render::escape(want)
                 );
             }
-            chunks.retain(|(s, _)| {
+            let in_session = |s: &Stored| {
                 let e = &s.event;
                 e.session_id
                     .as_ref()
                     .is_some_and(|id| sessions.contains(&(e.server.clone(), id.clone())))
-            });
+            };
+            chunks.retain(|(s, _)| in_session(s));
+            acts.retain(in_session);
         }
         Ok(Log {
             presence,
             servers,
             chunks,
+            acts,
         })
     }
 }

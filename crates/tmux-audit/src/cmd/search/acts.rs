@@ -1,0 +1,79 @@
+//! Command lines in `search`: the programs run in panes (`command`: the arguments joined by
+//! spaces), the lines shells marked (`shell-command`) and the tmux commands clients ran
+//! (`tmux-command`), matched one record at a time against the same pattern as the output, and
+//! shown after the output's hits with who did each.
+
+use crate::cmd::commands::text_of;
+use crate::hits::Matcher;
+use crate::render;
+use audit_core::attribution::{is_act, Attribution, Confidence};
+use audit_core::{Bytes, Stored};
+use serde::Serialize;
+use std::io::Write;
+
+/// Whether `s` is an act whose text `matcher` finds.
+pub fn matches(s: &Stored, matcher: &Matcher) -> bool {
+    is_act(s.event.kind) && matcher.is_match(&Bytes(text_of(&s.event)).lossless_text())
+}
+
+/// Whether `user` did `s`, or could have.
+pub fn by(s: &Stored, user: &str) -> bool {
+    let e = &s.event;
+    e.actor.as_deref() == Some(user)
+        || e.candidates
+            .as_ref()
+            .is_some_and(|c| c.iter().any(|u| u == user))
+        || e.user.as_deref() == Some(user)
+}
+
+#[derive(Serialize)]
+struct Hit<'a> {
+    hit: &'static str,
+    #[serde(flatten)]
+    stored: &'a Stored,
+    text: String,
+}
+
+/// One JSON object: `"hit": "command"`, the event's fields, and `text`, what matched.
+pub fn json(out: &mut impl Write, s: &Stored) -> std::io::Result<()> {
+    let hit = Hit {
+        hit: "command",
+        stored: s,
+        text: Bytes(text_of(&s.event)).lossless_text(),
+    };
+    serde_json::to_writer(&mut *out, &hit)?;
+    writeln!(out)
+}
+
+/// `TIME  SESSION:PANE  WHO  KIND  TEXT  (seq N)`; a heading before the first.
+pub fn text(out: &mut impl Write, s: &Stored, first: bool) -> std::io::Result<()> {
+    if first {
+        writeln!(out, "commands:")?;
+    }
+    let e = &s.event;
+    let place = match (e.session.as_deref(), e.pane_id.as_deref()) {
+        (Some(s), Some(p)) => format!("{s}:{p}"),
+        (Some(s), None) => s.to_owned(),
+        (None, Some(p)) => format!("?:{p}"),
+        (None, None) => "-".to_owned(),
+    };
+    let who = match Attribution::stored(e) {
+        Some(a) => match (a.attribution, a.actor) {
+            (Confidence::Exact, Some(actor)) => actor,
+            (Confidence::Inferred, Some(actor)) => format!("{actor}?"),
+            _ if a.candidates.is_empty() => "?".into(),
+            _ => format!("? ({})", a.candidates.join(" or ")),
+        },
+        None => e.user.clone().unwrap_or_else(|| "?".into()),
+    };
+    writeln!(
+        out,
+        "{}  {}  {}  {}  {}  (seq {})",
+        render::time(e.from.unwrap_or(e.time)),
+        render::escape(&place),
+        render::escape(&who),
+        e.kind,
+        render::escape(&Bytes(text_of(e)).lossless_text()),
+        s.seq
+    )
+}

@@ -13,19 +13,27 @@ use audit_core::{Event, Kind, Timestamp};
 use audit_policy::{Action, ClientAccess, Policy, SystemAccounts};
 use audit_tmux::conn::Kick;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// The rules in force, the account database they are read against, and who is attached where
 /// (folded from the events that pass).
 pub struct Enforcer {
     state: RwLock<Option<(Arc<Policy>, Arc<SystemAccounts>)>>,
+    /// When the account database was last read afresh.
+    accounts_read: Mutex<Instant>,
     world: Mutex<World>,
 }
+
+/// How long group memberships are believed before they are read again: a user taken out of
+/// `@oncall` loses what the group allowed within this.
+const ACCOUNTS_FRESH: Duration = Duration::from_secs(60);
 
 impl Enforcer {
     /// Enforces `policy` (none: nothing to enforce), starting from `world` (the log's state).
     pub fn new(policy: Option<Policy>, world: World) -> Self {
         let e = Enforcer {
             state: RwLock::new(None),
+            accounts_read: Mutex::new(Instant::now()),
             world: Mutex::new(world),
         };
         e.replace(policy);
@@ -36,6 +44,24 @@ impl Enforcer {
     pub fn replace(&self, policy: Option<Policy>) {
         let next = policy.map(|p| (Arc::new(p), Arc::new(SystemAccounts::new())));
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = next;
+        *self.accounts_read.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Forgets the cached account database once it is [`ACCOUNTS_FRESH`] old.
+    fn refresh_accounts(&self) {
+        let mut read = self.accounts_read.lock().unwrap_or_else(|e| e.into_inner());
+        if read.elapsed() < ACCOUNTS_FRESH {
+            return;
+        }
+        *read = Instant::now();
+        if let Some((_, accounts)) = self
+            .state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            *accounts = Arc::new(SystemAccounts::new());
+        }
     }
 
     /// Checks every client attached now (after [`Enforcer::replace`]): the violations, as
@@ -103,6 +129,7 @@ impl Enforcer {
 
     /// The violations of the client `e` names, and the strongest action asked for.
     fn judge(&self, e: &Event, cleared: bool, nudgers: &Nudgers) -> Vec<Event> {
+        self.refresh_accounts();
         let Some((policy, accounts)) = self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
         else {
             return Vec::new();

@@ -206,6 +206,12 @@ fn a_user_the_policy_forbids_is_detached_and_the_violation_reaches_every_sink() 
     });
     let v = log.iter().find(|e| kind(e) == "policy-violation").unwrap();
     assert_eq!(field(v, "rule"), Some("prod is for root"), "{v}");
+    let kicked = log
+        .iter()
+        .find(|e| kind(e) == "client-detached" && field(e, "user") == Some("nobody"))
+        .unwrap();
+    assert_eq!(field(kicked, "reason"), Some("kicked"), "{kicked}");
+    assert_eq!(field(kicked, "by"), Some("tmux-audit"), "{kicked}");
     assert_eq!(field(v, "violation"), Some("user"), "{v}");
     assert_eq!(field(v, "action"), Some("detach"), "{v}");
     assert_eq!(field(v, "user"), Some("nobody"), "{v}");

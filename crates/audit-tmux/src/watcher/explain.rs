@@ -54,6 +54,16 @@ impl State<'_> {
         if !view.sessions.contains_key(session_id) {
             return plain(Reason::SessionClosed);
         }
+        if self.kicked.contains(client) {
+            return Departure {
+                reason: Reason::Kicked,
+                by: Some("tmux-audit".into()),
+                by_user: None,
+                note: Some(
+                    "kicked by tmux-audit for the policy (see the policy-violation before)".into(),
+                ),
+            };
+        }
         let own_ttys: Vec<String> = (self.known.panes.values().chain(view.panes.values()))
             .filter(|p| p.session_id == session_id)
             .map(|p| p.tty.clone())

@@ -98,6 +98,8 @@ struct State<'a> {
     kernel: kernel::KernelView,
     /// Sessions renamed since the last look (id, new name).
     renamed: Vec<(String, String)>,
+    /// Clients we kicked for the policy, until their departure is recorded.
+    kicked: std::collections::BTreeSet<String>,
 }
 
 /// Log entries kept to explain departures (tmux's default `message-limit`).
@@ -134,6 +136,7 @@ pub fn run(
         piping,
         kernel: kernel::KernelView::default(),
         renamed: Vec::new(),
+        kicked: std::collections::BTreeSet::new(),
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -429,6 +432,9 @@ impl State<'_> {
             }
         }
         self.known = view;
+        // A kicked client's departure was recorded in this look once it is gone.
+        let known = &self.known;
+        self.kicked.retain(|name| known.clients.contains_key(name));
         self.reconnected = false;
         Ok(())
     }
@@ -487,6 +493,9 @@ impl State<'_> {
         }
         if same == 1 && plain {
             commands.push(format!("detach-client -t {}", kick.client));
+        }
+        if by_user || same == 1 {
+            self.kicked.insert(kick.client.clone());
         }
         for command in commands {
             match conn.command(&command) {

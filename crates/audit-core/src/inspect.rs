@@ -3,7 +3,7 @@
 //! changed, these were deleted, this one was inserted, these were reordered).
 //!
 //! Each record's content carries its own seq and its hash links it to the record that preceded
-//! it when it was written. So a record that is [*original*](Row) — its hash follows from the
+//! it when it was written. So a record that is *original* — its hash follows from the
 //! hash of *some* stored record whose content says the seq before — still proves its place
 //! after being moved, and a record that is not original was changed or made up. A store that
 //! was not touched holds only original records at the seq their content says; the inspector

@@ -3,7 +3,7 @@
 //! A store assigns each appended event its `seq` and chain hash (computed by
 //! [`audit_core::chain`]) in the same transaction that writes it, so a record is either stored
 //! whole, linked to the one before, or not at all. Views read through the same trait, and
-//! [`EventStore::verify`] re-checks every stored byte against the chain.
+//! [`EventStore::inspect`] re-checks every stored byte against the chain.
 //!
 //! The backend is chosen once, at the edge, by [`open`]: today the embedded SQLite store
 //! ([`SqliteStore`]); a PostgreSQL backend for fleets can implement the same trait without

@@ -92,7 +92,7 @@ pub fn subscribe_command() -> String {
 /// The name of that subscription.
 pub const SUBSCRIPTION: &str = "tmux-audit-structure";
 
-/// Reverses the escaping of [`escaped`]: `\\` → `\`, `\n` → newline, `\037` → `\x1f`; any
+/// Reverses the escaping of `escaped`: `\\` → `\`, `\n` → newline, `\037` → `\x1f`; any
 /// other backslash sequence is kept as it is (tmux's own vis-encoding, such as `\t`).
 pub fn unescape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

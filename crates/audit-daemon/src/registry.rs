@@ -146,6 +146,9 @@ impl Registry {
                 exe: c.exe.clone(),
                 spool_dir: self.0.config.spool_dir(),
             }),
+            trusted_folder: matches!(self.0.config.scope, discovery::Scope::System(_))
+                .then(|| socket.parent().map(Path::to_path_buf))
+                .flatten(),
             run_as: match Owner::for_socket(
                 &socket,
                 discovery::named_owner(&self.0.config.scope, &socket),

@@ -370,7 +370,22 @@ impl Piping<'_> {
         }
         match std::fs::DirBuilder::new().mode(0o700).create(&self.folder) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Made by an earlier look or daemon: it must be a real folder of the owner's.
+                use std::os::unix::fs::MetadataExt;
+                let meta = std::fs::symlink_metadata(&self.folder)?;
+                // SAFETY: geteuid cannot fail and touches no memory.
+                let owner = self
+                    .run_as
+                    .map_or_else(|| unsafe { libc::geteuid() }, |o| o.uid);
+                if !meta.is_dir() || meta.uid() != owner {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        "the spool folder is not a folder of the server's owner",
+                    ));
+                }
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
         // Names the server, for spools a killed daemon leaves behind.

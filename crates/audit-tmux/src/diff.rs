@@ -150,8 +150,8 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
 
     for (name, c) in &old.clients {
         let reason = match new.clients.get(name) {
-            Some(n) if n.pid == c.pid && n.session_id == c.session_id => continue,
-            Some(n) if n.pid == c.pid => Departure {
+            Some(n) if n.pid == c.pid && n.uid == c.uid && n.session_id == c.session_id => continue,
+            Some(n) if n.pid == c.pid && n.uid == c.uid => Departure {
                 reason: Reason::Switch,
                 by: None,
                 by_user: None,
@@ -176,7 +176,11 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
     }
 
     for (name, c) in &new.clients {
-        let old_client = old.clients.get(name).filter(|o| o.pid == c.pid);
+        // The same client: same name, and the same pid and kernel-attested uid.
+        let old_client = old
+            .clients
+            .get(name)
+            .filter(|o| o.pid == c.pid && o.uid == c.uid);
         match old_client {
             Some(o) if o.session_id == c.session_id => {
                 if o.readonly != c.readonly {

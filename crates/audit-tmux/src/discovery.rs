@@ -140,8 +140,9 @@ fn folder_uid(name: &str) -> Option<u32> {
 
 /// Whether `folder` is a tmux folder tmux itself would use: a real folder (not a link) owned by
 /// the uid its name claims, closed to others. Anything else — say a user's `/tmp/tmux-0` made
-/// to look like root's — is not watched.
-fn trusted_folder(folder: &Path) -> bool {
+/// to look like root's — is not watched. The watcher asks again before each connection: a
+/// folder removed and made again by someone else stops being trusted.
+pub fn trusted_folder(folder: &Path) -> bool {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let Some(uid) = folder
         .file_name()
@@ -213,6 +214,11 @@ fn run_system(bases: &[PathBuf], mut found: impl FnMut(PathBuf, bool)) -> std::i
         for event in inotify.read_events_blocking(&mut buffer)? {
             // Events were dropped (a flood of files in /tmp, say): look at everything again.
             overflowed |= event.mask.contains(inotify::EventMask::Q_OVERFLOW);
+            // A folder removed (its watch ended): forgotten, so no rescan reaches it by path.
+            if event.mask.contains(inotify::EventMask::IGNORED) {
+                folders.remove(&event.wd);
+                continue;
+            }
             let Some(name) = event.name else { continue };
             if let Some(base) = base_of.get(&event.wd) {
                 if name.to_str().and_then(folder_uid).is_some() {
@@ -237,7 +243,7 @@ fn run_system(bases: &[PathBuf], mut found: impl FnMut(PathBuf, bool)) -> std::i
                     }
                 }
             }
-            for folder in &watched {
+            for folder in watched.iter().filter(|f| trusted_folder(f)) {
                 for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
                     if entry.file_type().map(|t| t.is_socket()).unwrap_or(false) {
                         found(entry.path(), false);

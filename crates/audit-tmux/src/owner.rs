@@ -48,6 +48,6 @@ impl Owner {
 
     /// Gives `dir` to this user (their server's copiers, run by tmux as them, write in it).
     pub fn hand_over(self, dir: &Path) -> std::io::Result<()> {
-        std::os::unix::fs::chown(dir, Some(self.uid), Some(self.gid))
+        std::os::unix::fs::lchown(dir, Some(self.uid), Some(self.gid))
     }
 }

@@ -249,6 +249,18 @@ pub fn read_clients(view: &mut ServerView, lines: &[Vec<u8>]) -> Vec<String> {
         };
         let [uid, pid, ro, control, sid, user, name, flags, tty, term, activity] =
             <[String; 11]>::try_from(f).expect("length checked");
+        // Clients name themselves: a second client of the same name is kept apart, under a
+        // name that says so, never folded into the first (which would hide its attach).
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    name.clone()
+                } else {
+                    format!("{name} (#{n} of that name)")
+                }
+            })
+            .find(|k| !view.clients.contains_key(k))
+            .expect("some name is free");
         view.clients.insert(
             name.clone(),
             Client {

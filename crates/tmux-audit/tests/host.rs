@@ -913,46 +913,166 @@ fn a_violator_who_names_itself_after_another_client_does_not_get_that_client_kic
     let config = write(&dir, "config.toml", "");
     let mut daemon = daemon_with(&server, &policy, &config);
     server.open_socket_to_everyone();
-    server.tmux(&["server-access", "-a", "nobody"]);
     let session = server.first_session_id().to_owned();
     let owner = server.attach(&session);
-    // nobody's client reports the owner's terminal as its own (ttyname shimmed), so tmux lists
-    // two clients of that name.
-    let shim_c = write(
-        &dir,
-        "tty.c",
-        &format!(
-            "char *ttyname(int fd) {{ (void)fd; return \"{}\"; }}\n",
-            owner.tty()
-        ),
-    );
-    let shim = dir.join("tty.so");
-    let built = std::process::Command::new("gcc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&shim)
-        .arg(&shim_c)
-        .status()
-        .unwrap();
-    assert!(built.success(), "gcc");
-    let mut cmd = server.command_as("nobody", nobody_group());
-    cmd.env("LD_PRELOAD", &shim)
-        .args(["attach-session", "-t", &session]);
-    let mut guest = PtyClient::spawn(cmd);
-    wait_kicked(&mut guest, &daemon, "the impostor thrown out");
-    wait_log(&server.db(), "the violation", |log| {
-        log.iter().any(|e| kind(e) == "policy-violation")
-    });
-    let owner_there = server
-        .clients()
-        .iter()
-        .any(|(name, ..)| name == owner.tty());
-    assert!(
-        owner_there,
-        "the owner stays attached: {:?}",
-        server.clients()
-    );
-    // The name was ambiguous: the violator's user was removed from the server instead.
-    assert!(!server.tmux(&["server-access", "-l"]).contains("nobody"));
+    // nobody's client reports the owner's terminal as its own (ttyname shimmed) and, the first
+    // time, the owner's client's pid too; the second time the terminal without `/dev/`, which
+    // tmux's `-t` lookup also matches. tmux lists both clients under names the owner's matches.
+    let short = owner.tty().trim_start_matches("/dev/").to_owned();
+    let disguises = [(owner.tty().to_owned(), Some(owner.pid())), (short, None)];
+    for (round, (tty, pid)) in disguises.iter().enumerate() {
+        server.tmux(&["server-access", "-a", "nobody"]);
+        let getpid = pid.map_or(String::new(), |p| {
+            format!("int getpid(void) {{ return {p}; }}\n")
+        });
+        let shim_c = write(
+            &dir,
+            &format!("disguise-{round}.c"),
+            &format!("char *ttyname(int fd) {{ (void)fd; return \"{tty}\"; }}\n{getpid}"),
+        );
+        let shim = dir.join(format!("disguise-{round}.so"));
+        let built = std::process::Command::new("gcc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&shim)
+            .arg(&shim_c)
+            .status()
+            .unwrap();
+        assert!(built.success(), "gcc");
+        let mut cmd = server.command_as("nobody", nobody_group());
+        cmd.env("LD_PRELOAD", &shim)
+            .args(["attach-session", "-t", &session]);
+        let mut guest = PtyClient::spawn(cmd);
+        wait_kicked(
+            &mut guest,
+            &daemon,
+            &format!("the impostor as {tty:?} thrown out"),
+        );
+        let log = wait_log(&server.db(), "the violation", |log| {
+            log.iter().filter(|e| kind(e) == "policy-violation").count() > round
+        });
+        assert!(
+            log.iter()
+                .any(|e| kind(e) == "client-attached" && field(e, "user") == Some("nobody")),
+            "the impostor's attach is recorded, not folded into the owner's"
+        );
+        let owner_there = server
+            .clients()
+            .iter()
+            .any(|(name, ..)| name == owner.tty());
+        assert!(
+            owner_there,
+            "the owner stays attached ({tty:?}): {:?}",
+            server.clients()
+        );
+        // The name was ambiguous: the violator's user was removed from the server instead.
+        assert!(!server.tmux(&["server-access", "-l"]).contains("nobody"));
+    }
     drop(owner);
     daemon.stop();
+}
+
+#[test]
+fn a_tmux_folder_made_again_by_another_user_is_not_trusted_after_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    if !is_root() {
+        println!("skipped: --system needs root (CI runs as root)");
+        return;
+    }
+    let server = TmuxServer::start("unused");
+    let dir = server.dir().to_owned();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = dir.join("tmp");
+    std::fs::create_dir(&base).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    write(
+        &dir,
+        "etc/config.toml",
+        &format!("socket_dirs = [\"{}\"]\n", base.display()),
+    );
+    let db = dir.join("system/audit.db");
+    let args = [
+        OsStr::new("--system"),
+        OsStr::new("--no-commands"),
+        OsStr::new("--no-output"),
+    ];
+    // Root's server is recorded; the daemon stops believing it still runs.
+    let started = tmux_in(
+        &base,
+        None,
+        &["-L", "main", "new-session", "-d", "-s", "root-work"],
+    );
+    assert!(started.status.success());
+    let mut daemon = Daemon::spawn_in(&dir, &db, &args);
+    daemon.wait_ready("root-work");
+    daemon.stop();
+    // Root's server and folder go (a /tmp cleaner, a reboot); nobody makes `tmux-0` and a
+    // server in it, at the path the log names.
+    let _ = tmux_in(&base, None, &["-L", "main", "kill-server"]);
+    std::fs::remove_dir_all(base.join("tmux-0")).unwrap();
+    let made = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "nobody",
+            "--regid",
+            nobody_group(),
+            "--clear-groups",
+            "mkdir",
+            "-m",
+            "700",
+        ])
+        .arg(base.join("tmux-0"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let sock = base.join("tmux-0/main");
+    let fake = tmux_in(
+        &base,
+        Some("nobody"),
+        &[
+            "-S",
+            sock.to_str().unwrap(),
+            "new-session",
+            "-d",
+            "-s",
+            "fake-root",
+        ],
+    );
+    assert!(
+        fake.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fake.stderr)
+    );
+    let mut again = Daemon::spawn_in(&dir, &db, &args);
+    wait_for(
+        "the restarted daemon to refuse the remade folder",
+        Duration::from_secs(10),
+        || again.stderr().contains("not connecting").then_some(()),
+        || again.stderr(),
+    );
+    let clients = tmux_in(
+        &base,
+        Some("nobody"),
+        &[
+            "-S",
+            sock.to_str().unwrap(),
+            "list-clients",
+            "-F",
+            "#{client_uid}",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&clients.stdout).trim(),
+        "",
+        "no client of root's (or anyone's) on nobody's server"
+    );
+    again.stop();
+    assert!(!log_json(&db)
+        .iter()
+        .any(|e| field(e, "session") == Some("fake-root")));
+    let _ = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&sock)
+        .arg("kill-server")
+        .output();
 }

@@ -371,7 +371,7 @@ impl State {
         };
         for folder in folders.flatten() {
             let dir = folder.path();
-            let Ok(server) = std::fs::read_to_string(dir.join("server")) else {
+            let Some(server) = read_server_name(&dir.join("server")) else {
                 continue;
             };
             // The folder is named by the server's hash; a `server` file that names another
@@ -435,5 +435,55 @@ fn lower_priority() {
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// The `server` file the daemon wrote in a spool folder, read the way root must read a file in
+/// a folder a user may own: not through a link, never blocking (a FIFO), only a regular file
+/// with one name that this process owns (it wrote it before handing the folder over), at most
+/// a path's length. Anything else names no server.
+fn read_server_name(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let ours = unsafe { libc::geteuid() };
+    if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != ours {
+        tracing::warn!(file = %path.display(), "not a server name this daemon wrote: ignored");
+        return None;
+    }
+    let mut name = String::new();
+    file.take(4096).read_to_string(&mut name).ok()?;
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_server_name_is_read_only_from_a_plain_file_of_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("server");
+        std::fs::write(&plain, "/tmp/tmux-0/default").unwrap();
+        assert_eq!(
+            super::read_server_name(&plain).as_deref(),
+            Some("/tmp/tmux-0/default")
+        );
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&plain, &link).unwrap();
+        assert_eq!(super::read_server_name(&link), None, "not through a link");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            super::read_server_name(&fifo),
+            None,
+            "a FIFO, without blocking"
+        );
     }
 }

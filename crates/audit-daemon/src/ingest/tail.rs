@@ -92,7 +92,14 @@ impl Tail {
 
     /// Bytes the copier appended since the last call, and bytes not yet read.
     pub fn growth(&mut self) -> (u64, u64) {
-        let len = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        // The open spool's own size once it is open; before that, never through a link.
+        let len = match &self.file {
+            Some(f) => f.metadata().map_or(0, |m| m.len()),
+            None => std::fs::symlink_metadata(&self.path)
+                .ok()
+                .filter(|m| m.file_type().is_file())
+                .map_or(0, |m| m.len()),
+        };
         let grown = len.saturating_sub(self.measured);
         self.measured = len;
         let read = self.offset + self.pending.len() as u64;

@@ -30,8 +30,7 @@ impl State<'_> {
         for line in &bad {
             tracing::warn!(server = %self.server, "unreadable tmux list line: {line:?}");
         }
-        let own = conn.pid();
-        view.clients.retain(|_, c| !self.is_own(c, own));
+        self.drop_own(&mut view, conn.pid());
         view.sessions = self.known.sessions.clone();
         let events = self.latest_typists(&view, Timestamp::now());
         if !events.is_empty() {

@@ -54,7 +54,7 @@ impl State<'_> {
         if !view.sessions.contains_key(session_id) {
             return plain(Reason::SessionClosed);
         }
-        if self.kicked.contains(client) {
+        if self.kicked.contains_key(client) {
             return Departure {
                 reason: Reason::Kicked,
                 by: Some("tmux-audit".into()),

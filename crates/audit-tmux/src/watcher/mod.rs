@@ -47,6 +47,9 @@ pub struct Watch {
     pub capture: Option<CaptureConfig>,
     /// Whom to run tmux clients for this server as (a root daemon watching a user's server).
     pub run_as: Option<crate::owner::Owner>,
+    /// Host mode: the `tmux-UID` folder that must still be trusted
+    /// ([`crate::discovery::trusted_folder`]) before each connection.
+    pub trusted_folder: Option<PathBuf>,
 }
 
 /// What the log said about this server when the daemon started.
@@ -98,8 +101,8 @@ struct State<'a> {
     kernel: kernel::KernelView,
     /// Sessions renamed since the last look (id, new name).
     renamed: Vec<(String, String)>,
-    /// Clients we kicked for the policy, until their departure is recorded.
-    kicked: std::collections::BTreeSet<String>,
+    /// Clients we kicked for the policy, and when: a departure soon after is the kick's.
+    kicked: BTreeMap<String, std::time::Instant>,
 }
 
 /// Log entries kept to explain departures (tmux's default `message-limit`).
@@ -136,7 +139,7 @@ pub fn run(
         piping,
         kernel: kernel::KernelView::default(),
         renamed: Vec::new(),
-        kicked: std::collections::BTreeSet::new(),
+        kicked: BTreeMap::new(),
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -146,6 +149,12 @@ pub fn run(
     let mut failures = 0;
     let mut quick_failures = 0u32;
     while !shutdown.stopping() {
+        if let Some(folder) = &watch.trusted_folder {
+            if !crate::discovery::trusted_folder(folder) {
+                tracing::warn!(server = %st.server, folder = %folder.display(), "the server's folder is no longer one its named user owns and keeps private: not connecting");
+                return;
+            }
+        }
         let mut conn = match Connection::open(&watch.tmux, &watch.socket, watch.run_as) {
             Ok(c) => c,
             Err(ConnError::NoSessions { .. }) if failures < NO_SESSION_RETRIES => {
@@ -351,7 +360,7 @@ impl State<'_> {
         for line in bad_panes.iter().chain(&bad_clients) {
             tracing::warn!(server = %self.server, "unreadable tmux list line: {line:?}");
         }
-        view.clients.retain(|_, c| !self.is_own(c, conn.pid()));
+        self.drop_own(&mut view, conn.pid());
         let own_name = format!("client-{}", conn.pid());
         let fleeting: Vec<&Sighting> = sightings
             .iter()
@@ -432,9 +441,12 @@ impl State<'_> {
             }
         }
         self.known = view;
-        // A kicked client's departure was recorded in this look once it is gone.
+        // A kicked client's departure was recorded in this look once it is gone; one still
+        // here after a few seconds was not the one that left.
         let known = &self.known;
-        self.kicked.retain(|name| known.clients.contains_key(name));
+        self.kicked.retain(|name, at| {
+            known.clients.contains_key(name) && at.elapsed() < Duration::from_secs(5)
+        });
         self.reconnected = false;
         Ok(())
     }
@@ -451,34 +463,64 @@ impl State<'_> {
         c.pid == Some(i64::from(own)) && c.uid == Some(i64::from(uid)) && c.control
     }
 
+    /// Takes our own control client out of `view` — when exactly one client looks like it. A
+    /// client of our uid forging our pid as well makes two: then neither is taken out, so the
+    /// forger is recorded (and so are we, once).
+    fn drop_own(&self, view: &mut ServerView, own: u32) {
+        let mine: Vec<String> = view
+            .clients
+            .iter()
+            .filter(|(_, c)| self.is_own(c, own))
+            .map(|(k, _)| k.clone())
+            .collect();
+        match mine.as_slice() {
+            [one] => {
+                view.clients.remove(one);
+            }
+            [] => {}
+            _ => {
+                tracing::warn!(server = %self.server, "several clients claim to be our control client (pid {own}): all are recorded")
+            }
+        }
+    }
+
     fn note_rename(&mut self, n: &Notification) {
         if let Notification::SessionRenamed { session_id, name } = n {
             self.renamed.push((session_id.clone(), name.clone()));
         }
     }
 
-    /// Throws a client out for the policy. A client names itself (its tty name), so the name
-    /// is used as a target only when it is the only client so named and needs no quoting;
-    /// otherwise the user is removed from the server, which ends all their clients (and no
-    /// other user's). tmux refusing is logged, not fatal.
+    /// Throws a client out for the policy. A client names itself (its tty name), and tmux finds
+    /// a `-t` target by name, by tty, or by tty without `/dev/`, first match winning — so the
+    /// name is used only when exactly one client matches it any of those ways and it needs no
+    /// quoting. Otherwise the user is removed from the server, which ends all their clients and
+    /// no other user's (tmux refuses that for the owner and root: then nothing can be done
+    /// safely, and it is logged). tmux refusing is logged, not fatal.
     fn kick(&mut self, conn: &mut Connection, kick: &crate::conn::Kick) -> Result<(), ConnError> {
-        let names = conn.command("list-clients -F '#{client_name}'")?;
-        let same = names
-            .iter()
-            .filter(|n| **n == kick.client.as_bytes())
-            .count();
+        let target = kick.client.as_bytes();
+        let rows = conn.command("list-clients -F \"#{client_name}\\037#{client_tty}\"")?;
+        let (mut matching, mut named) = (0, 0);
+        for row in &rows {
+            let mut fields = row.split(|&b| b == 0x1f);
+            let name = fields.next().unwrap_or_default();
+            let tty = fields.next().unwrap_or_default();
+            named += usize::from(name == target);
+            matching += usize::from(
+                name == target || tty == target || tty.strip_prefix(b"/dev/") == Some(target),
+            );
+        }
         let plain = !kick.client.is_empty()
             && !kick.client.ends_with(':')
             && kick
                 .client
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+        let by_name = plain && named == 1 && matching == 1;
         let mut commands = Vec::new();
-        let by_user = kick.deny || same != 1 || !plain;
-        if by_user {
+        if kick.deny || !by_name {
             match &kick.user {
                 Some(user) => {
-                    if !kick.deny {
+                    if !by_name {
                         tracing::warn!(server = %self.server, client = %kick.client, "the client's name is not unique or not plain: removing its user {user} from the server instead");
                     }
                     commands.push(format!(
@@ -491,20 +533,22 @@ impl State<'_> {
                 }
             }
         }
-        if same == 1 && plain {
+        if by_name {
             commands.push(format!("detach-client -t {}", kick.client));
         }
-        if by_user || same == 1 {
-            self.kicked.insert(kick.client.clone());
-        }
+        let mut done = false;
         for command in commands {
             match conn.command(&command) {
-                Ok(_) => {}
+                Ok(_) => done = true,
                 Err(ConnError::Refused { command, detail }) => {
-                    tracing::warn!(server = %self.server, "tmux refused `{command}`: {detail}");
+                    tracing::error!(server = %self.server, client = %kick.client, "tmux refused `{command}`: {detail}; the client may still be attached");
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if done {
+            self.kicked
+                .insert(kick.client.clone(), std::time::Instant::now());
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! name is not unique or not plain (clients name themselves) is dealt with by removing its user.
 
 use crate::attributing::Nudgers;
+use crate::Config;
 use audit_core::fold::{Attachment, World};
 use audit_core::{Event, Kind, Timestamp};
 use audit_policy::{Action, ClientAccess, Policy, SystemAccounts};
@@ -235,4 +236,54 @@ fn violation(shown: &Event, v: &audit_policy::Violation) -> Event {
     e.action = Some(v.action.as_str().to_owned());
     e.message = Some(v.detail.clone());
     e
+}
+
+/// `policy-loaded`: which policy is in force from now (file, rules, digest of its text).
+pub fn loaded(
+    config: &Config,
+    scope_name: &str,
+    path: &std::path::Path,
+    policy: &audit_policy::Policy,
+    now: Timestamp,
+) -> Event {
+    let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
+    e.digest = Some(policy.digest().to_owned());
+    e.message = Some(format!(
+        "{}: {} rules in force",
+        path.display(),
+        policy.rules().len()
+    ));
+    e
+}
+
+/// SIGHUP: reads the policy file again; a broken one changes nothing and says why.
+pub fn reload(config: &Config, scope_name: &str, enforcer: &Enforcer) -> Event {
+    let now = Timestamp::now();
+    let Some((path, _)) = &config.policy else {
+        let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
+        e.reason = Some("no-policy".into());
+        e.message =
+            Some("SIGHUP: the daemon was started without a policy; nothing to read again".into());
+        return e;
+    };
+    match audit_policy::Policy::load(path) {
+        Ok(read) => {
+            for w in &read.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("SIGHUP: {} put in force", path.display());
+            let e = loaded(config, scope_name, path, &read.policy, now);
+            enforcer.replace(Some(read.policy));
+            e
+        }
+        Err(error) => {
+            tracing::error!("SIGHUP: {error}; the policy in force stays");
+            let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
+            e.reason = Some("refused".into());
+            e.message = Some(format!(
+                "SIGHUP: {error}; the policy in force before stays in force"
+            ));
+            e
+        }
+    }
 }

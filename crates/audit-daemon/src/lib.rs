@@ -176,7 +176,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     let policy_event = config
         .policy
         .as_ref()
-        .map(|(path, policy)| policy_loaded(&config, &scope_name, path, policy, now));
+        .map(|(path, policy)| enforce::loaded(&config, &scope_name, path, policy, now));
     if let Some(every) = seal_every {
         let sink = writer.sink();
         std::thread::Builder::new()
@@ -234,7 +234,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         std::thread::spawn(move || {
             for sig in signals.forever() {
                 if sig == signal_hook::consts::SIGHUP {
-                    let loaded = reload_policy(&config, &scope_name, &enforcer);
+                    let loaded = enforce::reload(&config, &scope_name, &enforcer);
                     let replaced = loaded.reason.is_none();
                     let mut events = vec![loaded];
                     if replaced {
@@ -342,56 +342,6 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         f.stop();
     }
     Ok(())
-}
-
-/// `policy-loaded`: which policy is in force from now (file, rules, digest of its text).
-fn policy_loaded(
-    config: &Config,
-    scope_name: &str,
-    path: &std::path::Path,
-    policy: &audit_policy::Policy,
-    now: Timestamp,
-) -> Event {
-    let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
-    e.digest = Some(policy.digest().to_owned());
-    e.message = Some(format!(
-        "{}: {} rules in force",
-        path.display(),
-        policy.rules().len()
-    ));
-    e
-}
-
-/// SIGHUP: reads the policy file again; a broken one changes nothing and says why.
-fn reload_policy(config: &Config, scope_name: &str, enforcer: &enforce::Enforcer) -> Event {
-    let now = Timestamp::now();
-    let Some((path, _)) = &config.policy else {
-        let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
-        e.reason = Some("no-policy".into());
-        e.message =
-            Some("SIGHUP: the daemon was started without a policy; nothing to read again".into());
-        return e;
-    };
-    match audit_policy::Policy::load(path) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
-                tracing::warn!("{w}");
-            }
-            tracing::info!("SIGHUP: {} put in force", path.display());
-            let e = policy_loaded(config, scope_name, path, &loaded.policy, now);
-            enforcer.replace(Some(loaded.policy));
-            e
-        }
-        Err(error) => {
-            tracing::error!("SIGHUP: {error}; the policy in force stays");
-            let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
-            e.reason = Some("refused".into());
-            e.message = Some(format!(
-                "SIGHUP: {error}; the policy in force before stays in force"
-            ));
-            e
-        }
-    }
 }
 
 /// Folds the whole log: the state it describes, and its last event that is not a seal.

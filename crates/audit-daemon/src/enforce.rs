@@ -86,6 +86,16 @@ impl Enforcer {
     /// The `policy-violation` events `events` show, in order; the actions are asked of the
     /// servers' watchers through `nudgers`.
     pub fn check(&self, events: &[Event], nudgers: &Nudgers) -> Vec<Event> {
+        // No policy (one can only be put in force again, never first, on SIGHUP): nothing to
+        // judge, so nothing to follow either.
+        if self
+            .state
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+        {
+            return Vec::new();
+        }
         let mut found = Vec::new();
         for e in events {
             let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());

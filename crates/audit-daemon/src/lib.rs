@@ -169,9 +169,14 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         let _ = forward_wake.set(f.waker());
         Some(f)
     };
+    // Who is attached where matters to the enforcer only when there is a policy to enforce.
     let enforcer = Arc::new(enforce::Enforcer::new(
         config.policy.as_ref().map(|(_, p)| p.clone()),
-        world.clone(),
+        if config.policy.is_some() {
+            world.clone()
+        } else {
+            World::default()
+        },
     ));
     let policy_event = config
         .policy

@@ -196,6 +196,23 @@ impl SqliteStore {
         }
     }
 
+    /// Decodes `(seq, data, hash)` rows in order, handing each to `visit` until it says stop.
+    fn visit_rows(
+        &self,
+        mut rows: rusqlite::Rows<'_>,
+        visit: &mut dyn FnMut(Stored) -> bool,
+    ) -> Result<(), StoreError> {
+        while let Some(row) = rows.next().map_err(self.sql_err())? {
+            let seq: i64 = row.get(0).map_err(self.sql_err())?;
+            let data: Vec<u8> = row.get(1).map_err(self.sql_err())?;
+            let hash: Vec<u8> = row.get(2).map_err(self.sql_err())?;
+            if !visit(self.decode_row(seq as u64, &data, &hash)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn decode_row(&self, seq: u64, data: &[u8], hash: &[u8]) -> Result<Stored, StoreError> {
         let (_, event) = encoding::decode(data).map_err(|e| self.corrupt(seq, e))?;
         let hash = hash
@@ -422,16 +439,8 @@ impl EventStore for SqliteStore {
             .map_err(self.sql_err())?;
         let since = range.since.map_or(i64::MIN, |t| t.as_micros());
         let until = range.until.map_or(i64::MAX, |t| t.as_micros());
-        let mut rows = stmt.query(params![since, until]).map_err(self.sql_err())?;
-        while let Some(row) = rows.next().map_err(self.sql_err())? {
-            let seq: i64 = row.get(0).map_err(self.sql_err())?;
-            let data: Vec<u8> = row.get(1).map_err(self.sql_err())?;
-            let hash: Vec<u8> = row.get(2).map_err(self.sql_err())?;
-            if !visit(self.decode_row(seq as u64, &data, &hash)?) {
-                break;
-            }
-        }
-        Ok(())
+        let rows = stmt.query(params![since, until]).map_err(self.sql_err())?;
+        self.visit_rows(rows, visit)
     }
 
     fn scan_after(

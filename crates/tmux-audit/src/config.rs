@@ -86,6 +86,13 @@ impl<T> Sourced<T> {
     fn new(value: T, source: Source) -> Self {
         Sourced { value, source }
     }
+
+    /// Takes `value` from `source` when that layer says one.
+    fn set(&mut self, value: Option<T>, source: &Source) {
+        if let Some(value) = value {
+            *self = Sourced::new(value, source.clone());
+        }
+    }
 }
 
 /// Which recorder the settings are for.
@@ -251,60 +258,36 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
         socket_dirs: Sourced::new(vec![PathBuf::from("/tmp")], Source::Default),
         sinks: Sourced::new(Vec::new(), Source::Default),
     };
+    // Each layer overrides what it says, in precedence order.
     for (source, f) in layers {
-        let at = |v| Sourced::new(v, source.clone());
-        if let Some(v) = f.db {
-            s.db = at(v);
-        }
-        if let Some(v) = f.policy {
-            s.policy = Sourced::new(Some(v), source.clone());
-        }
-        if let Some(v) = f.tmux {
-            s.tmux = Sourced::new(v, source.clone());
-        }
-        if let Some(v) = f.output {
-            s.output = Sourced::new(v, source.clone());
-        }
-        if let Some(v) = f.commands {
-            s.commands = Sourced::new(v, source.clone());
-        }
-        if let Some(v) = f.flush_after {
-            s.flush_after = Sourced::new(v, source.clone());
-        }
-        if let Some(v) = f.socket_dirs {
-            s.socket_dirs = Sourced::new(v, source.clone());
-        }
-        if let Some(v) = f.sink {
-            s.sinks = Sourced::new(v, source.clone());
-        }
+        s.db.set(f.db, &source);
+        s.policy.set(f.policy.map(Some), &source);
+        s.tmux.set(f.tmux, &source);
+        s.output.set(f.output, &source);
+        s.commands.set(f.commands, &source);
+        s.flush_after.set(f.flush_after, &source);
+        s.socket_dirs.set(f.socket_dirs, &source);
+        s.sinks.set(f.sink, &source);
     }
-    if let Some(v) = env_path("TMUX_AUDIT_DB") {
-        s.db = Sourced::new(v, Source::Env("TMUX_AUDIT_DB"));
-    }
-    if let Some(v) = env_path("TMUX_AUDIT_POLICY") {
-        s.policy = Sourced::new(Some(v), Source::Env("TMUX_AUDIT_POLICY"));
-    }
-    if let Some(v) = env_path("TMUX_AUDIT_TMUX") {
-        s.tmux = Sourced::new(v, Source::Env("TMUX_AUDIT_TMUX"));
-    }
-    if let Some(v) = flags.db.clone() {
-        s.db = Sourced::new(v, Source::Flag("db"));
-    }
-    if let Some(v) = flags.policy.clone() {
-        s.policy = Sourced::new(Some(v), Source::Flag("policy"));
-    }
-    if let Some(v) = flags.tmux.clone() {
-        s.tmux = Sourced::new(v, Source::Flag("tmux"));
-    }
-    if flags.no_output {
-        s.output = Sourced::new(false, Source::Flag("no-output"));
-    }
-    if flags.no_commands {
-        s.commands = Sourced::new(false, Source::Flag("no-commands"));
-    }
-    if let Some(v) = flags.flush_after {
-        s.flush_after = Sourced::new(v, Source::Flag("flush-after"));
-    }
+    let env = |name| (env_path(name), Source::Env(name));
+    let (db, from) = env("TMUX_AUDIT_DB");
+    s.db.set(db, &from);
+    let (policy, from) = env("TMUX_AUDIT_POLICY");
+    s.policy.set(policy.map(Some), &from);
+    let (tmux, from) = env("TMUX_AUDIT_TMUX");
+    s.tmux.set(tmux, &from);
+    s.db.set(flags.db.clone(), &Source::Flag("db"));
+    s.policy
+        .set(flags.policy.clone().map(Some), &Source::Flag("policy"));
+    s.tmux.set(flags.tmux.clone(), &Source::Flag("tmux"));
+    s.output
+        .set(flags.no_output.then_some(false), &Source::Flag("no-output"));
+    s.commands.set(
+        flags.no_commands.then_some(false),
+        &Source::Flag("no-commands"),
+    );
+    s.flush_after
+        .set(flags.flush_after, &Source::Flag("flush-after"));
     if s.db.value.as_os_str().is_empty() {
         return Err(anyhow!(
             "cannot find a place for the store: set XDG_DATA_HOME or HOME, or pass --db"

@@ -134,6 +134,19 @@ fn daemon_with(server: &TmuxServer, policy: &Path, config: &Path) -> Daemon {
     d
 }
 
+/// A private server with a session `prod-db`, recorded by a daemon enforcing `policy` (no
+/// sinks), its socket open to `nobody`, who has `server-access ACCESS` (`-a`, `-r`).
+fn policed(policy: &str, access: &str) -> (TmuxServer, Daemon) {
+    let server = TmuxServer::start("prod-db");
+    let dir = server.dir().to_owned();
+    let policy = write(&dir, "policy.toml", policy);
+    let config = write(&dir, "config.toml", "");
+    let daemon = daemon_with(&server, &policy, &config);
+    server.open_socket_to_everyone();
+    server.tmux(&["server-access", access, "nobody"]);
+    (server, daemon)
+}
+
 /// `nobody` attaching to `session` through a terminal of their own.
 fn attach_as_nobody(server: &TmuxServer, session: &str) -> PtyClient {
     let mut cmd = server.command_as("nobody", nobody_group());
@@ -163,6 +176,21 @@ fn tmux_as_nobody(server: &TmuxServer, args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Builds `source` (C) into `dir/NAME.so` with gcc: a library to LD_PRELOAD into a tmux client,
+/// making it lie the way a modified client could.
+fn shim(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let c = write(dir, &format!("{name}.c"), source);
+    let so = dir.join(format!("{name}.so"));
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .status()
+        .unwrap();
+    assert!(built.success(), "gcc");
+    so
 }
 
 fn has_violation(text: &str) -> bool {
@@ -319,18 +347,8 @@ fn a_read_only_user_clearing_read_only_breaks_the_rule() {
         println!("skipped: a client of another user needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("prod-db");
-    let dir = server.dir().to_owned();
     // `origins`: a flag change carries no origin of its own; the attach's counts.
-    let policy = write(
-        &dir,
-        "policy.toml",
-        "[[rule]]\nname = \"watchers\"\nsessions = [\"prod*\"]\nallow = [\"root\"]\nread_only = [\"nobody\"]\norigins = [\"local\"]\naction = \"alert\"\n",
-    );
-    let config = write(&dir, "config.toml", "");
-    let mut daemon = daemon_with(&server, &policy, &config);
-    server.open_socket_to_everyone();
-    server.tmux(&["server-access", "-r", "nobody"]);
+    let (server, mut daemon) = policed("[[rule]]\nname = \"watchers\"\nsessions = [\"prod*\"]\nallow = [\"root\"]\nread_only = [\"nobody\"]\norigins = [\"local\"]\naction = \"alert\"\n", "-r");
     let session = server.first_session_id().to_owned();
     let guest = attach_as_nobody(&server, &session);
     server.wait_attached(&guest, &session);
@@ -587,17 +605,9 @@ fn the_kernel_shows_connections_tmux_does_not_list_and_a_client_lying_about_its_
 
     // A client that reports a false pid (getpid() shimmed by LD_PRELOAD, as a modified client
     // would): tmux lists the lie, the kernel has the truth.
-    let shim_c = write(&dir, "shim.c", "int getpid(void) { return 4242; }\n");
-    let shim = dir.join("shim.so");
-    let built = std::process::Command::new("gcc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&shim)
-        .arg(&shim_c)
-        .status()
-        .unwrap();
-    assert!(built.success(), "gcc");
+    let lie = shim(&dir, "getpid", "int getpid(void) { return 4242; }\n");
     let mut cmd = server.attach_command(server.first_session_id());
-    cmd.env("LD_PRELOAD", &shim);
+    cmd.env("LD_PRELOAD", &lie);
     let liar = PtyClient::spawn(cmd);
     server.wait_attached(&liar, server.first_session_id());
     // Two looks see it listed with a pid that holds no connection.
@@ -614,6 +624,26 @@ fn the_kernel_shows_connections_tmux_does_not_list_and_a_client_lying_about_its_
     assert_eq!(m["pid"], serde_json::json!(liar.pid()), "{m}");
     drop(liar);
     daemon.stop();
+}
+
+/// A test home for `daemon --system`: its temp dir (the daemon's, and the system config file
+/// `etc/config.toml` with `socket_dirs` = its `tmp`, plus `extra` settings), `tmp` open to all
+/// like /tmp, and the store path. The returned server is unused but owns the temp dir.
+fn system_host(extra: &str) -> (TmuxServer, PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TmuxServer::start("unused");
+    let dir = server.dir().to_owned();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = dir.join("tmp");
+    std::fs::create_dir(&base).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    write(
+        &dir,
+        "etc/config.toml",
+        &format!("socket_dirs = [\"{}\"]\n{extra}", base.display()),
+    );
+    (server, base, dir.join("system/audit.db"))
 }
 
 /// `tmux ARGS` as `user` (root when `None`) with `TMUX_TMPDIR=base`: servers land in
@@ -646,27 +676,12 @@ fn tmux_in(base: &Path, user: Option<&str>, args: &[&str]) -> std::process::Outp
 
 #[test]
 fn system_mode_records_every_users_servers_as_their_owner_and_skips_a_forged_folder() {
-    use std::os::unix::fs::PermissionsExt;
     if !is_root() {
         println!("skipped: --system needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("unused");
+    let (server, base, db) = system_host("flush_after = 0.2\n");
     let dir = server.dir().to_owned();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let base = dir.join("tmp");
-    std::fs::create_dir(&base).unwrap();
-    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::create_dir_all(dir.join("etc")).unwrap();
-    write(
-        &dir,
-        "etc/config.toml",
-        &format!(
-            "socket_dirs = [\"{}\"]\nflush_after = 0.2\n",
-            base.display()
-        ),
-    );
-    let db = dir.join("system/audit.db");
     let mut daemon = Daemon::spawn_in(
         &dir,
         &db,
@@ -835,17 +850,7 @@ fn deny_removes_the_user_from_the_server_and_kicks_them() {
         println!("skipped: a client of another user needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("prod-db");
-    let dir = server.dir().to_owned();
-    let policy = write(
-        &dir,
-        "policy.toml",
-        "[[rule]]\nname = \"nobody, never\"\nsessions = [\"*\"]\nallow = [\"root\"]\naction = \"deny\"\n",
-    );
-    let config = write(&dir, "config.toml", "");
-    let mut daemon = daemon_with(&server, &policy, &config);
-    server.open_socket_to_everyone();
-    server.tmux(&["server-access", "-a", "nobody"]);
+    let (server, mut daemon) = policed("[[rule]]\nname = \"nobody, never\"\nsessions = [\"*\"]\nallow = [\"root\"]\naction = \"deny\"\n", "-a");
     let session = server.first_session_id().to_owned();
     let mut guest = attach_as_nobody(&server, &session);
     wait_kicked(&mut guest, &daemon, "nobody kicked");
@@ -877,13 +882,7 @@ fn a_session_renamed_into_a_protected_name_is_judged_again() {
         println!("skipped: a client of another user needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("prod-db");
-    let dir = server.dir().to_owned();
-    let policy = write(&dir, "policy.toml", POLICY);
-    let config = write(&dir, "config.toml", "");
-    let mut daemon = daemon_with(&server, &policy, &config);
-    server.open_socket_to_everyone();
-    server.tmux(&["server-access", "-a", "nobody"]);
+    let (server, mut daemon) = policed(POLICY, "-a");
     let scratch = server.new_session("scratch");
     let mut guest = attach_as_nobody(&server, &scratch);
     server.wait_attached(&guest, &scratch);
@@ -907,12 +906,8 @@ fn a_violator_who_names_itself_after_another_client_does_not_get_that_client_kic
         println!("skipped: a client of another user needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("prod-db");
+    let (server, mut daemon) = policed(POLICY, "-a");
     let dir = server.dir().to_owned();
-    let policy = write(&dir, "policy.toml", POLICY);
-    let config = write(&dir, "config.toml", "");
-    let mut daemon = daemon_with(&server, &policy, &config);
-    server.open_socket_to_everyone();
     let session = server.first_session_id().to_owned();
     let owner = server.attach(&session);
     // nobody's client reports the owner's terminal as its own (ttyname shimmed) and, the first
@@ -921,25 +916,20 @@ fn a_violator_who_names_itself_after_another_client_does_not_get_that_client_kic
     let short = owner.tty().trim_start_matches("/dev/").to_owned();
     let disguises = [(owner.tty().to_owned(), Some(owner.pid())), (short, None)];
     for (round, (tty, pid)) in disguises.iter().enumerate() {
-        server.tmux(&["server-access", "-a", "nobody"]);
+        if round > 0 {
+            // The round before removed nobody from the server.
+            server.tmux(&["server-access", "-a", "nobody"]);
+        }
         let getpid = pid.map_or(String::new(), |p| {
             format!("int getpid(void) {{ return {p}; }}\n")
         });
-        let shim_c = write(
+        let disguise = shim(
             &dir,
-            &format!("disguise-{round}.c"),
+            &format!("disguise-{round}"),
             &format!("char *ttyname(int fd) {{ (void)fd; return \"{tty}\"; }}\n{getpid}"),
         );
-        let shim = dir.join(format!("disguise-{round}.so"));
-        let built = std::process::Command::new("gcc")
-            .args(["-shared", "-fPIC", "-o"])
-            .arg(&shim)
-            .arg(&shim_c)
-            .status()
-            .unwrap();
-        assert!(built.success(), "gcc");
         let mut cmd = server.command_as("nobody", nobody_group());
-        cmd.env("LD_PRELOAD", &shim)
+        cmd.env("LD_PRELOAD", &disguise)
             .args(["attach-session", "-t", &session]);
         let mut guest = PtyClient::spawn(cmd);
         wait_kicked(
@@ -973,24 +963,12 @@ fn a_violator_who_names_itself_after_another_client_does_not_get_that_client_kic
 
 #[test]
 fn a_tmux_folder_made_again_by_another_user_is_not_trusted_after_a_restart() {
-    use std::os::unix::fs::PermissionsExt;
     if !is_root() {
         println!("skipped: --system needs root (CI runs as root)");
         return;
     }
-    let server = TmuxServer::start("unused");
+    let (server, base, db) = system_host("");
     let dir = server.dir().to_owned();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let base = dir.join("tmp");
-    std::fs::create_dir(&base).unwrap();
-    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::fs::create_dir_all(dir.join("etc")).unwrap();
-    write(
-        &dir,
-        "etc/config.toml",
-        &format!("socket_dirs = [\"{}\"]\n", base.display()),
-    );
-    let db = dir.join("system/audit.db");
     let args = [
         OsStr::new("--system"),
         OsStr::new("--no-commands"),

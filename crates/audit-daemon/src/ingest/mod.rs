@@ -9,6 +9,7 @@
 //! records the `output-gap` and opens a new pipe.
 
 mod pane;
+mod plain;
 mod tail;
 mod wake;
 
@@ -438,25 +439,21 @@ fn lower_priority() {
     }
 }
 
-/// The `server` file the daemon wrote in a spool folder, read the way root must read a file in
-/// a folder a user may own: not through a link, never blocking (a FIFO), only a regular file
-/// with one name that this process owns (it wrote it before handing the folder over), at most
-/// a path's length. Anything else names no server.
+/// The `server` file the daemon wrote in a spool folder (before handing the folder over): a
+/// plain file of ours, at most a path's length. Anything else names no server.
 fn read_server_name(path: &Path) -> Option<String> {
     use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
     // SAFETY: geteuid cannot fail and touches no memory.
     let ours = unsafe { libc::geteuid() };
-    if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != ours {
-        tracing::warn!(file = %path.display(), "not a server name this daemon wrote: ignored");
-        return None;
-    }
+    let file = match plain::open_plain(path, false, ours) {
+        Ok(f) => f,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(file = %path.display(), "not a server name this daemon wrote, ignored: {e}");
+            }
+            return None;
+        }
+    };
     let mut name = String::new();
     file.take(4096).read_to_string(&mut name).ok()?;
     Some(name)

@@ -174,37 +174,12 @@ fn remove_spool(path: &Path) {
     }
 }
 
-/// Opens a spool the way a root daemon must open a file in a folder a user owns: never through
-/// a link (`O_NOFOLLOW`), never blocking on a FIFO (`O_NONBLOCK`), and only a regular file with
-/// one name, owned by whoever owns its folder — else a user could have the daemon read, and
-/// punch holes in, a file of root's or another user's. Write access only to punch out what is
-/// committed; reading works without it.
+/// Opens a spool: a plain file of whoever owns its folder (the server's owner, whose copier
+/// wrote it). Write access only to punch out what is committed; reading works without it.
 fn open_spool(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(flags)
-        .open(path)
-        .or_else(|_| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(flags)
-                .open(path)
-        })?;
-    let meta = file.metadata()?;
+    use std::os::unix::fs::MetadataExt;
     let folder = std::fs::symlink_metadata(path.parent().unwrap_or(path))?;
-    if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != folder.uid() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is not a spool its folder's owner wrote (a link, a special file, or another user's file): not read",
-                path.display()
-            ),
-        ));
-    }
-    Ok(file)
+    super::plain::open_plain(path, true, folder.uid())
 }
 
 #[cfg(test)]

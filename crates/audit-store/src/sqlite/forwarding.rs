@@ -27,16 +27,8 @@ impl SqliteStore {
             .map_err(self.sql_err())?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![after, limit]).map_err(self.sql_err())?;
-        while let Some(row) = rows.next().map_err(self.sql_err())? {
-            let seq: i64 = row.get(0).map_err(self.sql_err())?;
-            let data: Vec<u8> = row.get(1).map_err(self.sql_err())?;
-            let hash: Vec<u8> = row.get(2).map_err(self.sql_err())?;
-            if !visit(self.decode_row(seq as u64, &data, &hash)?) {
-                break;
-            }
-        }
-        Ok(())
+        let rows = stmt.query(params![after, limit]).map_err(self.sql_err())?;
+        self.visit_rows(rows, visit)
     }
 
     /// The saved cursor of sink `name`.

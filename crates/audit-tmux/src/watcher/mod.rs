@@ -418,7 +418,6 @@ impl State<'_> {
         ));
         events.extend(diff::diff(&self.known, &view, &ctx));
         events.extend(self.latest_typists(&view, time));
-        events.extend(self.kernel_look(&view, conn.pid(), time));
         for s in fleeting {
             events.extend(self.fleeting(s, &entries, &view));
         }
@@ -429,6 +428,12 @@ impl State<'_> {
             self.sink.send(events);
         }
         self.sink.looked(&self.server, looked_at);
+        // The kernel's view of the socket, after this look's events are on their way: it reads
+        // /proc and a socket dump, which an attach's record need not wait for.
+        let connections = self.kernel_look(&view, conn.pid(), time);
+        if !connections.is_empty() {
+            self.sink.send(connections);
+        }
         if live && !need_log {
             // The commands run since the last look, each once; kept to explain departures.
             fresh = self.read_log(conn)?;

@@ -139,6 +139,16 @@ pub(crate) fn text_of(e: &audit_core::Event) -> Vec<u8> {
     e.command.clone().unwrap_or_default().into_bytes()
 }
 
+/// Where an act happened: `SESSION:%PANE`, the session alone, or `-`.
+pub(crate) fn place_of(e: &audit_core::Event) -> String {
+    match (e.session.as_deref(), e.pane_id.as_deref()) {
+        (Some(s), Some(p)) => format!("{s}:{p}"),
+        (Some(s), None) => s.to_owned(),
+        (None, Some(p)) => format!("?:{p}"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
 fn start(s: &Stored) -> Timestamp {
     s.event.from.unwrap_or(s.event.time)
 }
@@ -146,12 +156,7 @@ fn start(s: &Stored) -> Timestamp {
 /// `TIME  SESSION:PANE  WHO  ENDING  DURATION  ARGV`.
 fn line(s: &Stored, who: &Attribution) -> String {
     let e = &s.event;
-    let place = match (e.session.as_deref(), e.pane_id.as_deref()) {
-        (Some(s), Some(p)) => format!("{s}:{p}"),
-        (Some(s), None) => s.to_owned(),
-        (None, Some(p)) => format!("?:{p}"),
-        (None, None) => "-".to_owned(),
-    };
+    let place = place_of(e);
     let person = match (who.attribution, &who.actor) {
         (Confidence::Exact, Some(actor)) => actor.clone(),
         (Confidence::Inferred, Some(actor)) => {

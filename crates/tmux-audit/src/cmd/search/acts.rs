@@ -3,7 +3,7 @@
 //! (`tmux-command`), matched one record at a time against the same pattern as the output, and
 //! shown after the output's hits with who did each.
 
-use crate::cmd::commands::text_of;
+use crate::cmd::commands::{place_of, text_of};
 use crate::hits::Matcher;
 use crate::render;
 use audit_core::attribution::{is_act, Attribution, Confidence};
@@ -51,12 +51,7 @@ pub fn text(out: &mut impl Write, s: &Stored, first: bool) -> std::io::Result<()
         writeln!(out, "commands:")?;
     }
     let e = &s.event;
-    let place = match (e.session.as_deref(), e.pane_id.as_deref()) {
-        (Some(s), Some(p)) => format!("{s}:{p}"),
-        (Some(s), None) => s.to_owned(),
-        (None, Some(p)) => format!("?:{p}"),
-        (None, None) => "-".to_owned(),
-    };
+    let place = place_of(e);
     let who = match Attribution::stored(e) {
         Some(a) => match (a.attribution, a.actor) {
             (Confidence::Exact, Some(actor)) => actor,

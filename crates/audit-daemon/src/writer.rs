@@ -47,7 +47,11 @@ struct Entry {
 
 /// What the writer holds between commits, in order, and whether a seal is due after it;
 /// events pass the stamping stage on their way in.
-struct Backlog(std::collections::VecDeque<Entry>, bool, Attributing);
+struct Backlog {
+    entries: std::collections::VecDeque<Entry>,
+    seal_due: bool,
+    stage: Attributing,
+}
 
 /// Where stamped events go: the end of the backlog.
 struct Ready<'a>(&'a mut std::collections::VecDeque<Entry>);
@@ -68,21 +72,24 @@ impl Backlog {
         match msg {
             Msg::Events(events) => {
                 for event in events {
-                    self.2.admit(event, &mut Ready(&mut self.0));
+                    self.stage.admit(event, &mut Ready(&mut self.entries));
                 }
             }
-            Msg::Looked(server, at) => self.2.looked(&server, at, &mut Ready(&mut self.0)),
+            Msg::Looked(server, at) => {
+                self.stage
+                    .looked(&server, at, &mut Ready(&mut self.entries))
+            }
             Msg::Output(record, f) => {
                 let (event, attachment) = *record;
-                self.0.push_back(Entry {
+                self.entries.push_back(Entry {
                     event,
                     attachment: Some(attachment),
                     on_commit: Some(f),
                 });
             }
-            Msg::Seal => self.1 = true,
+            Msg::Seal => self.seal_due = true,
             Msg::Finish => {
-                self.2.release_all(&mut Ready(&mut self.0));
+                self.stage.release_all(&mut Ready(&mut self.entries));
                 return false;
             }
         }
@@ -91,22 +98,22 @@ impl Backlog {
 
     /// Acts that waited long enough go in without their look.
     fn expire(&mut self) {
-        self.2
-            .release(std::time::Instant::now(), &mut Ready(&mut self.0));
+        self.stage
+            .release(std::time::Instant::now(), &mut Ready(&mut self.entries));
     }
 
     /// Commits up to `n` records from the front in one transaction; on success they leave the
     /// backlog and their callbacks run.
     fn commit(&mut self, store: &mut dyn EventStore, n: usize) -> Result<usize, StoreError> {
-        let n = n.min(self.0.len());
+        let n = n.min(self.entries.len());
         let records: Vec<(Event, Option<Attachment>)> = self
-            .0
+            .entries
             .iter()
             .take(n)
             .map(|e| (e.event.clone(), e.attachment.clone()))
             .collect();
         store.append_attached(&records)?;
-        for entry in self.0.drain(..n) {
+        for entry in self.entries.drain(..n) {
             if let Some(f) = entry.on_commit {
                 f();
             }
@@ -208,28 +215,32 @@ fn write_loop(
     rx: Receiver<Msg>,
     healthy: &AtomicBool,
 ) -> Result<(), StoreError> {
-    let mut backlog = Backlog(Default::default(), false, stage);
+    let mut backlog = Backlog {
+        entries: Default::default(),
+        seal_due: false,
+        stage,
+    };
     let mut finishing = false;
     // Failed attempts in the current outage, and records committed since it began.
     let mut failures = 0u32;
     let mut recovered = 0usize;
     loop {
-        if backlog.0.is_empty() {
+        if backlog.entries.is_empty() {
             // Seal when asked, and last of all when stopping.
-            if backlog.1 || finishing {
+            if backlog.seal_due || finishing {
                 if let Some(s) = &mut sealer {
                     // A failed seal is retried at the next request; the events stand.
                     if let Err(e) = s.tick(store.as_mut()) {
                         tracing::error!("cannot seal the chain: {e}");
                     }
                 }
-                backlog.1 = false;
+                backlog.seal_due = false;
             }
             if finishing {
                 return Ok(());
             }
             // Held acts are let go when their look comes, or when they have waited enough.
-            let msg = match backlog.2.next_deadline() {
+            let msg = match backlog.stage.next_deadline() {
                 None => rx.recv().map_err(|_| ()),
                 Some(deadline) => {
                     let wait = deadline.saturating_duration_since(std::time::Instant::now());
@@ -248,18 +259,18 @@ fn write_loop(
                 // Every sender is gone: what is held goes in, then the writer ends.
                 Err(()) => finishing |= !backlog.add(Msg::Finish),
             }
-            if backlog.0.is_empty() {
+            if backlog.entries.is_empty() {
                 continue;
             }
         }
-        while backlog.0.len() < GROUP_MAX {
+        while backlog.entries.len() < GROUP_MAX {
             match rx.try_recv() {
                 Ok(msg) => finishing |= !backlog.add(msg),
                 Err(_) => break,
             }
         }
         if backlog
-            .2
+            .stage
             .next_deadline()
             .is_some_and(|d| d <= std::time::Instant::now())
         {
@@ -273,7 +284,7 @@ fn write_loop(
         match result {
             Ok(n) if failures > 0 => {
                 recovered += n;
-                if backlog.0.is_empty() {
+                if backlog.entries.is_empty() {
                     tracing::warn!("store writable again; {recovered} held events committed");
                     healthy.store(true, Ordering::Relaxed);
                     failures = 0;
@@ -285,7 +296,7 @@ fn write_loop(
                 if failures == 0 {
                     tracing::error!(
                         "cannot commit {} events, holding them and retrying: {e}",
-                        backlog.0.len()
+                        backlog.entries.len()
                     );
                     healthy.store(false, Ordering::Relaxed);
                 }
@@ -293,7 +304,7 @@ fn write_loop(
                 if finishing && failures >= FINISH_RETRIES {
                     tracing::error!(
                         "stopping with {} events that could not be committed: {e}",
-                        backlog.0.len()
+                        backlog.entries.len()
                     );
                     return Err(e);
                 }

@@ -265,17 +265,12 @@ fn describe(
     let argv = std::fs::read(dir.join("cmdline"))
         .ok()
         .filter(|raw| !raw.is_empty())
-        .map(|raw| split_argv(&raw));
+        .map(|raw| crate::procfs::split_argv(&raw));
     // Alive after the reads means it was alive before them: the pid was still its own.
     if client.as_ref().is_some_and(exited) {
         return (None, None);
     }
     (comm, argv)
-}
-
-fn split_argv(raw: &[u8]) -> Vec<Vec<u8>> {
-    let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
-    raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
 /// The socket file's identity, to match `UNIX_DIAG_VFS`. `None` if it cannot be stat'ed

@@ -91,7 +91,7 @@ pub fn root_of<T>(pid: u32, parents: &HashMap<u32, u32>, roots: &HashMap<u32, T>
 }
 
 /// `cmdline` is the arguments each followed by a NUL.
-fn split_argv(raw: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn split_argv(raw: &[u8]) -> Vec<Vec<u8>> {
     let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
     raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Options every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// The store [default: `db` in the config files, else $TMUX_AUDIT_DB, else
+    /// The store [default: $TMUX_AUDIT_DB, else `db` in the config files, else
     /// $XDG_DATA_HOME/tmux-audit/audit.db]
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,

@@ -1,6 +1,8 @@
 //! Ground truth from the kernel: every connection to the server's socket
 //! ([`audit_proc::peers`]: sock_diag pairs them, `pidfd_getfd` + `SO_PEERCRED` gives the pid and
-//! uid tmux saw at accept), compared with the clients tmux lists at the same look.
+//! uid tmux saw at accept), compared with the clients tmux listed at the last look. Taken after
+//! each look at tmux once no notification waits (so it never delays a record or the next look),
+//! and again half a second later while something it saw waits to be confirmed.
 //!
 //! * A connection tmux does not list, seen on two looks in a row, is a `client-connection`: a
 //!   program that connected without identifying, or a command-only client that stays (`tmux
@@ -12,11 +14,13 @@
 //!   two looks in a row (a client that just exited is listed, then gone; a liar stays).
 
 use super::State;
+use crate::conn::Connection;
 use crate::snapshot::ServerView;
 use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
 use audit_proc::PeersError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// What the kernel view remembers between looks.
 #[derive(Default)]
@@ -31,16 +35,48 @@ pub(super) struct KernelView {
     liars: BTreeSet<String>,
     /// The kernel refused (not root nor the owner): said once, not asked again.
     off: bool,
+    /// When the next look is due (after a look at tmux, or to confirm what one look saw).
+    due: Option<Instant>,
+}
+
+/// How soon a connection or client seen once is looked at again, to be confirmed.
+const CONFIRM_AFTER: Duration = Duration::from_millis(500);
+
+impl KernelView {
+    /// Asks for a look at `at` (or sooner, if one is already due).
+    pub(super) fn due(&mut self, at: Instant) {
+        self.due = Some(self.due.map_or(at, |d| d.min(at)));
+    }
+
+    /// How long the watcher may wait for tmux before the look is due.
+    pub(super) fn wait(&self) -> Duration {
+        match self.due {
+            Some(at) if !self.off => at.saturating_duration_since(Instant::now()),
+            _ => Duration::from_secs(3600),
+        }
+    }
 }
 
 impl State<'_> {
+    /// Takes the kernel's look if it is due, and sends what it found; asks for another soon
+    /// when something it saw needs a second look to be confirmed.
+    pub(super) fn kernel_if_due(&mut self, conn: &Connection) {
+        if self.kernel.due.is_none_or(|at| at > Instant::now()) {
+            return;
+        }
+        self.kernel.due = None;
+        let view = self.known.clone();
+        let events = self.kernel_look(&view, conn.pid(), Timestamp::now());
+        if !events.is_empty() {
+            self.sink.send(events);
+        }
+        if !self.kernel.unlisted.is_empty() || !self.kernel.suspects.is_empty() {
+            self.kernel.due(Instant::now() + CONFIRM_AFTER);
+        }
+    }
+
     /// Compares what the kernel shows connected with `view` (ours, `own`, left out).
-    pub(super) fn kernel_look(
-        &mut self,
-        view: &ServerView,
-        own: u32,
-        time: Timestamp,
-    ) -> Vec<Event> {
+    fn kernel_look(&mut self, view: &ServerView, own: u32, time: Timestamp) -> Vec<Event> {
         let Some(Some(server_pid)) = self.running_pid else {
             return Vec::new();
         };

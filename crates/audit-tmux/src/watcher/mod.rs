@@ -280,7 +280,7 @@ impl State<'_> {
         self.refresh(conn, now, observed, restate, &[])?;
         loop {
             let mut sightings = Vec::new();
-            let first = match conn.next(Duration::from_secs(3600)) {
+            let first = match conn.next(self.kernel.wait()) {
                 Next::Notification(_, Notification::Exit(reason)) => {
                     return Err(ConnError::Closed(reason.unwrap_or_else(|| "exit".into())))
                 }
@@ -289,7 +289,11 @@ impl State<'_> {
                     self.note_rename(&n);
                     at
                 }
-                Next::Notification(..) | Next::Timeout => continue,
+                Next::Notification(..) => continue,
+                Next::Timeout => {
+                    self.kernel_if_due(conn);
+                    continue;
+                }
                 Next::Activity => {
                     self.activity_look(conn)?;
                     continue;
@@ -428,12 +432,10 @@ impl State<'_> {
             self.sink.send(events);
         }
         self.sink.looked(&self.server, looked_at);
-        // The kernel's view of the socket, after this look's events are on their way: it reads
-        // /proc and a socket dump, which an attach's record need not wait for.
-        let connections = self.kernel_look(&view, conn.pid(), time);
-        if !connections.is_empty() {
-            self.sink.send(connections);
-        }
+        // The kernel's view of the socket is taken once nothing else waits (`kernel_if_due`):
+        // it reads /proc and a socket dump, which neither this look's records nor the next
+        // notification should wait for.
+        self.kernel.due(Instant::now());
         if live && !need_log {
             // The commands run since the last look, each once; kept to explain departures.
             fresh = self.read_log(conn)?;

@@ -110,9 +110,11 @@ mod tests {
 
     #[test]
     fn a_program_under_a_root_is_seen_while_it_runs_and_reported_when_gone() {
-        // A root (sh) whose child sleeps long enough to be seen by two walks.
+        // A root (sh) whose child sleeps long enough to be seen by two walks. The child runs two
+        // commands, so it cannot exec its last one in its own place (dash does that), which a
+        // walk that saw it before would rightly report as replaced.
         let mut root = Process::new("sh")
-            .args(["-c", "sh -c 'sleep 0.6' seen-by-scan; sleep 0.3"])
+            .args(["-c", "sh -c 'sleep 0.6; true' seen-by-scan; sleep 0.3"])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

@@ -215,6 +215,9 @@ pub fn peers(server_pid: u32, socket: &Path) -> Result<Vec<Peer>, PeersError> {
             Ok(fd) => fd,
             // Closed since /proc was read: the connection ended.
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => continue,
+            // A failure for one connection while the server lives says nothing about the
+            // server: that connection is left out of this look.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) && !exited(&server) => continue,
             Err(e) => return Err(io_err("pidfd_getfd")(e)),
         };
         // The number may have been reused by a newer connection since /proc was read: only the

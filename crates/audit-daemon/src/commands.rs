@@ -6,6 +6,14 @@
 //! running under a root when it is registered are followed too (found by walking `/proc`), so
 //! what they start next is attributed to the pane; the programs already running are not
 //! reported (their exec was not seen).
+//!
+//! A program in a new pane can run and end before any watcher has listed the pane, so each
+//! tmux server (`server-started`, or the log at start) is followed as a spawner: every process
+//! it forks is followed from its birth, and what it runs is held ([`HOLD`]) until a
+//! `pane-created` names the pane it is the first process of. What no pane claims in that time
+//! was run by the server itself — `run-shell`, `if-shell`, `#()` in a format, a `pipe-pane`
+//! command, or a pane too short-lived to be listed — and is recorded as such, without a pane.
+//! The daemon's own copiers (`tmux-audit pane-pipe`, this program) are left out.
 
 use crate::attributing::Nudgers;
 use crate::writer::ChannelSink;
@@ -57,12 +65,40 @@ impl Root {
     }
 }
 
+/// What the command source is told to follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// A pane's first process.
+    Pane(Root),
+    /// A tmux server, whose children are followed from their birth.
+    Server {
+        /// The server (socket path).
+        server: String,
+        /// Its pid.
+        pid: u32,
+    },
+}
+
+impl Follow {
+    /// What an event says to follow: a `pane-created` or `server-started` with its pid.
+    pub fn of(e: &Event) -> Option<Follow> {
+        match e.kind {
+            Kind::PaneCreated => Root::of(e).map(Follow::Pane),
+            Kind::ServerStarted => Some(Follow::Server {
+                server: e.server.clone(),
+                pid: u32::try_from(e.pid?).ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Passes events on to the writer and tells the command source about new panes.
 pub struct TeeSink<'a> {
     /// Where events go.
     pub inner: &'a ChannelSink,
-    /// Where new pane roots go, when commands are recorded.
-    pub roots: Option<&'a Sender<Root>>,
+    /// Where new pane roots and servers go, when commands are recorded.
+    pub roots: Option<&'a Sender<Follow>>,
     /// Where watchers leave their nudgers.
     pub nudgers: &'a Nudgers,
     /// The policy in force, checked against every batch.
@@ -72,8 +108,8 @@ pub struct TeeSink<'a> {
 impl Sink for TeeSink<'_> {
     fn send(&self, mut events: Vec<Event>) {
         if let Some(roots) = self.roots {
-            for root in events.iter().filter_map(Root::of) {
-                let _ = roots.send(root);
+            for follow in events.iter().filter_map(Follow::of) {
+                let _ = roots.send(follow);
             }
         }
         let violations = self.enforcer.check(&events, self.nudgers);
@@ -95,7 +131,7 @@ impl Sink for TeeSink<'_> {
 
 /// The thread that listens to the kernel.
 pub struct CommandSource {
-    roots: Sender<Root>,
+    roots: Sender<Follow>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -110,7 +146,7 @@ impl CommandSource {
     pub fn start(
         host: &str,
         sink: ChannelSink,
-        known: Vec<Root>,
+        known: Vec<Follow>,
         scan: bool,
         nudgers: Arc<Nudgers>,
     ) -> Result<(CommandSource, Option<String>), ConnectorError> {
@@ -164,8 +200,8 @@ impl CommandSource {
         ))
     }
 
-    /// Where watchers' new pane roots go.
-    pub fn roots(&self) -> &Sender<Root> {
+    /// Where watchers' new pane roots and servers go.
+    pub fn roots(&self) -> &Sender<Follow> {
         &self.roots
     }
 
@@ -177,13 +213,18 @@ impl CommandSource {
 }
 
 /// Without the kernel's events: walk `/proc` for the panes' programs every [`SCAN_EVERY`].
-fn scan_loop(roots: Receiver<Root>, host: &str, sink: &ChannelSink, stop: &AtomicBool) {
+fn scan_loop(roots: Receiver<Follow>, host: &str, sink: &ChannelSink, stop: &AtomicBool) {
     let mut scan: Scan<PaneKey> = Scan::default();
     let mut by_pid: HashMap<u32, PaneKey> = HashMap::new();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
     let mut done = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        for root in roots.try_iter() {
+        // A walk sees only what lives at the time: a server's children are found under the
+        // panes they turn out to be.
+        for root in roots.try_iter().filter_map(|f| match f {
+            Follow::Pane(root) => Some(root),
+            Follow::Server { .. } => None,
+        }) {
             let key = (root.server.clone(), root.pane_id.clone());
             by_pid.insert(root.pid, key.clone());
             panes.insert(key, root);
@@ -196,11 +237,11 @@ fn scan_loop(roots: Receiver<Root>, host: &str, sink: &ChannelSink, stop: &Atomi
     }
 }
 
-fn send(
+fn send<K: Placed>(
     host: &str,
     sink: &ChannelSink,
     panes: &HashMap<PaneKey, Root>,
-    done: &mut Vec<Command<PaneKey>>,
+    done: &mut Vec<Command<K>>,
     scanned: bool,
 ) {
     if done.is_empty() {
@@ -208,9 +249,33 @@ fn send(
     }
     let batch = done
         .drain(..)
-        .map(|c| event(host, &c, panes.get(&c.pane), scanned))
+        .map(|c| {
+            let (server, pane) = c.pane.placed();
+            let root = pane.and_then(|p| panes.get(&(server.to_owned(), p.to_owned())));
+            event(host, server, pane, &c, root, scanned)
+        })
         .collect();
     sink.send_now(batch);
+}
+
+/// A command's server and pane, if a pane claimed it.
+trait Placed {
+    fn placed(&self) -> (&str, Option<&str>);
+}
+
+impl Placed for PaneKey {
+    fn placed(&self) -> (&str, Option<&str>) {
+        (&self.0, Some(&self.1))
+    }
+}
+
+impl Placed for Place {
+    fn placed(&self) -> (&str, Option<&str>) {
+        match self {
+            Place::Pane(key) => key.placed(),
+            Place::Server(server) => (server, None),
+        }
+    }
 }
 
 type PaneKey = (String, String);
@@ -218,9 +283,67 @@ type PaneKey = (String, String);
 /// How often a server's watcher is asked who typed last, at most.
 const ACTIVITY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Where a followed process belongs: a pane, or — until a pane claims its root — the server
+/// that forked it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Place {
+    Pane(PaneKey),
+    Server(String),
+}
+
+impl Place {
+    fn server(&self) -> &str {
+        match self {
+            Place::Pane((server, _)) | Place::Server(server) => server,
+        }
+    }
+}
+
+/// How long what a server's child ran waits for a `pane-created` to name its pane.
+pub const HOLD: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What a server's children ran, by root, until their pane is named or [`HOLD`] passes.
+#[derive(Default)]
+struct Held(HashMap<u32, Vec<(Command<Place>, std::time::Instant)>>);
+
+impl Held {
+    fn hold(&mut self, c: Command<Place>) {
+        self.0
+            .entry(c.root)
+            .or_default()
+            .push((c, std::time::Instant::now()));
+    }
+
+    /// The pane whose first process is `root` is named: what it ran is that pane's.
+    fn claim(&mut self, root: u32, key: &PaneKey) -> Vec<Command<Place>> {
+        let held = self.0.remove(&root).unwrap_or_default();
+        held.into_iter()
+            .map(|(mut c, _)| {
+                c.pane = Place::Pane(key.clone());
+                c
+            })
+            .collect()
+    }
+
+    /// What waited [`HOLD`] (everything, with `all`): no pane claimed it.
+    fn expire(&mut self, all: bool) -> Vec<Command<Place>> {
+        let mut out = Vec::new();
+        self.0.retain(|_, held| {
+            let (old, young): (Vec<_>, Vec<_>) = std::mem::take(held)
+                .into_iter()
+                .partition(|(_, at)| all || at.elapsed() >= HOLD);
+            out.extend(old.into_iter().map(|(c, _)| c));
+            *held = young;
+            !held.is_empty()
+        });
+        out.sort_by_key(|c| c.ended);
+        out
+    }
+}
+
 fn run(
     mut connector: Connector,
-    roots: Receiver<Root>,
+    roots: Receiver<Follow>,
     host: &str,
     sink: &ChannelSink,
     stop: &AtomicBool,
@@ -228,55 +351,165 @@ fn run(
 ) {
     let mut asking = Asking::default();
     run_ahead();
-    let mut tracker: Tracker<PaneKey> = Tracker::default();
+    let own = Own::find();
+    let mut tracker: Tracker<Place> = Tracker::default();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
+    let mut held = Held::default();
     let mut events = Vec::new();
-    let mut done: Vec<Command<PaneKey>> = Vec::new();
-    let mut lost_reported = false;
+    let mut done: Vec<Command<Place>> = Vec::new();
+    let mut ready: Vec<Command<Place>> = Vec::new();
+    let mut lost = Lost::default();
     while !stop.load(Ordering::Relaxed) {
         asking.owed(nudgers);
-        let ready = match connector.wait(if asking.owes() { 50 } else { 200 }) {
-            Ok(ready) => ready,
+        if let Some(gap) = lost.due(host) {
+            sink.send_now(vec![gap]);
+        }
+        let ready_to_read = match connector.wait(if asking.owes() { 50 } else { 200 }) {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!("process events: {e}; commands are no longer recorded");
-                return;
+                break;
             }
         };
         // Roots first: a pane's first fork may be what woke us.
-        for root in roots.try_iter() {
-            let key = (root.server.clone(), root.pane_id.clone());
-            tracker.add_root(root.pid, key.clone());
-            for pid in descendants(root.pid) {
-                tracker.add_root(pid, key.clone());
-            }
-            panes.insert(key, root);
-        }
-        if !ready {
-            continue;
-        }
-        events.clear();
-        if let Err(e) = connector.recv(&mut events) {
-            if e.raw_os_error() == Some(libc::ENOBUFS) {
-                if !lost_reported {
-                    tracing::warn!(
-                        "process events came faster than they were read; some commands were missed"
-                    );
-                    lost_reported = true;
+        for follow in roots.try_iter() {
+            match follow {
+                Follow::Pane(root) => {
+                    let key = (root.server.clone(), root.pane_id.clone());
+                    // Born under a followed server, its whole tree is followed already: no
+                    // walk of /proc (which would keep this thread from the panes' execs).
+                    let born_seen = tracker.follows(root.pid);
+                    tracker.add_root(root.pid, Place::Pane(key.clone()));
+                    if !born_seen {
+                        for pid in descendants(root.pid) {
+                            tracker.add_root(pid, Place::Pane(key.clone()));
+                        }
+                    }
+                    ready.extend(held.claim(root.pid, &key));
+                    panes.insert(key, root);
                 }
-                continue;
+                Follow::Server { server, pid } => tracker.add_spawner(pid, Place::Server(server)),
             }
-            tracing::error!("process events: {e}; commands are no longer recorded");
-            return;
         }
-        let now = Timestamp::now().as_micros();
-        for e in events.drain(..) {
-            let Some((server, _)) = tracker.apply(e, now, &mut done) else {
-                continue;
-            };
-            // A program started in a pane: who typed last is looked at while it is fresh.
-            asking.ask(server, nudgers);
+        ready.extend(held.expire(false));
+        if ready_to_read {
+            events.clear();
+            match connector.recv(&mut events) {
+                Ok(()) => lost.read_at(Timestamp::now()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => lost.dropped(),
+                Err(e) => {
+                    tracing::error!("process events: {e}; commands are no longer recorded");
+                    break;
+                }
+            }
+            let now = Timestamp::now().as_micros();
+            for e in events.drain(..) {
+                let exec = match e {
+                    audit_proc::connector::ProcEvent::Exec { pid } => Some(pid),
+                    _ => None,
+                };
+                let Some(place) = tracker.apply(e, now, &mut done) else {
+                    continue;
+                };
+                if let (Some(pid), Place::Server(_)) = (exec, &place) {
+                    if own.is_copier(pid, tracker.running(pid)) {
+                        // Our own copier, and the shell tmux ran it with: not the user's.
+                        tracker.forget(pid);
+                        done.retain(|c| c.pid != pid || c.ended != now);
+                        continue;
+                    }
+                }
+                // A program started in a pane: who typed last is looked at while it is fresh.
+                asking.ask(place.server().to_owned(), nudgers);
+            }
+            for c in done.drain(..) {
+                match c.pane {
+                    Place::Pane(_) => ready.push(c),
+                    Place::Server(_) => held.hold(c),
+                }
+            }
         }
-        send(host, sink, &panes, &mut done, false);
+        send(host, sink, &panes, &mut ready, false);
+    }
+    // Stopping: nothing held is lost.
+    ready.extend(held.expire(true));
+    send(host, sink, &panes, &mut ready, false);
+    if let Some(gap) = lost.take(host) {
+        sink.send_now(vec![gap]);
+    }
+}
+
+/// Process events the kernel dropped (its buffer for us overflowed: `ENOBUFS`): recorded as an
+/// `audit-gap` (`reason: process-events-lost`) over the time they fell in, at most one a second.
+#[derive(Default)]
+struct Lost {
+    /// When the last events before a loss were read.
+    last_read: Option<Timestamp>,
+    /// The loss being reported: from the last read before it to the last drop seen.
+    open: Option<(Timestamp, Timestamp, std::time::Instant)>,
+}
+
+impl Lost {
+    fn read_at(&mut self, at: Timestamp) {
+        self.last_read = Some(at);
+    }
+
+    fn dropped(&mut self) {
+        let now = Timestamp::now();
+        match &mut self.open {
+            Some((_, until, _)) => *until = now,
+            None => {
+                tracing::warn!("process events came faster than they were read; some commands were missed (recorded as an audit-gap)");
+                self.open = Some((
+                    self.last_read.unwrap_or(now),
+                    now,
+                    std::time::Instant::now(),
+                ));
+            }
+        }
+    }
+
+    fn due(&mut self, host: &str) -> Option<Event> {
+        let (_, _, since) = self.open.as_ref()?;
+        if since.elapsed() < std::time::Duration::from_secs(1) {
+            return None;
+        }
+        self.take(host)
+    }
+
+    fn take(&mut self, host: &str) -> Option<Event> {
+        let (from, until, _) = self.open.take()?;
+        let mut e = Event::new(until, Kind::AuditGap, host, "");
+        e.reason = Some("process-events-lost".into());
+        e.from = Some(from);
+        e.until = Some(until);
+        e.message = Some("the kernel dropped process events before the daemon read them (its buffer overflowed): programs run in panes in this interval may be missing from the record".into());
+        Some(e)
+    }
+}
+
+/// This program, to tell the daemon's own copiers (`tmux-audit pane-pipe`, run by tmux for
+/// `pipe-pane`) from the programs of the people it records: by the file the kernel ran (device
+/// and inode of `/proc/PID/exe`, which a user cannot fake), not by name.
+struct Own(Option<(u64, u64)>);
+
+impl Own {
+    fn find() -> Own {
+        use std::os::unix::fs::MetadataExt;
+        Own(std::fs::metadata("/proc/self/exe")
+            .ok()
+            .map(|m| (m.dev(), m.ino())))
+    }
+
+    fn is_copier(&self, pid: u32, info: Option<&procfs::ProcInfo>) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(own) = self.0 else { return false };
+        let copier = info
+            .and_then(|i| i.argv.as_ref())
+            .is_some_and(|argv| argv.get(1).is_some_and(|a| a == b"pane-pipe"));
+        copier
+            && std::fs::metadata(format!("/proc/{pid}/exe"))
+                .is_ok_and(|m| (m.dev(), m.ino()) == own)
     }
 }
 
@@ -359,11 +592,18 @@ fn descendants(root: u32) -> Vec<u32> {
         .collect()
 }
 
-/// The `command` event for a program that ended.
-fn event(host: &str, c: &Command<PaneKey>, root: Option<&Root>, scanned: bool) -> Event {
-    let (server, pane_id) = &c.pane;
+/// The `command` event for a program that ended: in `pane`, or run by the server outside any
+/// pane it listed.
+fn event<K>(
+    host: &str,
+    server: &str,
+    pane: Option<&str>,
+    c: &Command<K>,
+    root: Option<&Root>,
+    scanned: bool,
+) -> Event {
     let mut e = Event::new(Timestamp(c.ended), Kind::Command, host, server);
-    e.pane_id = Some(pane_id.clone());
+    e.pane_id = pane.map(str::to_owned);
     if let Some(r) = root {
         e.session = r.session.clone();
         e.session_id = r.session_id.clone();
@@ -386,6 +626,13 @@ fn event(host: &str, c: &Command<PaneKey>, root: Option<&Root>, scanned: bool) -
             "the program ended before its arguments could be read; pid, times and exit status are what the kernel reported"
                 .into(),
         );
+    }
+    if pane.is_none() {
+        let outside = "run by the tmux server outside any pane it listed: run-shell, if-shell, #() in a format, a pipe-pane command, or a pane too short-lived to be listed";
+        e.message = Some(match e.message.take() {
+            Some(m) => format!("{outside}; {m}"),
+            None => outside.to_owned(),
+        });
     }
     if scanned {
         e.message = Some(

@@ -364,9 +364,16 @@ fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> 
     Ok((world, last))
 }
 
-/// The panes the log believes open, with their first process: whose commands to follow.
-fn known_roots(world: &World) -> Vec<commands::Root> {
-    world
+/// The servers the log believes running, and their panes with their first process: whose
+/// commands to follow.
+fn known_roots(world: &World) -> Vec<commands::Follow> {
+    let servers = world.servers.iter().filter_map(|(server, s)| {
+        Some(commands::Follow::Server {
+            server: server.clone(),
+            pid: u32::try_from(s.pid?).ok()?,
+        })
+    });
+    let panes = world
         .panes
         .iter()
         .filter_map(|((server, pane_id), p)| {
@@ -382,7 +389,8 @@ fn known_roots(world: &World) -> Vec<commands::Root> {
                 window_id: Some(p.window_id.clone()),
             })
         })
-        .collect()
+        .map(commands::Follow::Pane);
+    servers.chain(panes).collect()
 }
 
 /// Names of the panes the log believes open, for spools a killed daemon left behind.

@@ -1,7 +1,7 @@
 //! The running watchers, one per server socket, and how they are started and joined.
 
 use crate::attributing::Nudgers;
-use crate::commands::{Root, TeeSink};
+use crate::commands::{Follow, TeeSink};
 use crate::ingest::IngestHandle;
 use crate::writer::ChannelSink;
 use crate::{observed_for, Config};
@@ -26,7 +26,7 @@ struct Slot {
 /// What every watcher's events pass on their way to the writer ([`TeeSink`]).
 pub struct Taps {
     /// Where new panes' first processes go, when commands are recorded.
-    pub roots: Option<Sender<Root>>,
+    pub roots: Option<Sender<Follow>>,
     /// Where watchers leave their nudgers.
     pub nudgers: Arc<Nudgers>,
     /// The policy in force.

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 struct Seen<K> {
     pane: K,
+    root: u32,
     info: ProcInfo,
     first: i64,
 }
@@ -37,10 +38,10 @@ impl<K: Clone> Scan<K> {
     /// away, or exec'd another, are pushed to `out`.
     pub fn poll(&mut self, roots: &HashMap<u32, K>, now: i64, out: &mut Vec<Command<K>>) {
         let parents = procfs::parents(&self.proc_root);
-        let mut alive: HashMap<u32, K> = HashMap::new();
+        let mut alive: HashMap<u32, (K, u32)> = HashMap::new();
         for &pid in parents.keys() {
             if let Some(root) = procfs::root_of(pid, &parents, roots) {
-                alive.insert(pid, roots[&root].clone());
+                alive.insert(pid, (roots[&root].clone(), root));
             }
         }
         let gone: Vec<u32> = self
@@ -53,7 +54,7 @@ impl<K: Clone> Scan<K> {
             let s = self.seen.remove(&pid).expect("listed above");
             out.push(command(pid, s, now, Ending::Unknown));
         }
-        for (pid, pane) in alive {
+        for (pid, (pane, root)) in alive {
             let info = procfs::read(&self.proc_root, pid);
             match self.seen.get_mut(&pid) {
                 Some(s) if s.info.argv == info.argv || info.argv.is_none() => {}
@@ -63,6 +64,7 @@ impl<K: Clone> Scan<K> {
                         s,
                         Seen {
                             pane,
+                            root,
                             info,
                             first: now,
                         },
@@ -74,6 +76,7 @@ impl<K: Clone> Scan<K> {
                         pid,
                         Seen {
                             pane,
+                            root,
                             info,
                             first: now,
                         },
@@ -87,6 +90,7 @@ impl<K: Clone> Scan<K> {
 fn command<K>(pid: u32, s: Seen<K>, now: i64, ending: Ending) -> Command<K> {
     Command {
         pane: s.pane,
+        root: s.root,
         pid,
         info: s.info,
         started: s.first,

@@ -501,3 +501,82 @@ fn two_users_typing_in_turn_in_one_session_are_each_inferred_from_who_typed_last
     drop((owner, guest));
     daemon.stop();
 }
+
+/// Regression: a program that ran in a new pane before any watcher had listed the pane was not
+/// recorded at all (about 1 in 50 of a burst at a new window's start; 49 of 50 `/bin/true`).
+#[test]
+fn every_program_of_a_new_pane_is_recorded_from_its_first_and_the_servers_own_jobs_too() {
+    if !is_root() {
+        return;
+    }
+    let server = TmuxServer::start("work");
+    let db = server.db();
+    let mut daemon = Daemon::start_ready(&server, "work");
+    const PANES: usize = 15;
+    const RUNS: usize = 8;
+    // The window's shell (replaced by its last exec), seq, every /bin/true, the sh that exits 42.
+    const EACH: usize = RUNS + 3;
+    let mut panes = Vec::new();
+    for n in 0..PANES {
+        // The window's program starts its burst at once, before tmux-audit can have listed it.
+        let script = format!(
+            "for i in $(seq {RUNS}); do /bin/true fresh-{n}-$i; done; /bin/sh -c 'exit 42' end-{n}; exec sleep 60"
+        );
+        let pane = server.tmux(&["new-window", "-d", "-P", "-F", "#{pane_id}", &script]);
+        panes.push(pane.trim().to_owned());
+    }
+    let in_pane = |log: &[Value], pane: &str| -> Vec<Value> {
+        log.iter()
+            .filter(|e| kind(e) == "command" && field(e, "pane_id") == Some(pane))
+            .cloned()
+            .collect()
+    };
+    let log = wait_log(&db, "every pane's programs", |log| {
+        panes.iter().all(|p| in_pane(log, p).len() >= EACH)
+    });
+    for (n, pane) in panes.iter().enumerate() {
+        let mine = in_pane(&log, pane);
+        assert_eq!(mine.len(), EACH, "pane {pane}: {mine:#?}");
+        let trues = mine
+            .iter()
+            .filter(|e| argv(e).first().map(String::as_str) == Some("/bin/true"))
+            .count();
+        let unread = mine.iter().filter(|e| e.get("argv").is_none()).count();
+        assert!(trues + unread >= RUNS, "pane {pane}: {mine:#?}");
+        let own = format!("fresh-{n}-");
+        assert!(
+            mine.iter().all(|e| argv(e)
+                .iter()
+                .all(|a| !a.contains("fresh-") || a.contains(&own))),
+            "each pane's programs are its own: {mine:#?}"
+        );
+        assert!(
+            mine.iter().any(|e| e["exit_code"] == 42),
+            "pane {pane}: {mine:#?}"
+        );
+    }
+    // A job the server runs outside any pane is recorded too, once no pane claimed it.
+    server.tmux(&["run-shell", "-b", "/bin/sh -c 'exit 3' job-outside-panes"]);
+    let log = wait_log(&db, "the run-shell job", |log| {
+        log.iter()
+            .any(|e| kind(e) == "command" && e["exit_code"] == 3)
+    });
+    let job = log
+        .iter()
+        .find(|e| kind(e) == "command" && e["exit_code"] == 3)
+        .unwrap();
+    assert!(job.get("pane_id").is_none(), "{job}");
+    assert!(
+        field(job, "message").is_some_and(|m| m.contains("outside any pane")),
+        "{job}"
+    );
+    // The daemon's own copiers, which tmux runs for `pipe-pane`, are not the users' programs.
+    assert!(
+        !log.iter().any(|e| kind(e) == "command"
+            && argv(e)
+                .iter()
+                .any(|a| a == "pane-pipe" || a.contains(" pane-pipe "))),
+        "no copier recorded"
+    );
+    daemon.stop();
+}

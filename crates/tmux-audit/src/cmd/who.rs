@@ -56,7 +56,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 until: None,
             },
             &mut |s| {
+                // Lost process events leave who was attached known.
                 if s.event.kind == Kind::AuditGap
+                    && s.event.reason.as_deref() != Some("process-events-lost")
                     && s.event.from.is_some_and(|f| f <= at)
                     && s.event.until.is_some_and(|u| u >= at)
                 {

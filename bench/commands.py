@@ -6,6 +6,10 @@ workload that does nothing but start programs — BENCH_COMMANDS_EXECS (10,000) 
 /bin/true — measured side by side in ONE run under:
 
   nothing    tmux alone, nothing recording
+  listener   a bare listener to the kernel's process events (`audit-proc`'s example `listen`:
+             the daemon's socket, buffer, BPF filter and real-time priority; it reads and
+             decodes every event and records nothing): the floor of listening (root)
+  listener+proc  the same, also reading /proc/PID at each exec as the tracker does (root)
   access     `tmux-audit --db D daemon -S SOCK --no-output --no-commands` (access only)
   commands   `tmux-audit --db D daemon -S SOCK --no-output` (access + commands; root)
   full       `tmux-audit --db D daemon -S SOCK` (access + commands + pane output: the full
@@ -105,11 +109,18 @@ CATCHUP_QUIET = 10.0  # give up waiting for commands when none arrived for this 
 # (name, label, daemon flags or None for no daemon, records commands, records output)
 VARIANTS = (
     ("nothing", "nothing recording (tmux alone)", None, False, False),
+    ("listener", "bare connector listener (`audit-proc` example `listen`: subscribes, reads, "
+     "records nothing)", None, False, False),
+    ("listener+proc", "bare listener that also reads /proc at each exec (`listen --read-proc`)",
+     None, False, False),
     ("access", "`daemon --no-output --no-commands` (access only)",
      ["--no-output", "--no-commands"], False, False),
     ("commands", "`daemon --no-output` (access + **commands**)", ["--no-output"], True, False),
     ("full", "`daemon` (access + commands + output: full configuration)", [], True, True),
 )
+
+# The floor of listening: the bare listener's arguments, by variant (needs root).
+LISTENERS = {"listener": [], "listener+proc": ["--read-proc"]}
 
 PANE_SCRIPT = """\
 read go < {go}
@@ -200,6 +211,30 @@ def tally(counts, execs):
     return {"with_argv": with_argv, "comm_true": comm_true, "gone": gone,
             "unnamed_others": unnamed_others, "without": without, "sum": with_argv + without,
             "others": others, "total": sum(counts.values())}
+
+
+class Listener:
+    """The bare process-events listener (`audit-proc`'s example `listen`), started and ready."""
+
+    def __init__(self, binary, args):
+        self.proc = subprocess.Popen([binary, *args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            self.stop()
+            raise RuntimeError(f"the listener did not start: {line!r} {self.proc.stderr.read()!r}")
+
+    def stop(self):
+        """SIGTERM by its pid; what it said it read."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return (out or "").strip()
 
 
 class Commands:
@@ -434,7 +469,7 @@ def measure(tmp, index, variant, binary, knobs):
             result["problems"].append(
                 f"the machine was not quiet after {waited:.0f} s of waiting ({busy:.0%} of the "
                 f"CPUs busy, {sockets} NETLINK_CONNECTOR socket(s)); measured anyway")
-    daemon = cmds = None
+    daemon = cmds = listener = None
     try:
         server.tmux("-f", "/dev/null", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24",
                     f"exec /bin/sh {shlex.quote(script)}")
@@ -448,18 +483,22 @@ def measure(tmp, index, variant, binary, knobs):
                     raise RuntimeError(f"audit-started says: {message}")
             if records_commands:
                 cmds = Commands(db)
+        if name in LISTENERS:
+            listener = Listener(knobs["listener_binary"], LISTENERS[name])
         fd = open_fifo_writer(go, 10)
         if fd is None:
             raise RuntimeError("the pane's script never opened its start FIFO")
         result["load"] = float(open("/proc/loadavg").read().split()[0])
         sockets = connector_sockets()
         if sockets is not None:
-            result["foreign_listeners"] = sockets - (1 if records_commands else 0)
+            ours_listening = 1 if records_commands or listener else 0
+            result["foreign_listeners"] = sockets - ours_listening
         shell = int(server.tmux("display-message", "-p", "-t", pane, "#{pane_pid}"))
         server_before = usage(server.pid)
-        daemon_before = usage(daemon.pid) if daemon else None
+        daemon_before = usage(recorder.pid) if recorder else None
+        recorder = daemon or listener
         ours = [(own_ticks, shell), (own_ticks, server.pid)] + (
-            [(own_ticks, daemon.pid)] if daemon else [])
+            [(own_ticks, recorder.pid)] if recorder else [])
         mine_before = sum(f(pid) for f, pid in ours) + self_ticks()
         system_before = system_ticks()
         os.write(fd, b"go\n")
@@ -488,6 +527,11 @@ def measure(tmp, index, variant, binary, knobs):
         if cmds:
             catch_up(cmds, end_ns / 1e9, seen_s, execs, timeout, result)
         result["server_cpu"] = cpu_since(server_before, usage(server.pid))[1]
+        if listener:
+            after = usage(listener.pid)
+            result["daemon_cpu"], result["daemon_run"] = cpu_since(daemon_before, after)
+            result["listener_said"] = listener.stop()
+            listener = None
         if daemon:
             daemon_after = usage(daemon.pid)
             result["daemon_cpu"], result["daemon_run"] = cpu_since(daemon_before, daemon_after)
@@ -536,6 +580,8 @@ def measure(tmp, index, variant, binary, knobs):
             cmds.close()
         if daemon is not None:
             daemon.stop()
+        if listener is not None:
+            listener.stop()
         if server.pid is None:  # started but never learned its pid: still end it by socket
             try:
                 server.pid = int(server.tmux("display-message", "-p", "#{pid}"))
@@ -828,7 +874,7 @@ def choose(binary, skipped):
         if flags is not None and not has_flag:
             skipped.append(f"{name}: this binary's daemon has no --no-commands")
             continue
-        if records_commands and os.geteuid() != 0:
+        if (records_commands or name in LISTENERS) and os.geteuid() != 0:
             skipped.append(f"{name}: needs root (the kernel's process events need CAP_NET_ADMIN)")
             continue
         out.append(v)
@@ -843,6 +889,8 @@ def main():
     given = os.environ.get("BENCH_BINARY")
     binary = given or os.path.join(repo, "target", "release", "tmux-audit")
     knobs = {name: int(os.environ.get(name, default)) for name, default in KNOBS.items()}
+    knobs["listener_binary"] = os.environ.get(
+        "BENCH_LISTENER", os.path.join(repo, "target", "release", "examples", "listen"))
     started = time.time()
     facts = {"sh": os.path.realpath("/bin/sh"), "repeated": [],
              "load_start": " ".join(open("/proc/loadavg").read().split()[:3])}

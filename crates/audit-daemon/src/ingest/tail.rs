@@ -51,13 +51,15 @@ impl Tail {
         }
         let file = self.file.as_ref().expect("opened above");
         let mut reader: &File = file;
-        let start = self.offset + self.pending.len() as u64;
-        reader.seek(SeekFrom::Start(start))?;
-        let before = self.pending.len();
+        // From the end of the last whole record, every time: bytes of a record not yet whole
+        // may be cut off and written over (the copier cuts a spool back to its last whole
+        // record when a write fails on a full disk), so they are never kept.
+        self.pending.clear();
+        reader.seek(SeekFrom::Start(self.offset))?;
         reader
             .take(READ_LIMIT as u64)
             .read_to_end(&mut self.pending)?;
-        if self.pending.len() == before {
+        if self.pending.is_empty() {
             return Ok(Vec::new());
         }
         let mut skip = 0;
@@ -215,6 +217,42 @@ mod tests {
         assert!(tail.closed);
         tail.release().unwrap().run();
         assert!(!path.exists(), "a finished, committed spool is removed");
+    }
+
+    /// Regression: the copier wrote part of a record, the disk was full, it cut the spool back
+    /// and later wrote other records there; the reader had kept the partial bytes and read on
+    /// from after them ("unknown record kind 13", the rest of the spool skipped).
+    #[test]
+    fn a_partial_record_cut_back_and_written_over_is_read_as_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-1.tas");
+        let mut whole = spool::MAGIC.to_vec();
+        spool::encode_output(&mut whole, 1, b"first");
+        let mut failed = Vec::new();
+        spool::encode_output(&mut failed, 2, &[b'x'; 300]);
+        let mut bytes = whole.clone();
+        bytes.extend_from_slice(&failed[..100]);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut tail = Tail::new(path.clone());
+        assert_eq!(tail.read().unwrap().len(), 1, "the whole record only");
+        // Cut back to the last whole record, then a loss note and new output written there.
+        let mut again = whole.clone();
+        spool::encode_lost(&mut again, 3, 300);
+        spool::encode_output(&mut again, 4, b"after the disk had room");
+        std::fs::write(&path, &again).unwrap();
+        assert_eq!(
+            tail.read().unwrap(),
+            vec![
+                Record::Lost {
+                    time: 3,
+                    bytes: 300
+                },
+                Record::Output {
+                    time: 4,
+                    bytes: b"after the disk had room".to_vec()
+                }
+            ]
+        );
     }
 
     #[test]

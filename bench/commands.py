@@ -495,8 +495,8 @@ def measure(tmp, index, variant, binary, knobs):
             result["foreign_listeners"] = sockets - ours_listening
         shell = int(server.tmux("display-message", "-p", "-t", pane, "#{pane_pid}"))
         server_before = usage(server.pid)
-        daemon_before = usage(recorder.pid) if recorder else None
         recorder = daemon or listener
+        daemon_before = usage(recorder.pid) if recorder else None
         ours = [(own_ticks, shell), (own_ticks, server.pid)] + (
             [(own_ticks, recorder.pid)] if recorder else [])
         mine_before = sum(f(pid) for f, pid in ours) + self_ticks()

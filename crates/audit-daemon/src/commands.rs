@@ -21,6 +21,7 @@ use audit_core::{Bytes, Event, Kind, Timestamp};
 use audit_proc::connector::{Connector, ConnectorError};
 use audit_proc::{procfs, Command, Ending, Scan, Tracker};
 use audit_tmux::conn::Nudger;
+use audit_tmux::users::NameCache;
 use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -218,6 +219,7 @@ fn scan_loop(roots: Receiver<Follow>, host: &str, sink: &ChannelSink, stop: &Ato
     let mut by_pid: HashMap<u32, PaneKey> = HashMap::new();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
     let mut done = Vec::new();
+    let mut names = NameCache::default();
     while !stop.load(Ordering::Relaxed) {
         // A walk sees only what lives at the time: a server's children are found under the
         // panes they turn out to be.
@@ -232,7 +234,7 @@ fn scan_loop(roots: Receiver<Follow>, host: &str, sink: &ChannelSink, stop: &Ato
         // A pane whose first process is gone has nothing more to show.
         by_pid.retain(|pid, _| std::path::Path::new(&format!("/proc/{pid}")).exists());
         scan.poll(&by_pid, Timestamp::now().as_micros(), &mut done);
-        send(host, sink, &panes, &mut done, true);
+        send(host, sink, &panes, &mut done, true, &mut names);
         std::thread::sleep(SCAN_EVERY);
     }
 }
@@ -243,6 +245,7 @@ fn send<K: Placed>(
     panes: &HashMap<PaneKey, Root>,
     done: &mut Vec<Command<K>>,
     scanned: bool,
+    names: &mut NameCache,
 ) {
     if done.is_empty() {
         return;
@@ -252,7 +255,7 @@ fn send<K: Placed>(
         .map(|c| {
             let (server, pane) = c.pane.placed();
             let root = pane.and_then(|p| panes.get(&(server.to_owned(), p.to_owned())));
-            event(host, server, pane, &c, root, scanned)
+            event(host, server, pane, &c, root, scanned, names)
         })
         .collect();
     sink.send_now(batch);
@@ -298,6 +301,9 @@ impl Place {
         }
     }
 }
+
+/// Datagrams read per wake-up at most, so new roots are taken in between during a storm.
+const DRAIN_MAX: usize = 256;
 
 /// How long what a server's child ran waits for a `pane-created` to name its pane.
 pub const HOLD: std::time::Duration = std::time::Duration::from_secs(3);
@@ -359,7 +365,8 @@ fn run(
     let mut done: Vec<Command<Place>> = Vec::new();
     let mut ready: Vec<Command<Place>> = Vec::new();
     let mut lost = Lost::default();
-    while !stop.load(Ordering::Relaxed) {
+    let mut names = NameCache::default();
+    'listening: while !stop.load(Ordering::Relaxed) {
         asking.owed(nudgers);
         if let Some(gap) = lost.due(host) {
             sink.send_now(vec![gap]);
@@ -368,7 +375,7 @@ fn run(
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("process events: {e}; commands are no longer recorded");
-                break;
+                break 'listening;
             }
         };
         // Roots first: a pane's first fork may be what woke us.
@@ -392,14 +399,22 @@ fn run(
             }
         }
         ready.extend(held.expire(false));
-        if ready_to_read {
+        // Everything queued, one datagram at a time (each exec's /proc read as soon as it is
+        // read), before the batch goes to the writer: one wake-up and one send for a burst.
+        let mut reads = 0;
+        while ready_to_read && reads < DRAIN_MAX {
+            reads += 1;
             events.clear();
-            match connector.recv(&mut events) {
-                Ok(()) => lost.read_at(Timestamp::now()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => lost.dropped(),
+            match connector.try_recv(&mut events) {
+                Ok(true) => lost.read_at(Timestamp::now()),
+                Ok(false) => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    lost.dropped();
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!("process events: {e}; commands are no longer recorded");
-                    break;
+                    break 'listening;
                 }
             }
             let now = Timestamp::now().as_micros();
@@ -420,20 +435,20 @@ fn run(
                     }
                 }
                 // A program started in a pane: who typed last is looked at while it is fresh.
-                asking.ask(place.server().to_owned(), nudgers);
-            }
-            for c in done.drain(..) {
-                match c.pane {
-                    Place::Pane(_) => ready.push(c),
-                    Place::Server(_) => held.hold(c),
-                }
+                asking.ask(place.server(), nudgers);
             }
         }
-        send(host, sink, &panes, &mut ready, false);
+        for c in done.drain(..) {
+            match c.pane {
+                Place::Pane(_) => ready.push(c),
+                Place::Server(_) => held.hold(c),
+            }
+        }
+        send(host, sink, &panes, &mut ready, false, &mut names);
     }
     // Stopping: nothing held is lost.
     ready.extend(held.expire(true));
-    send(host, sink, &panes, &mut ready, false);
+    send(host, sink, &panes, &mut ready, false, &mut names);
     if let Some(gap) = lost.take(host) {
         sink.send_now(vec![gap]);
     }
@@ -523,24 +538,27 @@ struct Asking {
 }
 
 impl Asking {
-    fn ask(&mut self, server: String, nudgers: &Nudgers) {
+    fn ask(&mut self, server: &str, nudgers: &Nudgers) {
         if self
             .asked
-            .get(&server)
+            .get(server)
             .is_some_and(|t| t.elapsed() < ACTIVITY_EVERY)
         {
-            self.owed.insert(server);
+            if !self.owed.contains(server) {
+                self.owed.insert(server.to_owned());
+            }
             return;
         }
         if let Some(n) = nudgers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&server)
+            .get(server)
         {
             n.activity();
         }
-        self.owed.remove(&server);
-        self.asked.insert(server, std::time::Instant::now());
+        self.owed.remove(server);
+        self.asked
+            .insert(server.to_owned(), std::time::Instant::now());
     }
 
     /// Makes the owed asks whose time has come.
@@ -556,7 +574,7 @@ impl Asking {
             .cloned()
             .collect();
         for server in due {
-            self.ask(server, nudgers);
+            self.ask(&server, nudgers);
         }
     }
 
@@ -601,6 +619,7 @@ fn event<K>(
     c: &Command<K>,
     root: Option<&Root>,
     scanned: bool,
+    names: &mut NameCache,
 ) -> Event {
     let mut e = Event::new(Timestamp(c.ended), Kind::Command, host, server);
     e.pane_id = pane.map(str::to_owned);
@@ -613,7 +632,7 @@ fn event<K>(
     e.pid = Some(i64::from(c.pid));
     e.ppid = c.info.ppid.map(i64::from);
     e.uid = c.info.uid.map(i64::from);
-    e.user = c.info.uid.and_then(audit_tmux::users::name_of);
+    e.user = c.info.uid.and_then(|uid| names.name_of(uid));
     e.argv = c
         .info
         .argv

@@ -40,16 +40,21 @@ fn main() {
             Ok(false) => continue,
             Err(_) => continue,
         }
-        batch.clear();
-        if connector.recv(&mut batch).is_err() {
-            continue;
-        }
-        for e in batch.drain(..) {
-            events += 1;
-            if let ProcEvent::Exec { pid } = e {
-                execs += 1;
-                if read_proc && audit_proc::procfs::read(root, pid).argv.is_some() {
-                    read += 1;
+        // Everything queued, as the daemon reads it.
+        loop {
+            batch.clear();
+            match connector.try_recv(&mut batch) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => continue,
+            }
+            for e in batch.drain(..) {
+                events += 1;
+                if let ProcEvent::Exec { pid } = e {
+                    execs += 1;
+                    if read_proc && audit_proc::procfs::read(root, pid).argv.is_some() {
+                        read += 1;
+                    }
                 }
             }
         }

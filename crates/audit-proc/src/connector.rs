@@ -157,6 +157,29 @@ impl Connector {
         Ok(())
     }
 
+    /// Reads the next datagram if one is queued, without waiting: `Ok(false)` when none is.
+    /// `ENOBUFS` as for [`recv`](Self::recv).
+    pub fn try_recv(&mut self, out: &mut Vec<ProcEvent>) -> io::Result<bool> {
+        // SAFETY: recv into a live buffer of the length given.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                self.buf.as_mut_ptr().cast(),
+                self.buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(false);
+            }
+            return Err(e);
+        }
+        parse(&self.buf[..n as usize], out);
+        Ok(true)
+    }
+
     /// Why the kernel could not be told to drop what is not followed, if it could not: then
     /// every event is read (and skipped here), which works at a higher cost.
     pub fn unfiltered(&self) -> Option<&io::Error> {

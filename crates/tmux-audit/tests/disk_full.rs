@@ -62,6 +62,64 @@ impl Drop for SmallDisk {
     }
 }
 
+/// The `pane-pipe` copiers writing spools under a folder, watched for when they stop working.
+struct Copier {
+    under: String,
+    last: std::cell::RefCell<(u64, u32)>,
+}
+
+impl Copier {
+    fn of(under: &Path) -> Self {
+        Copier {
+            under: under.to_string_lossy().into_owned(),
+            last: std::cell::RefCell::new((u64::MAX, 0)),
+        }
+    }
+
+    /// CPU ticks of the copiers (utime + stime).
+    fn ticks(&self) -> u64 {
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let dir = entry.path();
+            let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if !(cmdline.contains("pane-pipe") && cmdline.contains(&self.under)) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            total += fields
+                .get(11)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                + fields
+                    .get(12)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+        }
+        total
+    }
+
+    /// True once the copiers used no CPU over five looks in a row (called from a poll).
+    fn idle(&self) -> bool {
+        let now = self.ticks();
+        let mut last = self.last.borrow_mut();
+        if now == last.0 {
+            last.1 += 1;
+        } else {
+            *last = (now, 0);
+        }
+        last.1 >= 5
+    }
+}
+
 #[test]
 fn a_full_disk_holds_events_and_commits_them_when_space_returns() {
     if !is_root() {
@@ -144,10 +202,15 @@ fn output_lost_to_a_full_disk_is_an_output_gap_and_recording_resumes() {
     // More output than the whole disk holds, so it cannot all fit whatever space frees up.
     disk.fill();
     server.tmux(&["send-keys", "-t", &pane, "seq 1 1500000", "Enter"]);
+    // Until the pane has printed it all and the copier has read all tmux held for it (tmux
+    // buffers a pipe's output without bound): output still on its way when space returns would
+    // fill the disk again, and then neither the loss nor the chunks could be committed.
+    let copier = Copier::of(disk.0.as_path());
     let filler = disk.full_until("the pane to print while the disk is full", || {
         server
             .tmux(&["capture-pane", "-p", "-t", &pane])
             .contains("1500000")
+            && copier.idle()
     });
     std::fs::remove_file(&filler).unwrap();
     server.tmux(&[

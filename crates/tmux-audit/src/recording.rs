@@ -42,6 +42,21 @@ pub struct Target {
     to: Option<TimeArg>,
 }
 
+impl Target {
+    /// What a view of this target records as viewed (`audit-access`).
+    pub fn access(&self, global: &Global, view: &'static str) -> crate::access::View {
+        crate::access::View {
+            view,
+            query: None,
+            pane: Some(self.pane.to_string()),
+            server: self
+                .server
+                .clone()
+                .or_else(|| global.server().map(|p| p.display().to_string())),
+        }
+    }
+}
+
 /// A pane as named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PaneArg {

@@ -74,6 +74,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         bail!("--proof proves a file: write the export with -o FILE (or pipe it)");
     }
     let store = global.open_read()?;
+    crate::access::record(&global.db_path()?, args.target.access(global, "export"));
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
     let sink: Box<dyn Write> = match &args.output {
         Some(path) if !to_stdout => Box::new(

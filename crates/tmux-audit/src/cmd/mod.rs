@@ -2,7 +2,7 @@
 
 pub(crate) mod commands;
 mod config;
-mod daemon;
+pub(crate) mod daemon;
 pub mod export;
 mod log;
 mod pane_pipe;

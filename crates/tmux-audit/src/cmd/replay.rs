@@ -70,6 +70,7 @@ fn non_negative(text: &str) -> Result<f64, String> {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
+    crate::access::record(&global.db_path()?, args.target.access(global, "replay"));
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
     let playback = Playback::new(rec.chunks(store.as_ref()), rec.window);
     if !std::io::stdout().is_terminal() {

@@ -87,6 +87,16 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         Matcher::words(&args.pattern)?
     };
     let store = global.open_read()?;
+    crate::access::record(
+        &global.db_path()?,
+        crate::access::View {
+            view: "search",
+            query: Some(args.pattern.clone()),
+            pane: None,
+            server: (args.server.clone())
+                .or_else(|| global.server().map(|p| p.display().to_string())),
+        },
+    );
     let candidates = match matcher.index_words() {
         Some(words) => {
             let mut seqs = HashSet::new();
@@ -240,7 +250,7 @@ impl Log {
             }
             if !matches!(
                 e.kind,
-                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap
+                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap | Kind::AuditAccess
             ) {
                 // The daemon's own events name what it watched, not a tmux server.
                 servers.insert(e.server.clone());

@@ -75,10 +75,15 @@ pub struct Capture {
 impl Config {
     /// Where spools go: beside the store, owner-only.
     pub fn spool_dir(&self) -> PathBuf {
-        let mut name = self.db.file_name().unwrap_or_default().to_os_string();
-        name.push(".spool");
-        self.db.with_file_name(name)
+        spool_dir_of(&self.db)
     }
+}
+
+/// Where the spools of the store `db` are (`DB.spool`), for views that follow a pane live.
+pub fn spool_dir_of(db: &std::path::Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".spool");
+    db.with_file_name(name)
 }
 
 /// Why the daemon could not run.

@@ -7,6 +7,7 @@ mod cmd;
 mod common;
 mod config;
 mod hits;
+mod live;
 mod recording;
 mod render;
 mod timearg;

@@ -43,6 +43,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// From the pane's screen now on (`--follow`).
+    pub fn follow_now(&mut self) {
+        self.from = Some(TimeArg::At(Timestamp::now()));
+        self.to = None;
+    }
+
     /// What a view of this target records as viewed (`audit-access`).
     pub fn access(&self, global: &Global, view: &'static str) -> crate::access::View {
         crate::access::View {
@@ -234,6 +240,14 @@ impl Recording {
             );
         }
         Ok(recording)
+    }
+
+    /// Where the committed recording ends: the end of its last chunk.
+    pub fn committed_until(&self) -> Timestamp {
+        (self.events.iter())
+            .map(|s| s.event.until.unwrap_or(start_of(s)))
+            .max()
+            .unwrap_or(Timestamp(i64::MIN))
     }
 
     /// `%3 (prod:1.0) on /tmp/tmux-1000/default`, for messages and titles.

@@ -4,6 +4,7 @@ pub(crate) mod commands;
 mod config;
 pub(crate) mod daemon;
 pub mod export;
+mod follow;
 mod log;
 mod pane_pipe;
 mod proof;

@@ -52,6 +52,10 @@ pub struct Args {
     /// Play even when the terminal is smaller than the recording (the picture is cut off)
     #[arg(long)]
     force: bool,
+    /// Follow the pane live: its current screen, then its output as it comes (q quits);
+    /// nothing is ever sent to the pane
+    #[arg(long, conflicts_with_all = ["from", "to", "speed", "idle_limit"])]
+    follow: bool,
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -68,7 +72,10 @@ fn non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
+    if args.follow {
+        return super::follow::replay(global, &mut args.target, args.force);
+    }
     let store = global.open_read()?;
     crate::access::record(&global.db_path()?, args.target.access(global, "replay"));
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
@@ -200,14 +207,14 @@ fn terminal_size() -> Result<(u16, u16)> {
 }
 
 /// Keys typed on stdin (when it is a terminal).
-struct Input {
-    keys: bool,
+pub(super) struct Input {
+    pub(super) keys: bool,
 }
 
 impl Input {
     /// Waits up to `timeout` (forever when `None`) for typed bytes; returns early, with none,
     /// when a signal arrives. Waits at most 250 ms at a time so a signal is never missed long.
-    fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+    pub(super) fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let slice = Duration::from_millis(250);
         let wait = timeout.map_or(slice, |t| t.min(slice));
         // Round up, so a wait of 0.4 ms is not a busy loop of zero-length polls.
@@ -250,10 +257,10 @@ static SAVED: Mutex<Option<Option<Termios>>> = Mutex::new(None);
 
 /// The auditor's terminal while replay runs: raw mode (when keys are read), the alternate
 /// screen. Dropping it, or a panic, puts everything back.
-struct Screen;
+pub(super) struct Screen;
 
 impl Screen {
-    fn enter(keys: bool) -> Result<Screen> {
+    pub(super) fn enter(keys: bool) -> Result<Screen> {
         let saved = if keys {
             let stdin = std::io::stdin();
             let saved = termios::tcgetattr(stdin.as_fd()).context("cannot read terminal mode")?;

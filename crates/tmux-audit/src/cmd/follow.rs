@@ -83,8 +83,8 @@ pub fn replay(global: &Global, target: &mut Target, force: bool) -> Result<ExitC
         .context("the pane's last chunk is empty")?;
     let stop = stop_flag()?;
     let note = format!(
-        " live: {} — output after {} is not yet committed to the chain — q quits ",
-        s.rec.describe(),
+        " live {}: output after {} not yet committed to the chain; q quits ",
+        s.rec.pane_id,
         crate::render::time(s.committed)
     );
     if !std::io::stdout().is_terminal() {

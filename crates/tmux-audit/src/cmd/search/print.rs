@@ -30,6 +30,9 @@ struct JsonHit<'a> {
     pane_id: Option<&'a str>,
     pane_index: Option<i64>,
     line: &'a str,
+    /// Whether the line comes from output committed to the chain: always, since the daemon
+    /// commits what is pending before a search reads (a field so readers need not assume it).
+    committed: bool,
     attached: Vec<JsonClient<'a>>,
     replay: String,
 }
@@ -96,6 +99,7 @@ impl<'a> Printer<'a> {
             pane_id: e.pane_id.as_deref(),
             pane_index: e.pane_index,
             line: &f.line,
+            committed: true,
             attached: attached
                 .iter()
                 .map(|a| JsonClient {

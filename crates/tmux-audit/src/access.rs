@@ -24,8 +24,6 @@ pub struct View {
     pub query: Option<String>,
     /// The pane as named on the command line.
     pub pane: Option<String>,
-    /// The tmux server the view is limited to.
-    pub server: Option<String>,
 }
 
 /// How the access was recorded.
@@ -48,7 +46,6 @@ pub fn record(db: &Path, view: View) -> Recorded {
         view: view.view.into(),
         query: view.query.clone().map(|q| clip(&q)),
         pane: view.pane.clone().map(|p| clip(&p)),
-        server: view.server.clone().map(|s| clip(&s)),
         argv: std::env::args_os()
             .skip(1)
             .take(64)
@@ -87,10 +84,8 @@ pub fn record(db: &Path, view: View) -> Recorded {
 
 /// Appends the event as this process (it can write the store).
 fn append(db: &Path, view: &View) -> anyhow::Result<()> {
-    let server = view
-        .server
-        .clone()
-        .unwrap_or_else(|| db.display().to_string());
+    // `server` names what was accessed: the store (a view's -S/--server is in its argv).
+    let server = db.display().to_string();
     let host = crate::cmd::daemon::hostname();
     let mut e =
         Event::new(Timestamp::now(), Kind::AuditAccess, &host, &server).observed(Observed::Live);

@@ -50,15 +50,11 @@ impl Target {
     }
 
     /// What a view of this target records as viewed (`audit-access`).
-    pub fn access(&self, global: &Global, view: &'static str) -> crate::access::View {
+    pub fn access(&self, view: &'static str) -> crate::access::View {
         crate::access::View {
             view,
             query: None,
             pane: Some(self.pane.to_string()),
-            server: self
-                .server
-                .clone()
-                .or_else(|| global.server().map(|p| p.display().to_string())),
         }
     }
 }

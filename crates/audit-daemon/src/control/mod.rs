@@ -253,8 +253,8 @@ fn answer(stream: &UnixStream, ctx: &Ctx, pid: i32, uid: u32) -> Reply {
 
 /// The `audit-access` event for a request from the process `pid` of `uid`.
 fn access_event(ctx: &Ctx, r: &Request, pid: i32, uid: u32) -> Event {
-    let server = r.server.clone().unwrap_or_else(|| ctx.db.clone());
-    let mut e = Event::new(Timestamp::now(), Kind::AuditAccess, &ctx.host, &server)
+    // `server` names what was accessed: the store (a view's -S/--server is in its argv).
+    let mut e = Event::new(Timestamp::now(), Kind::AuditAccess, &ctx.host, &ctx.db)
         .observed(Observed::Live);
     e.uid = Some(i64::from(uid));
     e.user = audit_tmux::users::name_of(uid);

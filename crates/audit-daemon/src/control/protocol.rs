@@ -37,9 +37,6 @@ pub struct Request {
     /// The pane as the viewer named it (`%3`, `prod:1.0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pane: Option<String>,
-    /// The tmux server the view is limited to, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server: Option<String>,
     /// The viewer's arguments (what it was asked, the export file included), as it reports them.
     #[serde(default)]
     pub argv: Vec<String>,
@@ -83,9 +80,6 @@ impl Request {
         }
         if long(&r.pane) {
             return Err(BadRequest::Value("pane"));
-        }
-        if long(&r.server) {
-            return Err(BadRequest::Value("server"));
         }
         if r.argv.len() > MAX_ARGS || r.argv.iter().any(|a| a.len() > MAX_VALUE) {
             return Err(BadRequest::Value("argv"));

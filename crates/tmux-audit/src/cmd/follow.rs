@@ -42,7 +42,7 @@ fn start(
 ) -> Result<(Start, Box<dyn audit_store::EventStore>)> {
     let store = global.open_read()?;
     let db = global.db_path()?;
-    crate::access::record(&db, target.access(global, view));
+    crate::access::record(&db, target.access(view));
     target.follow_now();
     let rec = Recording::find(global, store.as_ref(), target)?;
     let committed = rec.committed_until();

@@ -93,8 +93,6 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             view: "search",
             query: Some(args.pattern.clone()),
             pane: None,
-            server: (args.server.clone())
-                .or_else(|| global.server().map(|p| p.display().to_string())),
         },
     );
     let candidates = match matcher.index_words() {
@@ -243,6 +241,10 @@ impl Log {
         let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
         store.scan(Range::default(), &mut |s| {
             let e = &s.event;
+            if e.kind == Kind::AuditAccess {
+                // A view of the log, named by the store: no tmux server's.
+                return true;
+            }
             world.apply(e);
             if e.kind != Kind::PaneOutput {
                 // Only these can change who is attached (pane-output events are the bulk).

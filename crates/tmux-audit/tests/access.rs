@@ -308,3 +308,53 @@ fn without_a_daemon_the_viewer_records_itself_or_says_it_could_not() {
         render(&log_json(&db))
     );
 }
+
+#[test]
+fn stuck_clients_on_the_control_socket_block_neither_recording_nor_later_views() {
+    let server = TmuxServer::start("work");
+    let pane = server.display("work", "#{pane_id}");
+    server.wait_prompt(&pane);
+    let db = server.db();
+    let mut daemon = Daemon::start_ready(&server, "work");
+    server.wait_piped(&pane, &daemon);
+    let ctl = Path::new(&format!("{}.ctl", db.display())).to_owned();
+    // More connections than the daemon serves at once, each sending half a request and no more.
+    let stuck: Vec<_> = (0..24)
+        .map(|_| {
+            let mut s = std::os::unix::net::UnixStream::connect(&ctl).unwrap();
+            let _ = std::io::Write::write_all(&mut s, b"{\"view\":");
+            s
+        })
+        .collect();
+    // Recording goes on meanwhile: a new session is recorded.
+    server.new_session("during");
+    wait_log(&db, "the session made while clients hang", |log| {
+        log.iter()
+            .any(|e| kind(e) == "session-created" && field(e, "session") == Some("during"))
+    });
+    print(&server, &pane, "afterstuck42");
+    // Each stuck client has a second; then views are served by the daemon again.
+    let recorded = wait_for(
+        "a view recorded by the daemon after the stuck clients",
+        TIMEOUT,
+        || {
+            let out = cli(&db, &["search", "afterstuck42", "--json"]);
+            assert!(out.status.success());
+            let seen = accesses(&db);
+            let last = seen.last()?;
+            (field(last, "recorded_by") == Some("daemon"))
+                .then(|| parse_json_lines(&out.stdout).unwrap())
+        },
+        || render(&accesses(&db)),
+    );
+    assert!(
+        recorded.iter().any(|h| h["line"] == "afterstuck42"),
+        "{recorded:?}"
+    );
+    drop(stuck);
+    assert!(
+        daemon.try_status().is_none(),
+        "the daemon still runs: {}",
+        daemon.stderr()
+    );
+}

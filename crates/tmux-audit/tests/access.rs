@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use support::shown::{assert_verifies, recorded_pane};
 use support::*;
 
 fn skip_unless_root(test: &str) -> bool {
@@ -47,27 +48,6 @@ fn as_nobody(server: &TmuxServer, db: &Path, args: &[&str]) -> Output {
     cmd.output().expect("run tmux-audit as nobody")
 }
 
-/// Prints `word` in `pane` and waits until tmux shows it.
-fn print(server: &TmuxServer, pane: &str, word: &str) {
-    let (head, tail) = word.split_at(word.len() / 2);
-    server.tmux(&[
-        "send-keys",
-        "-t",
-        pane,
-        &format!("printf '%s%s\\n' {head} {tail}"),
-        "Enter",
-    ]);
-    wait_for(
-        &format!("{word} on the pane"),
-        TIMEOUT,
-        || {
-            let screen = server.tmux(&["capture-pane", "-p", "-t", pane]);
-            screen.lines().any(|l| l.trim_end() == word).then_some(())
-        },
-        || server.tmux(&["capture-pane", "-p", "-t", pane]),
-    );
-}
-
 /// Runs a `--follow` view until its output holds `needle`, then interrupts it.
 fn follow_until(mut cmd: Command, out: &Path, needle: &str) -> u32 {
     let child = cmd.stdin(Stdio::null()).spawn().expect("spawn follow view");
@@ -95,13 +75,9 @@ fn follow_until(mut cmd: Command, out: &Path, needle: &str) -> u32 {
 
 #[test]
 fn every_view_records_an_audit_access_with_who_what_and_when() {
-    let server = TmuxServer::start("work");
-    let pane = server.display("work", "#{pane_id}");
-    server.wait_prompt(&pane);
+    let (server, _daemon, pane) = recorded_pane();
     let db = server.db();
-    let daemon = Daemon::start_ready(&server, "work");
-    server.wait_piped(&pane, &daemon);
-    print(&server, &pane, "viewedword42");
+    server.print_line(&pane, "viewedword42");
     let before = support::now_rfc3339();
 
     let ok = |args: &[&str]| {
@@ -182,12 +158,7 @@ fn every_view_records_an_audit_access_with_who_what_and_when() {
     // The pid is the kernel's for the connecting process.
     assert_eq!(seen[3]["pid"], export_pid);
     assert_eq!(seen[4]["pid"], replay_pid);
-    let out = cli(&db, &["verify"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_verifies(&db);
 }
 
 #[test]
@@ -213,7 +184,7 @@ fn a_viewer_who_cannot_write_the_store_is_recorded_by_the_daemon_under_its_kerne
         mode, 0o666,
         "the socket is open to whoever may read the store"
     );
-    print(&server, &pane, "nobodysees42");
+    server.print_line(&pane, "nobodysees42");
 
     let out = as_nobody(&server, &db, &["search", "nobodysees42", "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -258,13 +229,9 @@ fn a_viewer_who_cannot_write_the_store_is_recorded_by_the_daemon_under_its_kerne
 
 #[test]
 fn without_a_daemon_the_viewer_records_itself_or_says_it_could_not() {
-    let server = TmuxServer::start("work");
-    let pane = server.display("work", "#{pane_id}");
-    server.wait_prompt(&pane);
+    let (server, mut daemon, pane) = recorded_pane();
     let db = server.db();
-    let mut daemon = Daemon::start_ready(&server, "work");
-    server.wait_piped(&pane, &daemon);
-    print(&server, &pane, "afterstop42");
+    server.print_line(&pane, "afterstop42");
     daemon.stop();
 
     let out = cli(&db, &["search", "afterstop42"]);
@@ -311,12 +278,8 @@ fn without_a_daemon_the_viewer_records_itself_or_says_it_could_not() {
 
 #[test]
 fn stuck_clients_on_the_control_socket_block_neither_recording_nor_later_views() {
-    let server = TmuxServer::start("work");
-    let pane = server.display("work", "#{pane_id}");
-    server.wait_prompt(&pane);
+    let (server, mut daemon, pane) = recorded_pane();
     let db = server.db();
-    let mut daemon = Daemon::start_ready(&server, "work");
-    server.wait_piped(&pane, &daemon);
     let ctl = Path::new(&format!("{}.ctl", db.display())).to_owned();
     // More connections than the daemon serves at once, each sending half a request and no more.
     let stuck: Vec<_> = (0..24)
@@ -332,7 +295,7 @@ fn stuck_clients_on_the_control_socket_block_neither_recording_nor_later_views()
         log.iter()
             .any(|e| kind(e) == "session-created" && field(e, "session") == Some("during"))
     });
-    print(&server, &pane, "afterstuck42");
+    server.print_line(&pane, "afterstuck42");
     // Each stuck client has a second; then views are served by the daemon again.
     let recorded = wait_for(
         "a view recorded by the daemon after the stuck clients",

@@ -7,37 +7,8 @@ mod support;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use support::shown::{assert_verifies, recorded_pane};
 use support::*;
-
-/// A server with session `work`, recorded by a daemon with default flags; the pane's id.
-fn recorded() -> (TmuxServer, Daemon, String) {
-    let server = TmuxServer::start("work");
-    let pane = server.display("work", "#{pane_id}");
-    server.wait_prompt(&pane);
-    let daemon = Daemon::start_ready(&server, "work");
-    server.wait_piped(&pane, &daemon);
-    (server, daemon, pane)
-}
-
-/// Prints `text` in `pane` (by a command that makes it from parts, so the typed line does not
-/// hold it) and waits until tmux shows it; returns when it was seen.
-fn print(server: &TmuxServer, pane: &str, word: &str) -> Instant {
-    let (head, tail) = word.split_at(word.len() / 2);
-    let command = format!("printf '%s%s\\n' {head} {tail}");
-    server.tmux(&["send-keys", "-t", pane, &command, "Enter"]);
-    wait_for(
-        &format!("{word} on the pane"),
-        TIMEOUT,
-        || {
-            let screen = server.tmux(&["capture-pane", "-p", "-t", pane]);
-            screen
-                .lines()
-                .any(|l| l.trim_end() == word)
-                .then(Instant::now)
-        },
-        || server.tmux(&["capture-pane", "-p", "-t", pane]),
-    )
-}
 
 fn hits(db: &std::path::Path, word: &str) -> Vec<Value> {
     let out = cli(db, &["search", word, "--json"]);
@@ -56,12 +27,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[test]
 fn text_printed_a_second_ago_is_found_by_search_with_default_flags() {
-    let (server, _daemon, pane) = recorded();
+    let (server, _daemon, pane) = recorded_pane();
     let db = server.db();
     let mut latencies = Vec::new();
     for n in 0..5 {
         let word = format!("fresh{n}word{}", 6 * 7);
-        let printed = print(&server, &pane, &word);
+        let printed = server.print_line(&pane, &word);
         // Printed one second ago (a bounded wait for the clock, not for the system under test).
         wait_for(
             "a second to pass",
@@ -87,19 +58,14 @@ fn text_printed_a_second_ago_is_found_by_search_with_default_flags() {
         latencies.iter().max().unwrap()
     );
     // What the views saw is in the chain: the log verifies.
-    let out = cli(&db, &["verify"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_verifies(&db);
 }
 
 #[test]
 fn replay_follow_shows_new_output_as_it_comes_and_sends_nothing_to_the_pane() {
-    let (server, daemon, pane) = recorded();
+    let (server, daemon, pane) = recorded_pane();
     let db = server.db();
-    print(&server, &pane, "beforefollow42");
+    server.print_line(&pane, "beforefollow42");
     // The viewer: a bigger window of the same server, running replay --follow on a real pty.
     let viewer = format!(
         "exec {} --db {} replay {pane} -S {} --follow",
@@ -134,7 +100,7 @@ fn replay_follow_shows_new_output_as_it_comes_and_sends_nothing_to_the_pane() {
     let mut latencies = Vec::new();
     for n in 0..5 {
         let word = format!("live{n}line{}", 6 * 7);
-        let printed = print(&server, &pane, &word);
+        let printed = server.print_line(&pane, &word);
         let seen = wait_for(
             &format!("{word} in the follow view"),
             TIMEOUT,
@@ -169,9 +135,9 @@ fn replay_follow_shows_new_output_as_it_comes_and_sends_nothing_to_the_pane() {
 
 #[test]
 fn export_follow_writes_asciicast_as_the_pane_prints() {
-    let (server, _daemon, pane) = recorded();
+    let (server, _daemon, pane) = recorded_pane();
     let db = server.db();
-    print(&server, &pane, "beforeexport42");
+    server.print_line(&pane, "beforeexport42");
     let cast = server.dir().join("live.cast");
     let mut cmd = server.isolated(bin());
     cmd.arg("--db")
@@ -188,7 +154,7 @@ fn export_follow_writes_asciicast_as_the_pane_prints() {
         || read().contains("beforeexport42").then_some(()),
         read,
     );
-    let printed = print(&server, &pane, "afterexport42");
+    let printed = server.print_line(&pane, "afterexport42");
     let seen = wait_for(
         "new output appended to the cast",
         TIMEOUT,

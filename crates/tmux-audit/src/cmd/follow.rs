@@ -8,7 +8,7 @@
 //! (replay) or stderr (export) says so. A resize of the pane while following is not seen (the
 //! spool holds output only); the picture keeps the size it started with.
 
-use super::replay::{Input, Screen};
+use super::replay::{stop_flag, Input, Screen};
 use crate::common::Global;
 use crate::live::Follower;
 use crate::recording::{Recording, Target};
@@ -20,8 +20,7 @@ use audit_screen::paint::Painter;
 use audit_screen::{Playback, Step, Terminal};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How often the spools are read.
@@ -55,20 +54,6 @@ fn start(
         },
         store,
     ))
-}
-
-/// Stops on SIGTERM, SIGHUP, SIGINT, SIGQUIT.
-fn stop_flag() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGQUIT,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot handle signals")?;
-    }
-    Ok(stop)
 }
 
 /// `replay PANE --follow`.

@@ -130,16 +130,8 @@ fn on_terminal<I>(
 where
     I: Iterator<Item = Result<audit_capture::chunk::Chunk>>,
 {
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = stop_flag()?;
     let winch = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGQUIT,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot handle signals")?;
-    }
     signal_hook::flag::register(signal_hook::consts::SIGWINCH, Arc::clone(&winch))
         .context("cannot handle signals")?;
 
@@ -198,6 +190,21 @@ where
         while !stop.load(Ordering::Relaxed) && input.wait(None)?.is_empty() {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A flag set by SIGTERM, SIGHUP, SIGINT or SIGQUIT: the view should end (and restore the
+/// terminal).
+pub(super) fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGQUIT,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot handle signals")?;
+    }
+    Ok(stop)
 }
 
 /// The size of the terminal on stdout.

@@ -31,6 +31,8 @@ pub struct View {
 pub enum Recorded {
     /// By the daemon, which committed pending output first.
     ByDaemon,
+    /// Accepted by the daemon but not committed in time (nor the pending output).
+    Queued,
     /// By this process.
     ByViewer,
     /// Not at all (a note is on stderr).
@@ -60,7 +62,7 @@ pub fn record(db: &Path, view: View) -> Recorded {
                 "tmux-audit: note: the daemon queued this access but has not committed it (nor the panes' latest output) yet: {}",
                 reply.error.unwrap_or_default()
             );
-            return Recorded::ByDaemon;
+            return Recorded::Queued;
         }
         Ok(reply) => reply.error.unwrap_or_else(|| "it gave no reason".into()),
         Err(e) => e.to_string(),

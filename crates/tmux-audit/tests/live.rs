@@ -1,6 +1,7 @@
 //! What was printed a moment ago is visible at once (issue 11, requirements 3 and 4): `search`
 //! with default flags finds it (the daemon commits pending output when a view asks), and
-//! `replay --follow` / `export --follow` show a pane as it happens. A real tmux, the real daemon
+//! `replay --follow` / `export --follow` show a pane as it happens; with the daemon killed, search
+//! finds what its copier still spooled, marked not yet committed. A real tmux, the real daemon
 //! with its default `--flush-after` of 30 s.
 
 mod support;
@@ -183,4 +184,49 @@ fn export_follow_writes_asciicast_as_the_pane_prints() {
         let event: Value = serde_json::from_str(line).unwrap();
         assert_eq!(event[1], "o", "{line}");
     }
+}
+
+#[test]
+fn output_a_killed_daemon_left_uncommitted_is_found_and_marked_so() {
+    let (server, mut daemon, pane) = recorded_pane();
+    let db = server.db();
+    server.print_line(&pane, "committedfirst42");
+    assert!(hits(&db, "committedfirst42")[0]["committed"] == true);
+    // Killed: its copier goes on spooling, nothing commits.
+    daemon.kill9();
+    server.print_line(&pane, "spooledonly42");
+    // (The copier spools within 50 ms of a pause: the pane may show the line a moment sooner.)
+    let hit = wait_for(
+        "the spooled line found",
+        Duration::from_secs(2),
+        || {
+            hits(&db, "spooledonly42")
+                .into_iter()
+                .find(|h| h["line"] == "spooledonly42")
+        },
+        || format!("{:?}", hits(&db, "spooledonly42")),
+    );
+    assert_eq!(hit["committed"], false, "{hit}");
+    assert_eq!(hit["pane_id"], pane.as_str());
+    let out = cli(&db, &["search", "spooledonly42"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("(not yet committed)"), "{text}");
+    assert!(note.contains("not yet committed to the chain"), "{note}");
+    // A line the last committed chunk already holds is not found again from the spool.
+    let again = hits(&db, "committedfirst42");
+    assert_eq!(again.len(), 1, "{again:?}");
+    // The next daemon commits what was spooled: then it is found committed (its new pipe starts
+    // from a fresh picture of the pane, which shows the line again: a second, committed, hit).
+    let _next = Daemon::start_ready(&server, "work");
+    let committed = wait_for(
+        "the spooled line committed by the next daemon",
+        TIMEOUT,
+        || {
+            let found = hits(&db, "spooledonly42");
+            (!found.is_empty() && found.iter().all(|h| h["committed"] == true)).then_some(found)
+        },
+        || format!("{:?}", hits(&db, "spooledonly42")),
+    );
+    assert!(committed.iter().all(|h| h["line"] == "spooledonly42"));
 }

@@ -47,6 +47,10 @@ const FINISH_GRACE: Duration = Duration::from_secs(3);
 /// that come sooner than this after the last flush wait for the next, so viewers (or a hostile
 /// local user) cannot make chunks — each with its own screen snapshot — more often than this.
 pub const FLUSH_FLOOR: Duration = Duration::from_secs(1);
+/// A flush reads the spools no sooner than this after it was asked for: the copier spools what
+/// it read within 50 ms of a pause and 200 ms during steady output, so what the pane printed
+/// before the view asked is in the spool by then.
+pub const FLUSH_SETTLE: Duration = Duration::from_millis(250);
 
 enum Msg {
     Notice(Box<PaneNotice>),
@@ -142,6 +146,7 @@ impl Ingester {
                     nudgers: BTreeMap::new(),
                     watched: waker,
                     flushes: Vec::new(),
+                    flush_asked: None,
                     last_flush: None,
                 };
                 state.adopt_leftovers();
@@ -177,6 +182,8 @@ struct State {
     watched: bool,
     /// Views waiting for pending output to be committed, with their `audit-access` events.
     flushes: Vec<(Event, OnCommit)>,
+    /// When the oldest waiting flush was asked for.
+    flush_asked: Option<Instant>,
     last_flush: Option<Instant>,
 }
 
@@ -229,7 +236,10 @@ impl State {
                     Msg::Wake => {}
                     Msg::NoWatch => self.watched = false,
                     Msg::Finish => finishing = finishing.or(Some(Instant::now())),
-                    Msg::Flush(event, f) => self.flushes.push((*event, f)),
+                    Msg::Flush(event, f) => {
+                        self.flush_asked.get_or_insert_with(Instant::now);
+                        self.flushes.push((*event, f));
+                    }
                 }
             }
             let flushing = self.flush_due_in().is_some_and(|d| d.is_zero());
@@ -258,6 +268,7 @@ impl State {
                 for (event, f) in self.flushes.drain(..) {
                     self.sink.send_then(event, f);
                 }
+                self.flush_asked = None;
             }
             if last {
                 return;
@@ -267,13 +278,11 @@ impl State {
 
     /// How long until waiting views are due their flush, if any wait.
     fn flush_due_in(&self) -> Option<Duration> {
-        if self.flushes.is_empty() {
-            return None;
-        }
-        Some(
-            self.last_flush
-                .map_or(Duration::ZERO, |t| FLUSH_FLOOR.saturating_sub(t.elapsed())),
-        )
+        let asked = self.flush_asked?;
+        let floor = self
+            .last_flush
+            .map_or(Duration::ZERO, |t| FLUSH_FLOOR.saturating_sub(t.elapsed()));
+        Some(floor.max(FLUSH_SETTLE.saturating_sub(asked.elapsed())))
     }
 
     /// How long until a chunk is due to be sealed or an ended pane to be let go, if ever.

@@ -8,6 +8,7 @@
 //! [`crate::hits`] — until `--limit` hits have been shown.
 
 mod acts;
+mod pending;
 mod presence;
 mod print;
 
@@ -87,8 +88,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         Matcher::words(&args.pattern)?
     };
     let store = global.open_read()?;
-    crate::access::record(
-        &global.db_path()?,
+    let db = global.db_path()?;
+    let recorded = crate::access::record(
+        &db,
         crate::access::View {
             view: "search",
             query: Some(args.pattern.clone()),
@@ -147,9 +149,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 break 'chunks;
             }
             let written = if args.json {
-                printer.json(&mut out, s, &f, &attached)
+                printer.json(&mut out, s, &f, &attached, true)
             } else {
-                printer.text(&mut out, s, &f, &attached, shown == 0)
+                printer.text(&mut out, s, &f, &attached, shown == 0, true)
             };
             match written.and_then(|()| out.flush()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -158,6 +160,40 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 r => r?,
             }
             shown += 1;
+        }
+    }
+    // Output the daemon did not commit for this search: from the spools, marked so.
+    let mut pending_shown = 0usize;
+    if recorded != crate::access::Recorded::ByDaemon && !more {
+        for (s, f) in pending::hits(&db, store.as_ref(), &log.last, &matcher)? {
+            let e = &s.event;
+            let t = Timestamp(f.time);
+            if args.since.is_some_and(|s| t < s) || args.until.is_some_and(|u| t > u) {
+                continue;
+            }
+            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
+            if let Some(user) = &args.user {
+                if !attached.iter().any(|a| a.user.as_deref() == Some(user)) {
+                    continue;
+                }
+            }
+            if args.limit > 0 && shown == args.limit {
+                more = true;
+                break;
+            }
+            let written = if args.json {
+                printer.json(&mut out, &s, &f, &attached, false)
+            } else {
+                printer.text(&mut out, &s, &f, &attached, shown == 0, false)
+            };
+            match written.and_then(|()| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS)
+                }
+                r => r?,
+            }
+            shown += 1;
+            pending_shown += 1;
         }
     }
     // Then command lines: what was run, and who did it.
@@ -196,6 +232,12 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             render::escape(&args.pattern)
         );
     }
+    if pending_shown > 0 {
+        eprintln!(
+            "tmux-audit: note: {pending_shown} {} from output not yet committed to the chain (read from the panes' spools; marked \"not yet committed\")",
+            if pending_shown == 1 { "hit comes" } else { "hits come" }
+        );
+    }
     if unreadable > 0 {
         bail!("{unreadable} output chunks could not be searched (warnings above); run tmux-audit verify");
     }
@@ -213,6 +255,8 @@ struct Log {
     chunks: Vec<(Stored, bool)>,
     /// Commands, command lines and tmux commands whose text matches, in range, in `seq` order.
     acts: Vec<Stored>,
+    /// Each pane's last committed chunk (for output after it, not yet committed).
+    last: HashMap<(String, String), Stored>,
 }
 
 impl Log {
@@ -239,6 +283,7 @@ impl Log {
         let mut chunks = Vec::new();
         let mut acts = Vec::new();
         let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
+        let mut last: HashMap<(String, String), Stored> = HashMap::new();
         store.scan(Range::default(), &mut |s| {
             let e = &s.event;
             if e.kind == Kind::AuditAccess {
@@ -272,6 +317,10 @@ impl Log {
                     acts.push(s);
                 }
                 return true;
+            }
+            if e.kind == Kind::PaneOutput {
+                let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
+                last.insert(key, s.clone());
             }
             if e.kind != Kind::PaneOutput || candidates.is_some_and(|c| !c.contains(&s.seq)) {
                 return true;
@@ -311,12 +360,14 @@ impl Log {
             };
             chunks.retain(|(s, _)| in_session(s));
             acts.retain(in_session);
+            last.retain(|_, s| in_session(s));
         }
         Ok(Log {
             presence,
             servers,
             chunks,
             acts,
+            last,
         })
     }
 }

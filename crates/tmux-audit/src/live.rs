@@ -8,14 +8,15 @@
 //! than the last committed chunk: the daemon punches committed bytes out of a spool (they read
 //! as zeros, and are skipped) but may not have done so yet. What is shown this way is not yet
 //! committed to the chain; the view says so. Spools are opened without following links, and only
-//! as regular files: reading them needs the rights of the server's owner (or root).
+//! as regular files with one name owned by the folder's owner: reading them needs the rights of
+//! the server's owner (or root).
 
 use anyhow::{Context, Result};
 use audit_capture::spool::{self, Record};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Most bytes read from one spool per look.
@@ -95,7 +96,15 @@ impl Follower {
                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
                 .open(&path);
             let Ok(file) = opened else { continue };
-            if !file.metadata().is_ok_and(|m| m.file_type().is_file()) {
+            // A plain file with one name, of the folder's owner (whose copier wrote it): never
+            // something of another user's the folder's owner linked in.
+            let owner = std::fs::symlink_metadata(&self.folder).map(|m| m.uid());
+            let plain = file.metadata().is_ok_and(|m| {
+                m.file_type().is_file()
+                    && m.nlink() == 1
+                    && owner.as_ref().is_ok_and(|&o| o == m.uid())
+            });
+            if !plain {
                 continue;
             }
             self.tails.insert(
@@ -180,5 +189,22 @@ mod tests {
         spool::encode_closed(&mut bytes, 12);
         std::fs::write(folder.join("3-1.tas"), &bytes).unwrap();
         assert_eq!(f.poll().unwrap(), vec![Record::Closed { time: 12 }]);
+    }
+
+    #[test]
+    fn links_and_files_with_two_names_are_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let key = blake3::hash(b"/s").to_hex();
+        let folder = audit_daemon::spool_dir_of(&db).join(&key.as_str()[..16]);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut bytes = spool::MAGIC.to_vec();
+        spool::encode_output(&mut bytes, 10, b"elsewhere");
+        let other = dir.path().join("someone-elses.tas");
+        std::fs::write(&other, &bytes).unwrap();
+        std::fs::hard_link(&other, folder.join("3-1.tas")).unwrap();
+        std::os::unix::fs::symlink(&other, folder.join("3-2.tas")).unwrap();
+        let mut f = Follower::new(&db, "/s", "%3", 0).unwrap();
+        assert!(f.poll().unwrap().is_empty());
     }
 }

@@ -28,8 +28,14 @@ pub fn hits(
         let Ok(mut follower) = Follower::new(db, server, pane, until) else {
             continue;
         };
-        let records: Vec<chunk::Record> = follower
-            .poll()?
+        let polled = match follower.poll() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("tmux-audit: warning: output of {pane} not yet committed is not searched: {e:#}");
+                continue;
+            }
+        };
+        let records: Vec<chunk::Record> = polled
             .into_iter()
             .filter_map(|r| match r {
                 spool::Record::Output { time, bytes } => {

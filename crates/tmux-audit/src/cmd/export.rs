@@ -36,8 +36,13 @@ the piece; if that seal is not made yet, export waits for it while a daemon is r
 two sealing intervals). It holds the metadata of every event recorded between the piece's first
 chunk and that seal, and the piece's own output chunks (compressed).
 
+--follow writes asciicast as the pane prints (its current screen first) until SIGINT or SIGTERM;
+output after the start is not yet committed to the chain. Every export is recorded as an
+audit-access event (the output file among its arguments).
+
 Examples:
   tmux-audit export %3 -o incident.cast
+  tmux-audit export %3 --follow -o live.cast
   tmux-audit export prod:1.0 --from 2026-11-28T14:05:00Z --to +10m -o part.cast
   tmux-audit export %3 --format txt | grep -n password
   tmux-audit export %3 --format raw -o pane.bin

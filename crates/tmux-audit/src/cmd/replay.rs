@@ -36,8 +36,17 @@ The terminal must be at least as large as the recording (--force shows it cut of
 the recorded screen showed is drawn; recorded escape sequences never reach the terminal. When
 stdout is not a terminal, the frames are written at once, with no waiting and no keys.
 
+--follow shows the pane as it happens: its current screen (the daemon commits what it printed
+so far), then each output as its copier spools it, with a status line saying that what is shown
+is not yet committed to the chain; q quits. Nothing is ever sent to the pane. Reading the spool
+needs the rights of the tmux server's owner (or root).
+
+Every replay is recorded as an audit-access event (by the daemon, or by replay itself when no
+daemon answers and it can write the store; stderr says when it could not be recorded).
+
 Examples:
   tmux-audit replay %3
+  tmux-audit replay %3 --follow
   tmux-audit replay prod:1.0 --from 2026-11-28T14:05:00Z --speed 4 --idle-limit 2
   tmux-audit replay %3 --from +5m --to +10m")]
 pub struct Args {

@@ -46,6 +46,11 @@ commands, each with who did it (`USER?` when inferred); --user keeps those that 
 could have done; in --json they are objects with \"hit\": \"command\".
 No match is not an error: the exit status is 0 and stderr says so.
 
+The running daemon first commits what the panes printed so far, so a line printed a moment ago
+is found. Without a daemon that does, the panes' spools are searched too: such hits are marked
+(not yet committed), \"committed\": false in --json. Every search is recorded as an
+audit-access event.
+
 Examples:
   tmux-audit search 'drop table'
   tmux-audit search --regex '(?i)rm\\s+-rf\\s+/' --since 1d

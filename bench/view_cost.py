@@ -16,6 +16,8 @@ def run(views):
     tm("new-session","-d","-s","work","-x","200","-y","50")
     d=subprocess.Popen([B,"--db",db,"daemon","-S",sock],env=env,stderr=subprocess.DEVNULL,stdout=subprocess.DEVNULL)
     while tm("display","-p","-t","work","#{pane_pipe}").strip()!="1": time.sleep(0.05)
+    # A window named by its running program is sealed into a new chunk at each rename: off.
+    tm("set-window-option","-t","work","automatic-rename","off")
     tm("send-keys","-t","work","while true; do ls -la /usr/bin | head -40; sleep 0.1; done","Enter")
     end=time.monotonic()+20
     n=0

@@ -47,6 +47,8 @@
 //! | 47 | attribution | string | | 48 | candidates | list (UTF-8) |
 //! | 49 | rule | string | | 50 | violation | string |
 //! | 51 | action | string | | 52 | sink | string |
+//! | 55 | view | string | | 56 | query | string |
+//! | 57 | recorded_by | string | | | | |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -201,6 +203,9 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(50, e.violation.as_deref());
     w.str(51, e.action.as_deref());
     w.str(52, e.sink.as_deref());
+    w.str(55, e.view.as_deref());
+    w.str(56, e.query.as_deref());
+    w.str(57, e.recorded_by.as_deref());
     w.0
 }
 
@@ -328,6 +333,9 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             50 => e.violation = Some(r.string(tag)?),
             51 => e.action = Some(r.string(tag)?),
             52 => e.sink = Some(r.string(tag)?),
+            55 => e.view = Some(r.string(tag)?),
+            56 => e.query = Some(r.string(tag)?),
+            57 => e.recorded_by = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -372,6 +380,9 @@ mod tests {
         e.violation = Some("user".into());
         e.action = Some("detach".into());
         e.sink = Some("webhook".into());
+        e.view = Some("search".into());
+        e.query = Some("drop table".into());
+        e.recorded_by = Some("daemon".into());
         e
     }
 

@@ -70,11 +70,14 @@ pub enum Kind {
     ClientIdentityMismatch,
     /// A connection to a tmux socket the kernel shows but tmux does not list as a client (a command-only client, or a raw one).
     ClientConnection,
+    /// Someone viewed the audit log (`replay`, `export`, `search`, `--follow`): who (`uid`,
+    /// `user`, kernel-attested), what (`view`, `query`, `pane_id`, `argv`), recorded by whom.
+    AuditAccess,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 29] = [
+    pub const ALL: [Kind; 30] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -104,6 +107,7 @@ impl Kind {
         Kind::SinkRecovered,
         Kind::ClientIdentityMismatch,
         Kind::ClientConnection,
+        Kind::AuditAccess,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -138,6 +142,7 @@ impl Kind {
             Kind::SinkRecovered => "sink-recovered",
             Kind::ClientIdentityMismatch => "client-identity-mismatch",
             Kind::ClientConnection => "client-connection",
+            Kind::AuditAccess => "audit-access",
         }
     }
 }
@@ -399,6 +404,17 @@ pub struct Event {
     /// The forwarding sink a `sink-failed`/`sink-recovered` event is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// What an `audit-access` viewed with: `search`, `export`, `replay`, `replay-follow`,
+    /// `export-follow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
+    /// What an `audit-access` asked for: the search pattern, or the pane as named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Who recorded an `audit-access`: `viewer` (it could write the store) or `daemon` (asked
+    /// over its local socket; the uid is the kernel's `SO_PEERCRED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_by: Option<String>,
 }
 
 /// Bytes kept exactly (arguments, paths): in JSON a string when they are UTF-8, else
@@ -492,6 +508,9 @@ impl Event {
             violation: None,
             action: None,
             sink: None,
+            view: None,
+            query: None,
+            recorded_by: None,
         }
     }
 

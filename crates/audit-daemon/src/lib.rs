@@ -18,6 +18,7 @@
 
 mod attributing;
 mod commands;
+pub mod control;
 mod enforce;
 mod ingest;
 mod lock;
@@ -74,10 +75,15 @@ pub struct Capture {
 impl Config {
     /// Where spools go: beside the store, owner-only.
     pub fn spool_dir(&self) -> PathBuf {
-        let mut name = self.db.file_name().unwrap_or_default().to_os_string();
-        name.push(".spool");
-        self.db.with_file_name(name)
+        spool_dir_of(&self.db)
     }
+}
+
+/// Where the spools of the store `db` are (`DB.spool`), for views that follow a pane live.
+pub fn spool_dir_of(db: &std::path::Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".spool");
+    db.with_file_name(name)
 }
 
 /// Why the daemon could not run.
@@ -281,6 +287,16 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         },
         Arc::clone(&shutdown),
     );
+    // Views ask here to have their access recorded and pending output committed first.
+    let control = {
+        let sink = writer.sink();
+        let flusher = ingester.as_ref().map(|i| i.handle());
+        let record: control::Record = Arc::new(move |event, on_commit| match &flusher {
+            Some(f) => f.flush(event, on_commit),
+            None => sink.send_then(event, on_commit),
+        });
+        control::Control::start(&config.db, &config.host, record)
+    };
     // Servers the log believes running but whose socket is gone are reported gone.
     registry.start_known();
     {
@@ -311,6 +327,9 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 
     let _ = stop_rx.recv();
     signal_handle.close();
+    if let Some(control) = &control {
+        control.stop();
+    }
     // Watchers take a last look and return; any still busy after a while are cut off.
     let (joined_tx, joined_rx) = std::sync::mpsc::channel();
     {
@@ -355,8 +374,9 @@ fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> 
     let mut last = None;
     store.scan(Range::default(), &mut |s| {
         world.apply(&s.event);
-        // A seal is made after `audit-stopped` on a clean stop: the last event is what precedes.
-        if s.event.kind != Kind::Seal {
+        // A seal is made after `audit-stopped` on a clean stop, and a view may record its
+        // `audit-access` after it: the last event is what precedes them.
+        if !matches!(s.event.kind, Kind::Seal | Kind::AuditAccess) {
             last = Some(s.event);
         }
         true

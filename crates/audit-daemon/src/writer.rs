@@ -38,6 +38,8 @@ pub type Committed = Box<dyn Fn() + Send>;
 enum Msg {
     Events(Vec<Event>),
     Output(Box<(Event, Attachment)>, OnCommit),
+    /// One event whose callback runs once it is committed (not held by the stamping stage).
+    EventThen(Box<Event>, OnCommit),
     /// A watcher looked at its clients' key times ([`Sink::looked`]).
     Looked(String, Timestamp),
     /// Seal the chain once what came before is committed.
@@ -94,6 +96,11 @@ impl Backlog {
                     on_commit: Some(f),
                 });
             }
+            Msg::EventThen(event, f) => self.entries.push_back(Entry {
+                event: *event,
+                attachment: None,
+                on_commit: Some(f),
+            }),
             Msg::Seal => self.seal_due = true,
             Msg::Finish => {
                 self.stage.release_all(&mut Ready(&mut self.entries));
@@ -150,6 +157,13 @@ impl ChannelSink {
         let _ = self
             .0
             .send(Msg::Output(Box::new((event, attachment)), on_commit));
+    }
+}
+
+impl ChannelSink {
+    /// Sends one event; `on_commit` runs once it (and so everything sent before it) is stored.
+    pub fn send_then(&self, event: Event, on_commit: OnCommit) {
+        let _ = self.0.send(Msg::EventThen(Box::new(event), on_commit));
     }
 }
 

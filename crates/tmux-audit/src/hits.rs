@@ -126,6 +126,28 @@ pub struct PaneScan {
 }
 
 impl PaneScan {
+    /// The hits of output that follows what was scanned last, without a chunk of its own
+    /// (output not yet committed, read from a spool); nothing before a first chunk was scanned.
+    pub fn scan_after(
+        &mut self,
+        records: Vec<Record>,
+        matcher: &Matcher,
+    ) -> Result<Vec<Found>, ScreenError> {
+        let (Some(term), Some(first)) = (&self.term, records.first()) else {
+            return Ok(Vec::new());
+        };
+        let (width, height) = term.size();
+        let chunk = Chunk {
+            start: first.time(),
+            end: records.last().map_or(first.time(), Record::time),
+            width,
+            height,
+            snapshot: term.snapshot(),
+            records,
+        };
+        self.scan(&chunk, matcher)
+    }
+
     /// The hits of `chunk` (the next searched chunk of this pane), oldest first.
     pub fn scan(&mut self, chunk: &Chunk, matcher: &Matcher) -> Result<Vec<Found>, ScreenError> {
         let continuous = self.term.as_ref().is_some_and(|t| {

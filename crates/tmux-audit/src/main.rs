@@ -2,10 +2,12 @@
 //! this file parses, dispatches, and turns errors into one line on stderr and an exit status
 //! (0 success, 1 `verify` found tampering, 2 anything that stopped the command).
 
+mod access;
 mod cmd;
 mod common;
 mod config;
 mod hits;
+mod live;
 mod recording;
 mod render;
 mod timearg;

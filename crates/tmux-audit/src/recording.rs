@@ -42,6 +42,23 @@ pub struct Target {
     to: Option<TimeArg>,
 }
 
+impl Target {
+    /// From the pane's screen now on (`--follow`).
+    pub fn follow_now(&mut self) {
+        self.from = Some(TimeArg::At(Timestamp::now()));
+        self.to = None;
+    }
+
+    /// What a view of this target records as viewed (`audit-access`).
+    pub fn access(&self, view: &'static str) -> crate::access::View {
+        crate::access::View {
+            view,
+            query: None,
+            pane: Some(self.pane.to_string()),
+        }
+    }
+}
+
 /// A pane as named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PaneArg {
@@ -219,6 +236,14 @@ impl Recording {
             );
         }
         Ok(recording)
+    }
+
+    /// Where the committed recording ends: the end of its last chunk.
+    pub fn committed_until(&self) -> Timestamp {
+        (self.events.iter())
+            .map(|s| s.event.until.unwrap_or(start_of(s)))
+            .max()
+            .unwrap_or(Timestamp(i64::MIN))
     }
 
     /// `%3 (prod:1.0) on /tmp/tmux-1000/default`, for messages and titles.

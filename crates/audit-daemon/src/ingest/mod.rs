@@ -13,8 +13,8 @@ mod plain;
 mod tail;
 mod wake;
 
-use crate::writer::ChannelSink;
-use audit_core::Timestamp;
+use crate::writer::{ChannelSink, OnCommit};
+use audit_core::{Event, Timestamp};
 use audit_tmux::capture::{PaneMeta, PaneNotice, Recorder};
 use audit_tmux::conn::Nudger;
 use pane::{Found, PaneTrack};
@@ -43,6 +43,14 @@ const END_QUIET: Duration = Duration::from_secs(2);
 const LEFTOVER_WAIT: Duration = Duration::from_secs(3);
 /// When stopping, how long to wait for copiers to write their closing records.
 const FINISH_GRACE: Duration = Duration::from_secs(3);
+/// Views may ask for pending output to be committed now ([`IngestHandle::flush`]); requests
+/// that come sooner than this after the last flush wait for the next, so viewers (or a hostile
+/// local user) cannot make chunks — each with its own screen snapshot — more often than this.
+pub const FLUSH_FLOOR: Duration = Duration::from_secs(1);
+/// A flush reads the spools no sooner than this after it was asked for: the copier spools what
+/// it read within 50 ms of a pause and 200 ms during steady output, so what the pane printed
+/// before the view asked is in the spool by then.
+pub const FLUSH_SETTLE: Duration = Duration::from_millis(250);
 
 enum Msg {
     Notice(Box<PaneNotice>),
@@ -51,6 +59,8 @@ enum Msg {
     /// Spools cannot be watched: look on a timer.
     NoWatch,
     Finish,
+    /// Commit every pane's pending output, then this event; run the callback once it is stored.
+    Flush(Box<Event>, OnCommit),
 }
 
 struct Shared {
@@ -71,6 +81,15 @@ impl Recorder for IngestHandle {
     fn take_closed(&self, server: &str) -> Vec<(PathBuf, Timestamp)> {
         let mut closed = self.0.closed.lock().unwrap_or_else(|e| e.into_inner());
         closed.remove(server).unwrap_or_default()
+    }
+}
+
+impl IngestHandle {
+    /// Seals and commits what every pane printed until now (within [`FLUSH_FLOOR`] of the last
+    /// flush), then `event`; `on_commit` runs once that is stored.
+    pub fn flush(&self, event: Event, on_commit: OnCommit) {
+        let tx = self.0.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = tx.send(Msg::Flush(Box::new(event), on_commit));
     }
 }
 
@@ -126,6 +145,9 @@ impl Ingester {
                     panes: BTreeMap::new(),
                     nudgers: BTreeMap::new(),
                     watched: waker,
+                    flushes: Vec::new(),
+                    flush_asked: None,
+                    last_flush: None,
                 };
                 state.adopt_leftovers();
                 state.run(rx);
@@ -158,6 +180,11 @@ struct State {
     nudgers: BTreeMap<String, Nudger>,
     /// inotify wakes us when a spool changes.
     watched: bool,
+    /// Views waiting for pending output to be committed, with their `audit-access` events.
+    flushes: Vec<(Event, OnCommit)>,
+    /// When the oldest waiting flush was asked for.
+    flush_asked: Option<Instant>,
+    last_flush: Option<Instant>,
 }
 
 impl State {
@@ -169,6 +196,11 @@ impl State {
         loop {
             let wait = if finishing.is_some() || active {
                 Some(TICK)
+            } else if let Some(due) = self.flush_due_in() {
+                Some(
+                    due.max(TICK)
+                        .min(self.next_deadline().unwrap_or(Duration::MAX)),
+                )
             } else if !self.watched || !self.healthy.load(Ordering::Relaxed) {
                 // No inotify, or a store to retry: look on a timer.
                 (!self.panes.is_empty()).then_some(IDLE_TICK)
@@ -204,10 +236,21 @@ impl State {
                     Msg::Wake => {}
                     Msg::NoWatch => self.watched = false,
                     Msg::Finish => finishing = finishing.or(Some(Instant::now())),
+                    Msg::Flush(event, f) => {
+                        self.flush_asked.get_or_insert_with(Instant::now);
+                        self.flushes.push((*event, f));
+                    }
                 }
             }
+            let flushing = self.flush_due_in().is_some_and(|d| d.is_zero());
             if self.healthy.load(Ordering::Relaxed) || finishing.is_some() {
-                self.read_all(&mut found);
+                self.read_all(&mut found, flushing);
+            }
+            if flushing {
+                self.last_flush = Some(Instant::now());
+                for (track, _) in self.panes.values_mut() {
+                    track.seal_if_older(Duration::ZERO, &mut found);
+                }
             }
             last_look = Instant::now();
             active = found.active;
@@ -220,10 +263,26 @@ impl State {
                 }
             }
             self.deliver(found);
+            if flushing || last {
+                // After the chunks just sealed: committed means they are too.
+                for (event, f) in self.flushes.drain(..) {
+                    self.sink.send_then(event, f);
+                }
+                self.flush_asked = None;
+            }
             if last {
                 return;
             }
         }
+    }
+
+    /// How long until waiting views are due their flush, if any wait.
+    fn flush_due_in(&self) -> Option<Duration> {
+        let asked = self.flush_asked?;
+        let floor = self
+            .last_flush
+            .map_or(Duration::ZERO, |t| FLUSH_FLOOR.saturating_sub(t.elapsed()));
+        Some(floor.max(FLUSH_SETTLE.saturating_sub(asked.elapsed())))
     }
 
     /// How long until a chunk is due to be sealed or an ended pane to be let go, if ever.
@@ -305,7 +364,8 @@ impl State {
         }
     }
 
-    fn read_all(&mut self, found: &mut Found) {
+    /// Reads every pane's spools; `force` reads panes in a burst too (a view waits for them).
+    fn read_all(&mut self, found: &mut Found, force: bool) {
         let flush_after = self.config.flush_after;
         let mut done = Vec::new();
         for (key, (track, ended)) in &mut self.panes {
@@ -316,7 +376,7 @@ impl State {
             {
                 continue;
             }
-            if track.bursting(BURST_BYTES, BURST_BACKLOG) {
+            if track.bursting(BURST_BYTES, BURST_BACKLOG) && !force {
                 found.active = true;
                 continue;
             }

@@ -36,8 +36,13 @@ the piece; if that seal is not made yet, export waits for it while a daemon is r
 two sealing intervals). It holds the metadata of every event recorded between the piece's first
 chunk and that seal, and the piece's own output chunks (compressed).
 
+--follow writes asciicast as the pane prints (its current screen first) until SIGINT or SIGTERM;
+output after the start is not yet committed to the chain. Every export is recorded as an
+audit-access event (the output file among its arguments).
+
 Examples:
   tmux-audit export %3 -o incident.cast
+  tmux-audit export %3 --follow -o live.cast
   tmux-audit export prod:1.0 --from 2026-11-28T14:05:00Z --to +10m -o part.cast
   tmux-audit export %3 --format txt | grep -n password
   tmux-audit export %3 --format raw -o pane.bin
@@ -54,6 +59,10 @@ pub struct Args {
     /// Also write a proof that lets the export be checked alone with the verification key
     #[arg(long, value_name = "FILE")]
     proof: Option<PathBuf>,
+    /// Follow the pane live: asciicast from its current screen, then each output as it comes,
+    /// until interrupted (SIGINT, SIGTERM); nothing is ever sent to the pane
+    #[arg(long, conflicts_with_all = ["from", "to", "proof"])]
+    follow: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +73,7 @@ pub enum Format {
     Raw,
 }
 
-pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
     let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
     let tty = to_stdout && std::io::stdout().is_terminal();
     if tty && args.format != Format::Txt {
@@ -73,20 +82,23 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if tty && args.proof.is_some() {
         bail!("--proof proves a file: write the export with -o FILE (or pipe it)");
     }
+    if args.follow {
+        let version = match args.format {
+            Format::Asciicast => Version::V2,
+            Format::AsciicastV3 => Version::V3,
+            other => bail!(
+                "--follow writes asciicast (not {}): use --format asciicast or asciicast-v3",
+                name(other)
+            ),
+        };
+        let mut out = BufWriter::new(open_output(&args, to_stdout)?);
+        super::follow::export(global, &mut args.target, version, &mut out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = global.open_read()?;
+    crate::access::record(&global.db_path()?, args.target.access("export"));
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
-    let sink: Box<dyn Write> = match &args.output {
-        Some(path) if !to_stdout => Box::new(
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        ),
-        _ => Box::new(std::io::stdout().lock()),
-    };
+    let sink = open_output(&args, to_stdout)?;
     let mut out = Hashing::new(BufWriter::new(sink));
     let load = |s: &Stored| crate::recording::load(store.as_ref(), s);
     let written = render(&rec, &load, args.format, tty, &mut out);
@@ -116,6 +128,22 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
         (_, r) => r.map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// Where the export goes: the file (created owner-only) or stdout.
+fn open_output(args: &Args, to_stdout: bool) -> Result<Box<dyn Write>> {
+    Ok(match &args.output {
+        Some(path) if !to_stdout => Box::new(
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        _ => Box::new(std::io::stdout().lock()),
+    })
 }
 
 fn name(format: Format) -> &'static str {

@@ -2,8 +2,9 @@
 
 pub(crate) mod commands;
 mod config;
-mod daemon;
+pub(crate) mod daemon;
 pub mod export;
+mod follow;
 mod log;
 mod pane_pipe;
 mod proof;

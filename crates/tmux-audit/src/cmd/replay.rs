@@ -36,8 +36,17 @@ The terminal must be at least as large as the recording (--force shows it cut of
 the recorded screen showed is drawn; recorded escape sequences never reach the terminal. When
 stdout is not a terminal, the frames are written at once, with no waiting and no keys.
 
+--follow shows the pane as it happens: its current screen (the daemon commits what it printed
+so far), then each output as its copier spools it, with a status line saying that what is shown
+is not yet committed to the chain; q quits. Nothing is ever sent to the pane. Reading the spool
+needs the rights of the tmux server's owner (or root).
+
+Every replay is recorded as an audit-access event (by the daemon, or by replay itself when no
+daemon answers and it can write the store; stderr says when it could not be recorded).
+
 Examples:
   tmux-audit replay %3
+  tmux-audit replay %3 --follow
   tmux-audit replay prod:1.0 --from 2026-11-28T14:05:00Z --speed 4 --idle-limit 2
   tmux-audit replay %3 --from +5m --to +10m")]
 pub struct Args {
@@ -52,6 +61,10 @@ pub struct Args {
     /// Play even when the terminal is smaller than the recording (the picture is cut off)
     #[arg(long)]
     force: bool,
+    /// Follow the pane live: its current screen, then its output as it comes (q quits);
+    /// nothing is ever sent to the pane
+    #[arg(long, conflicts_with_all = ["from", "to", "speed", "idle_limit"])]
+    follow: bool,
 }
 
 fn positive(text: &str) -> Result<f64, String> {
@@ -68,8 +81,12 @@ fn non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
+    if args.follow {
+        return super::follow::replay(global, &mut args.target, args.force);
+    }
     let store = global.open_read()?;
+    crate::access::record(&global.db_path()?, args.target.access("replay"));
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
     let playback = Playback::new(rec.chunks(store.as_ref()), rec.window);
     if !std::io::stdout().is_terminal() {
@@ -122,16 +139,8 @@ fn on_terminal<I>(
 where
     I: Iterator<Item = Result<audit_capture::chunk::Chunk>>,
 {
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = stop_flag()?;
     let winch = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGQUIT,
-    ] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot handle signals")?;
-    }
     signal_hook::flag::register(signal_hook::consts::SIGWINCH, Arc::clone(&winch))
         .context("cannot handle signals")?;
 
@@ -192,6 +201,21 @@ where
     Ok(ExitCode::SUCCESS)
 }
 
+/// A flag set by SIGTERM, SIGHUP, SIGINT or SIGQUIT: the view should end (and restore the
+/// terminal).
+pub(super) fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGQUIT,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("cannot handle signals")?;
+    }
+    Ok(stop)
+}
+
 /// The size of the terminal on stdout.
 fn terminal_size() -> Result<(u16, u16)> {
     crate::render::terminal_size()
@@ -199,14 +223,14 @@ fn terminal_size() -> Result<(u16, u16)> {
 }
 
 /// Keys typed on stdin (when it is a terminal).
-struct Input {
-    keys: bool,
+pub(super) struct Input {
+    pub(super) keys: bool,
 }
 
 impl Input {
     /// Waits up to `timeout` (forever when `None`) for typed bytes; returns early, with none,
     /// when a signal arrives. Waits at most 250 ms at a time so a signal is never missed long.
-    fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+    pub(super) fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let slice = Duration::from_millis(250);
         let wait = timeout.map_or(slice, |t| t.min(slice));
         // Round up, so a wait of 0.4 ms is not a busy loop of zero-length polls.
@@ -249,10 +273,10 @@ static SAVED: Mutex<Option<Option<Termios>>> = Mutex::new(None);
 
 /// The auditor's terminal while replay runs: raw mode (when keys are read), the alternate
 /// screen. Dropping it, or a panic, puts everything back.
-struct Screen;
+pub(super) struct Screen;
 
 impl Screen {
-    fn enter(keys: bool) -> Result<Screen> {
+    pub(super) fn enter(keys: bool) -> Result<Screen> {
         let saved = if keys {
             let stdin = std::io::stdin();
             let saved = termios::tcgetattr(stdin.as_fd()).context("cannot read terminal mode")?;

@@ -8,6 +8,7 @@
 //! [`crate::hits`] — until `--limit` hits have been shown.
 
 mod acts;
+mod pending;
 mod presence;
 mod print;
 
@@ -44,6 +45,11 @@ panes (their arguments joined by spaces), lines marked by the shell-init snippet
 commands, each with who did it (`USER?` when inferred); --user keeps those that user did or
 could have done; in --json they are objects with \"hit\": \"command\".
 No match is not an error: the exit status is 0 and stderr says so.
+
+The running daemon first commits what the panes printed so far, so a line printed a moment ago
+is found. Without a daemon that does, the panes' spools are searched too: such hits are marked
+(not yet committed), \"committed\": false in --json. Every search is recorded as an
+audit-access event.
 
 Examples:
   tmux-audit search 'drop table'
@@ -87,6 +93,15 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         Matcher::words(&args.pattern)?
     };
     let store = global.open_read()?;
+    let db = global.db_path()?;
+    let recorded = crate::access::record(
+        &db,
+        crate::access::View {
+            view: "search",
+            query: Some(args.pattern.clone()),
+            pane: None,
+        },
+    );
     let candidates = match matcher.index_words() {
         Some(words) => {
             let mut seqs = HashSet::new();
@@ -139,9 +154,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 break 'chunks;
             }
             let written = if args.json {
-                printer.json(&mut out, s, &f, &attached)
+                printer.json(&mut out, s, &f, &attached, true)
             } else {
-                printer.text(&mut out, s, &f, &attached, shown == 0)
+                printer.text(&mut out, s, &f, &attached, shown == 0, true)
             };
             match written.and_then(|()| out.flush()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -150,6 +165,40 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 r => r?,
             }
             shown += 1;
+        }
+    }
+    // Output the daemon did not commit for this search: from the spools, marked so.
+    let mut pending_shown = 0usize;
+    if recorded != crate::access::Recorded::ByDaemon && !more {
+        for (s, f) in pending::hits(&db, store.as_ref(), &log.last, &matcher)? {
+            let e = &s.event;
+            let t = Timestamp(f.time);
+            if args.since.is_some_and(|s| t < s) || args.until.is_some_and(|u| t > u) {
+                continue;
+            }
+            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
+            if let Some(user) = &args.user {
+                if !attached.iter().any(|a| a.user.as_deref() == Some(user)) {
+                    continue;
+                }
+            }
+            if args.limit > 0 && shown == args.limit {
+                more = true;
+                break;
+            }
+            let written = if args.json {
+                printer.json(&mut out, &s, &f, &attached, false)
+            } else {
+                printer.text(&mut out, &s, &f, &attached, shown == 0, false)
+            };
+            match written.and_then(|()| out.flush()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS)
+                }
+                r => r?,
+            }
+            shown += 1;
+            pending_shown += 1;
         }
     }
     // Then command lines: what was run, and who did it.
@@ -188,6 +237,12 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             render::escape(&args.pattern)
         );
     }
+    if pending_shown > 0 {
+        eprintln!(
+            "tmux-audit: note: {pending_shown} {} from output not yet committed to the chain (read from the panes' spools; marked \"not yet committed\")",
+            if pending_shown == 1 { "hit comes" } else { "hits come" }
+        );
+    }
     if unreadable > 0 {
         bail!("{unreadable} output chunks could not be searched (warnings above); run tmux-audit verify");
     }
@@ -205,6 +260,8 @@ struct Log {
     chunks: Vec<(Stored, bool)>,
     /// Commands, command lines and tmux commands whose text matches, in range, in `seq` order.
     acts: Vec<Stored>,
+    /// Each pane's last committed chunk (for output after it, not yet committed).
+    last: HashMap<(String, String), Stored>,
 }
 
 impl Log {
@@ -231,8 +288,13 @@ impl Log {
         let mut chunks = Vec::new();
         let mut acts = Vec::new();
         let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
+        let mut last: HashMap<(String, String), Stored> = HashMap::new();
         store.scan(Range::default(), &mut |s| {
             let e = &s.event;
+            if e.kind == Kind::AuditAccess {
+                // A view of the log, named by the store: no tmux server's.
+                return true;
+            }
             world.apply(e);
             if e.kind != Kind::PaneOutput {
                 // Only these can change who is attached (pane-output events are the bulk).
@@ -240,7 +302,7 @@ impl Log {
             }
             if !matches!(
                 e.kind,
-                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap
+                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap | Kind::AuditAccess
             ) {
                 // The daemon's own events name what it watched, not a tmux server.
                 servers.insert(e.server.clone());
@@ -260,6 +322,10 @@ impl Log {
                     acts.push(s);
                 }
                 return true;
+            }
+            if e.kind == Kind::PaneOutput {
+                let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
+                last.insert(key, s.clone());
             }
             if e.kind != Kind::PaneOutput || candidates.is_some_and(|c| !c.contains(&s.seq)) {
                 return true;
@@ -299,12 +365,14 @@ impl Log {
             };
             chunks.retain(|(s, _)| in_session(s));
             acts.retain(in_session);
+            last.retain(|_, s| in_session(s));
         }
         Ok(Log {
             presence,
             servers,
             chunks,
             acts,
+            last,
         })
     }
 }

@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod sealed;
+pub mod shown;
 
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};

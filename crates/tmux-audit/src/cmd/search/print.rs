@@ -30,6 +30,9 @@ struct JsonHit<'a> {
     pane_id: Option<&'a str>,
     pane_index: Option<i64>,
     line: &'a str,
+    /// Whether the line comes from output committed to the chain (false: read from a spool,
+    /// because the daemon did not commit it for this search).
+    committed: bool,
     attached: Vec<JsonClient<'a>>,
     replay: String,
 }
@@ -83,6 +86,7 @@ impl<'a> Printer<'a> {
         s: &Stored,
         f: &Found,
         attached: &[&Span],
+        committed: bool,
     ) -> std::io::Result<()> {
         let e = &s.event;
         let time = Timestamp(f.time);
@@ -96,6 +100,7 @@ impl<'a> Printer<'a> {
             pane_id: e.pane_id.as_deref(),
             pane_index: e.pane_index,
             line: &f.line,
+            committed,
             attached: attached
                 .iter()
                 .map(|a| JsonClient {
@@ -120,6 +125,7 @@ impl<'a> Printer<'a> {
         f: &Found,
         attached: &[&Span],
         first: bool,
+        committed: bool,
     ) -> std::io::Result<()> {
         let e = &s.event;
         let time = Timestamp(f.time);
@@ -155,6 +161,9 @@ impl<'a> Printer<'a> {
         );
         if self.with_server {
             head.push_str(&format!("  server {}", e.server));
+        }
+        if !committed {
+            head.push_str("  (not yet committed)");
         }
         if !first {
             writeln!(out)?;

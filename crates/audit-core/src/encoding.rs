@@ -201,6 +201,7 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(50, e.violation.as_deref());
     w.str(51, e.action.as_deref());
     w.str(52, e.sink.as_deref());
+    w.str(58, e.hook.as_deref());
     w.0
 }
 
@@ -328,6 +329,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             50 => e.violation = Some(r.string(tag)?),
             51 => e.action = Some(r.string(tag)?),
             52 => e.sink = Some(r.string(tag)?),
+            58 => e.hook = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -372,6 +374,7 @@ mod tests {
         e.violation = Some("user".into());
         e.action = Some("detach".into());
         e.sink = Some("webhook".into());
+        e.hook = Some("after-new-window".into());
         e
     }
 

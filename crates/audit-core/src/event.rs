@@ -399,6 +399,10 @@ pub struct Event {
     /// The forwarding sink a `sink-failed`/`sink-recovered` event is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// The tmux hook an `audit-gap` about the daemon's pane-birth hooks is about
+    /// (`after-new-window`, `after-split-window`, `after-new-session`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 /// Bytes kept exactly (arguments, paths): in JSON a string when they are UTF-8, else
@@ -492,6 +496,7 @@ impl Event {
             violation: None,
             action: None,
             sink: None,
+            hook: None,
         }
     }
 

@@ -6,8 +6,8 @@
 //! under the pane's tty: it is given to the pane, and to the one client attached to the pane's
 //! session when there is exactly one. Commands are found when the watcher next reads the log —
 //! on the next change tmux reports — so an event's time is when it was found (the log's own
-//! times have minute resolution). Commands a hook runs are logged without a client and are not
-//! recorded.
+//! times have minute resolution). Commands a hook runs are logged under the client whose command
+//! fired the hook; tmux-audit's own pane-birth `pipe-pane` is left out (see `birth_hook_run`).
 
 use super::State;
 use crate::messages::Entry;
@@ -22,9 +22,12 @@ impl State<'_> {
         view: &ServerView,
         time: Timestamp,
     ) -> Vec<Event> {
+        let hook = self.piping.as_ref().and_then(|p| p.hook_logged());
         entries
             .iter()
-            .filter_map(|entry| {
+            .enumerate()
+            .filter(|(i, entry)| !birth_hook_run(entries, *i, entry, hook))
+            .filter_map(|(_, entry)| {
                 let command = entry.command.clone()?;
                 let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
                 e.client = Some(entry.client.clone());
@@ -86,6 +89,26 @@ impl State<'_> {
         e.user = entry.user.clone().or_else(owner);
         e.message = Some("run by a command-only client (not attached to any session)".into());
     }
+}
+
+/// Whether `entry` is our pane-birth hook's `pipe-pane` (tmux logs a hook's commands under the
+/// client whose command fired it): exactly our hook's text, right after that client made a pane.
+/// The same text typed by hand, not after a pane-making command, is still recorded.
+fn birth_hook_run(entries: &[Entry], i: usize, entry: &Entry, hook: Option<&str>) -> bool {
+    let Some(hook) = hook else {
+        return false;
+    };
+    if entry.command.as_deref() != Some(hook) {
+        return false;
+    }
+    let before = entries[..i]
+        .iter()
+        .rev()
+        .find(|e| e.client == entry.client && e.command.is_some());
+    before
+        .and_then(|e| e.command.as_deref())
+        .and_then(|c| c.split_whitespace().next())
+        .is_some_and(|name| matches!(name, "new-window" | "split-window" | "new-session"))
 }
 
 fn session_name(view: &ServerView, state: &State<'_>, id: &str) -> Option<String> {

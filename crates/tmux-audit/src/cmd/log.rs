@@ -165,6 +165,7 @@ fn human(s: &Stored) -> String {
     field("violation", e.violation.clone());
     field("action", e.action.clone());
     field("sink", e.sink.clone().map(quote));
+    field("hook", e.hook.clone());
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
     if e.observed.as_deref() == Some("at-start") {

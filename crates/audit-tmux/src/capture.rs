@@ -24,6 +24,7 @@
 use crate::conn::{ConnError, Connection, Nudger};
 use crate::hooks::BirthHooks;
 use crate::snapshot::{Pane, ServerView};
+use crate::spool_watch::SpoolWatch;
 use audit_core::{Event, Kind, Observed, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -153,10 +154,14 @@ pub struct Piping<'a> {
     handed: BTreeSet<PathBuf>,
     /// The highest pane number seen: a pane id above it that is never seen is a gap.
     highest: Option<u64>,
+    /// Wakes the watcher when a copier creates a spool.
+    spool_watch: Option<SpoolWatch>,
+    /// The spool folder as listed just before the look's `list-panes`.
+    listed: Option<BTreeMap<String, (PathBuf, Timestamp)>>,
 }
 
 /// How long a look waits for the spool of a pane the hooks piped (its copier starting).
-const HOOK_SPOOL_WAIT: Duration = Duration::from_millis(500);
+const HOOK_SPOOL_WAIT: Duration = Duration::from_secs(2);
 
 impl<'a> Piping<'a> {
     /// Pipes for the server at `server` (its socket path); `at_daemon_start` when its panes
@@ -184,6 +189,8 @@ impl<'a> Piping<'a> {
             at_daemon_start,
             handed: BTreeSet::new(),
             highest: None,
+            spool_watch: None,
+            listed: None,
         }
     }
 
@@ -197,6 +204,17 @@ impl<'a> Piping<'a> {
         if let Err(e) = self.spool_folder() {
             tracing::error!(folder = %self.folder.display(), "cannot create the spool folder, panes are not recorded: {e}");
             return Ok(());
+        }
+        if self.spool_watch.is_none() {
+            match SpoolWatch::start(&self.folder) {
+                Ok(w) => self.spool_watch = Some(w),
+                Err(e) => {
+                    tracing::warn!(folder = %self.folder.display(), "cannot watch the spool folder; a pane gone before the next look is recorded only at the look after: {e}")
+                }
+            }
+        }
+        if let Some(w) = &self.spool_watch {
+            w.connected(conn.nudger());
         }
         self.hooks.install(conn, Timestamp::now())
     }
@@ -246,10 +264,10 @@ impl<'a> Piping<'a> {
             });
         }
         let initial = std::mem::take(&mut self.at_daemon_start);
-        let mut spools = if self.hooks.active() && !initial {
-            self.hook_spools(view)
-        } else {
-            BTreeMap::new()
+        let listed = self.listed.take();
+        let mut spools = match listed {
+            Some(listed) if self.hooks.active() && !initial => self.hook_spools(view, listed),
+            _ => BTreeMap::new(),
         };
         events.extend(self.unseen(view, &mut spools, initial, time));
         for (pane_id, pane) in &view.panes {
@@ -386,21 +404,46 @@ impl<'a> Piping<'a> {
     /// Spools in the folder that nobody has been handed yet and were made since this watcher
     /// began, by pane: what our hooks' copiers made. Waits (bounded) for the spool of a new
     /// pane tmux says is piped, whose copier may still be starting.
-    fn hook_spools(&mut self, view: &ServerView) -> BTreeMap<String, (PathBuf, Timestamp)> {
-        let waiting: Vec<&String> = view
+    /// Lists the spool folder before the look reads tmux's panes: a spool listed then whose pane
+    /// the look does not show belongs to a pane already gone, not to one made after the list.
+    pub fn before_look(&mut self) {
+        self.listed = (self.hooks.active() && !self.at_daemon_start).then(|| self.list_spools());
+    }
+
+    fn hook_spools(
+        &mut self,
+        view: &ServerView,
+        mut found: BTreeMap<String, (PathBuf, Timestamp)>,
+    ) -> BTreeMap<String, (PathBuf, Timestamp)> {
+        // New panes tmux says are piped, and skipped pane ids (panes already gone): a hook
+        // piped them if their spools show up.
+        let mut waiting: Vec<String> = view
             .panes
             .iter()
             .filter(|(id, p)| p.piped && !self.panes.contains_key(*id))
-            .map(|(id, _)| id)
+            .map(|(id, _)| id.clone())
             .collect();
+        let top = view.panes.keys().filter_map(|id| pane_number(id)).max();
+        if let (Some(highest), Some(top)) = (self.highest, top) {
+            waiting.extend(
+                (highest + 1..top)
+                    .map(|n| format!("%{n}"))
+                    .filter(|id| !view.panes.contains_key(id)),
+            );
+        }
         let deadline = Instant::now() + HOOK_SPOOL_WAIT;
         loop {
-            let found = self.list_spools();
-            let missing = waiting.iter().any(|id| !found.contains_key(*id));
+            let missing = waiting.iter().any(|id| !found.contains_key(id));
             if !missing || Instant::now() >= deadline {
                 return found;
             }
             std::thread::sleep(Duration::from_millis(5));
+            // Only the panes waited for: others may be newer than the look.
+            for (id, spool) in self.list_spools() {
+                if waiting.contains(&id) {
+                    found.entry(id).or_insert(spool);
+                }
+            }
         }
     }
 
@@ -449,12 +492,11 @@ impl<'a> Piping<'a> {
         initial: bool,
         time: Timestamp,
     ) -> Vec<Event> {
-        let number = |id: &str| id.strip_prefix('%').and_then(|n| n.parse::<u64>().ok());
         let seen: BTreeSet<u64> = view
             .panes
             .keys()
             .chain(spools.keys())
-            .filter_map(|id| number(id))
+            .filter_map(|id| pane_number(id))
             .collect();
         let Some(&top) = seen.last() else {
             return Vec::new();
@@ -492,13 +534,14 @@ impl<'a> Piping<'a> {
     pub fn close_all(&mut self, conn: &mut Connection) -> Result<(), ConnError> {
         self.hooks.remove(conn)?;
         let time = Timestamp::now();
-        let commands: Vec<String> = self
-            .panes
-            .keys()
-            .map(|id| format!("pipe-pane -t {id}"))
-            .collect();
-        if !commands.is_empty() {
-            conn.command_list(&commands)?;
+        // One line each: a pane gone meanwhile fails, and tmux would skip the rest of a line.
+        for id in self.panes.keys() {
+            match conn.command(&format!("pipe-pane -t {id}")) {
+                Err(ConnError::Refused { .. }) => {}
+                other => {
+                    other?;
+                }
+            }
         }
         self.forget_all(time);
         Ok(())
@@ -651,6 +694,11 @@ impl Piping<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// `N` of `%N`.
+fn pane_number(id: &str) -> Option<u64> {
+    id.strip_prefix('%').and_then(|n| n.parse().ok())
 }
 
 /// The starting picture of a pane recorded from its birth: nothing drawn yet.

@@ -212,13 +212,14 @@ impl BirthHooks {
                 e.message.as_deref().unwrap_or("")
             );
         }
-        if !restore.is_empty() {
-            for (command, result) in restore.iter().zip(conn.command_list(&restore)?) {
-                if let Err(e) = result {
-                    tracing::warn!(
-                        server,
-                        "cannot put the pane-birth hook back ({command}): {e}"
-                    );
+        // One line each: tmux skips the rest of a line after a failure (a session gone).
+        for command in &restore {
+            match conn.command(command) {
+                Err(e @ ConnError::Refused { .. }) => {
+                    tracing::warn!(server, "cannot put the pane-birth hook back: {e}")
+                }
+                other => {
+                    other?;
                 }
             }
         }
@@ -233,15 +234,23 @@ impl BirthHooks {
             return Ok(());
         }
         let mut commands = vec![format!("refresh-client -B '{SUBSCRIPTION}'")];
-        for hook in HOOKS {
-            commands.push(format!("set-hook -gu '{hook}[{INDEX}]'"));
-            for session in &self.sessions {
-                commands.push(format!("set-hook -u -t '{session}' '{hook}[{INDEX}]'"));
+        commands.extend(
+            HOOKS
+                .iter()
+                .map(|hook| format!("set-hook -gu '{hook}[{INDEX}]'")),
+        );
+        conn.command_list(&commands)?;
+        // One line each: a session that went meanwhile fails, and tmux would skip the rest.
+        for session in std::mem::take(&mut self.sessions) {
+            for hook in HOOKS {
+                match conn.command(&format!("set-hook -u -t '{session}' '{hook}[{INDEX}]'")) {
+                    Err(ConnError::Refused { .. }) => break,
+                    other => {
+                        other?;
+                    }
+                }
             }
         }
-        // A session that went meanwhile is an error for its command only.
-        conn.command_list(&commands)?;
-        self.sessions.clear();
         Ok(())
     }
 

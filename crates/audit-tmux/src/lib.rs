@@ -27,6 +27,7 @@ pub mod owner;
 pub mod prior;
 pub mod shutdown;
 pub mod snapshot;
+pub mod spool_watch;
 pub mod users;
 pub mod watcher;
 

@@ -370,6 +370,9 @@ impl State<'_> {
         sightings: &[Sighting],
     ) -> Result<(), ConnError> {
         let looked_at = Timestamp::now();
+        if let Some(piping) = &mut self.piping {
+            piping.before_look();
+        }
         let mut view = ServerView::default();
         let bad_panes = snapshot::read_panes(&mut view, &conn.command(&snapshot::panes_command())?);
         let bad_clients =

@@ -23,10 +23,11 @@ impl State<'_> {
         time: Timestamp,
     ) -> Vec<Event> {
         let hook = self.piping.as_ref().and_then(|p| p.hook_logged());
+        let hook_runs = birth_hook_runs(entries, hook);
         entries
             .iter()
             .enumerate()
-            .filter(|(i, entry)| !birth_hook_run(entries, *i, entry, hook))
+            .filter(|(i, _)| !hook_runs.contains(i))
             .filter_map(|(_, entry)| {
                 let command = entry.command.clone()?;
                 let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
@@ -91,24 +92,32 @@ impl State<'_> {
     }
 }
 
-/// Whether `entry` is our pane-birth hook's `pipe-pane` (tmux logs a hook's commands under the
-/// client whose command fired it): exactly our hook's text, right after that client made a pane.
-/// The same text typed by hand, not after a pane-making command, is still recorded.
-fn birth_hook_run(entries: &[Entry], i: usize, entry: &Entry, hook: Option<&str>) -> bool {
+/// The entries that are our pane-birth hook's `pipe-pane` (tmux logs a hook's commands under
+/// the client whose command fired it): exactly our hook's text, each matched with one earlier
+/// pane-making command of the same client (other hooks may run in between). The same text
+/// typed by hand, beyond one per pane made, is still recorded.
+fn birth_hook_runs(entries: &[Entry], hook: Option<&str>) -> std::collections::BTreeSet<usize> {
+    let mut runs = std::collections::BTreeSet::new();
     let Some(hook) = hook else {
-        return false;
+        return runs;
     };
-    if entry.command.as_deref() != Some(hook) {
-        return false;
+    let mut births: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(command) = entry.command.as_deref() else {
+            continue;
+        };
+        let pending = births.entry(entry.client.as_str()).or_default();
+        if command == hook && *pending > 0 {
+            *pending -= 1;
+            runs.insert(i);
+        } else if matches!(
+            command.split_whitespace().next(),
+            Some("new-window" | "split-window" | "new-session")
+        ) {
+            *pending += 1;
+        }
     }
-    let before = entries[..i]
-        .iter()
-        .rev()
-        .find(|e| e.client == entry.client && e.command.is_some());
-    before
-        .and_then(|e| e.command.as_deref())
-        .and_then(|c| c.split_whitespace().next())
-        .is_some_and(|name| matches!(name, "new-window" | "split-window" | "new-session"))
+    runs
 }
 
 fn session_name(view: &ServerView, state: &State<'_>, id: &str) -> Option<String> {

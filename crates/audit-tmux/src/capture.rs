@@ -280,6 +280,7 @@ impl<'a> Piping<'a> {
                         if !initial {
                             events.push(self.start_gap(pane_id, &meta, time));
                         }
+                        // Not piped when the pane is already gone: its start gap stands.
                         self.start(conn, pane_id, pane, meta, time, !initial)?;
                         continue;
                     }
@@ -329,15 +330,18 @@ impl<'a> Piping<'a> {
             } else {
                 format!("the recording pipe of pane {pane_id} was closed (`pipe-pane` with no command, or its copier was killed); output until it was re-opened is not recorded")
             });
-            tracing::warn!(server = %self.server, pane = %pane_id, "recording pipe {cause}; re-opening it");
-            events.push(gap);
             self.recorder.notice(PaneNotice::Ended {
                 server: self.server.clone(),
                 pane_id: pane_id.clone(),
                 time,
             });
             self.panes.remove(pane_id);
-            self.start(conn, pane_id, pane, meta, time, false)?;
+            // A pane that exited after the look closed its pipe itself: nothing was lost. Only
+            // a pane that is still there can be piped again.
+            if self.start(conn, pane_id, pane, meta, time, false)? {
+                tracing::warn!(server = %self.server, pane = %pane_id, "recording pipe {cause}; re-opened it");
+                events.push(gap);
+            }
         }
         // Hook spools of panes gone before any look saw them: their output is still theirs.
         for (pane_id, found) in spools {
@@ -367,6 +371,7 @@ impl<'a> Piping<'a> {
         found: (PathBuf, Timestamp),
     ) {
         let (spool, opened) = found;
+        tracing::debug!(server = %self.server, pane = pane_id, spool = %spool.display(), "piped at birth by the hook");
         let start = Start {
             spool,
             time: opened,
@@ -566,10 +571,10 @@ impl<'a> Piping<'a> {
         meta: PaneMeta,
         time: Timestamp,
         with_history: bool,
-    ) -> Result<(), ConnError> {
+    ) -> Result<bool, ConnError> {
         if let Err(e) = self.spool_folder() {
             tracing::error!(folder = %self.folder.display(), "cannot create the spool folder, pane {pane_id} is not recorded: {e}");
-            return Ok(());
+            return Ok(false);
         }
         if pane.piped {
             tracing::warn!(server = %self.server, pane = %pane_id, "pane already has a pipe-pane; tmux-audit replaces it to record the pane");
@@ -596,7 +601,7 @@ impl<'a> Piping<'a> {
         if let Some(Err(e)) = results.next() {
             // The pane went between the list and now: nothing to record.
             tracing::debug!(server = %self.server, pane = %pane_id, "not piped: {e}");
-            return Ok(());
+            return Ok(false);
         }
         let screen = results.next().and_then(Result::ok).unwrap_or_default();
         let cursor = results.next().and_then(Result::ok).unwrap_or_default();
@@ -617,7 +622,7 @@ impl<'a> Piping<'a> {
             history,
         };
         self.begin(pane_id, meta, start);
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -100,9 +100,14 @@ fn wait_recorded_gaps_allowed(db: &Path, daemon: &Daemon, expected: &[(String, S
         TIMEOUT,
         || missing(&outputs(&db)).is_empty().then_some(()),
         || {
+            let missing = missing(&outputs(&db));
+            let about: Vec<Value> = log_json(&db)
+                .into_iter()
+                .filter(|e| missing.iter().any(|(p, _)| field(e, "pane_id") == Some(p)))
+                .collect();
             format!(
-                "missing: {:?}\ndaemon stderr:\n{}",
-                missing(&outputs(&db)),
+                "missing: {missing:?}\ntheir events:\n{}\ndaemon stderr:\n{}",
+                render(&about),
                 daemon.stderr()
             )
         },

@@ -16,6 +16,22 @@
 use std::io::{self, Read};
 use thiserror::Error;
 
+/// A spool's file name for pane `%N` opened at `micros`: `N-MICROS.tas`. The watcher names the
+/// spools it opens so, and so do the copiers the pane-birth hooks start.
+pub fn file_name(pane_number: &str, micros: i64) -> String {
+    format!("{pane_number}-{micros}.tas")
+}
+
+/// The pane number and the time from a spool's name, `N-MICROS.tas` (see [`file_name`]).
+pub fn name_of(path: &std::path::Path) -> Option<(String, i64)> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".tas")?;
+    let (pane, time) = name.split_once('-')?;
+    if pane.is_empty() || !pane.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((pane.to_owned(), time.parse().ok()?))
+}
+
 /// The first four bytes of every spool file.
 pub const MAGIC: &[u8; 4] = b"TAS1";
 

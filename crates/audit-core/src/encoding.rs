@@ -206,6 +206,7 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(55, e.view.as_deref());
     w.str(56, e.query.as_deref());
     w.str(57, e.recorded_by.as_deref());
+    w.str(58, e.hook.as_deref());
     w.0
 }
 
@@ -336,6 +337,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             55 => e.view = Some(r.string(tag)?),
             56 => e.query = Some(r.string(tag)?),
             57 => e.recorded_by = Some(r.string(tag)?),
+            58 => e.hook = Some(r.string(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -383,6 +385,7 @@ mod tests {
         e.view = Some("search".into());
         e.query = Some("drop table".into());
         e.recorded_by = Some("daemon".into());
+        e.hook = Some("after-new-window".into());
         e
     }
 

@@ -415,6 +415,10 @@ pub struct Event {
     /// over its local socket; the uid is the kernel's `SO_PEERCRED`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recorded_by: Option<String>,
+    /// The tmux hook an `audit-gap` about the daemon's pane-birth hooks is about
+    /// (`after-new-window`, `after-split-window`, `after-new-session`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 /// Bytes kept exactly (arguments, paths): in JSON a string when they are UTF-8, else
@@ -511,6 +515,7 @@ impl Event {
             view: None,
             query: None,
             recorded_by: None,
+            hook: None,
         }
     }
 

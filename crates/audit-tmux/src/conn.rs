@@ -321,7 +321,9 @@ impl Connection {
     }
 
     /// Runs several commands as one command line, so tmux runs them back to back with no pane
-    /// output processed in between; returns each command's result.
+    /// output processed in between; returns each command's result. tmux does not run the rest
+    /// of a line after a command fails, and answers nothing for them (verified on 3.3a): they
+    /// are refused here without waiting for a reply.
     pub fn command_list(
         &mut self,
         commands: &[String],
@@ -335,9 +337,20 @@ impl Connection {
             .and_then(|()| self.stdin.flush())
             .map_err(|e| ConnError::Closed(e.to_string()))?;
         let mut results = Vec::with_capacity(commands.len());
+        let mut failed = false;
         for command in commands {
+            if failed {
+                results.push(Err(ConnError::Refused {
+                    command: command.clone(),
+                    detail: "not run: an earlier command of the same line failed".into(),
+                }));
+                continue;
+            }
             match self.reply(command) {
-                Err(e @ ConnError::Refused { .. }) => results.push(Err(e)),
+                Err(e @ ConnError::Refused { .. }) => {
+                    failed = true;
+                    results.push(Err(e));
+                }
                 other => results.push(Ok(other?)),
             }
         }

@@ -10,6 +10,8 @@
 //!   re-reads the server's panes and clients ([`snapshot`]) and emits the difference
 //!   ([`diff`]). tmux's message log ([`messages`]) tells a detach from a kick; `/proc`
 //!   ([`origin`]) tells where a client came from.
+//! * [`capture`] pipes every pane's output into a spool; [`hooks`] has tmux pipe each new pane
+//!   at its birth, before its first byte.
 //! * [`shutdown`] ends the control clients (ours, by pid) so every watcher returns promptly.
 #![deny(missing_docs)]
 
@@ -18,12 +20,14 @@ pub mod conn;
 pub mod control;
 pub mod diff;
 pub mod discovery;
+pub mod hooks;
 pub mod messages;
 pub mod origin;
 pub mod owner;
 pub mod prior;
 pub mod shutdown;
 pub mod snapshot;
+pub mod spool_watch;
 pub mod users;
 pub mod watcher;
 

@@ -311,6 +311,7 @@ impl State {
                 time,
                 size,
                 picture,
+                history,
             } => {
                 let host = self.config.host.clone();
                 let (track, ended) = self
@@ -328,7 +329,7 @@ impl State {
                 // the pane has now.
                 track.adopt_size(size);
                 track.awaiting_watcher = None;
-                track.add_spool(spool, time, size, picture);
+                track.add_spool(spool, time, size, picture, history);
             }
             PaneNotice::Moved {
                 server,
@@ -446,7 +447,9 @@ impl State {
                 .into_iter()
                 .flatten()
                 .flatten()
-                .filter_map(|f| spool_name(&f.path()).map(|(p, t)| (p, t, f.path())))
+                .filter_map(|f| {
+                    audit_capture::spool::name_of(&f.path()).map(|(p, t)| (p, t, f.path()))
+                })
                 .collect();
             spools.sort_by_key(|(_, t, _)| *t);
             for (pane, _, path) in spools {
@@ -478,16 +481,6 @@ impl State {
             }
         }
     }
-}
-
-/// `%N` and time from a spool's name, `N-TIME.tas`.
-fn spool_name(path: &Path) -> Option<(String, i64)> {
-    let name = path.file_name()?.to_str()?.strip_suffix(".tas")?;
-    let (pane, time) = name.split_once('-')?;
-    if pane.is_empty() || !pane.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((pane.to_owned(), time.parse().ok()?))
 }
 
 /// Runs this thread at nice 10: the panes come first.

@@ -33,6 +33,9 @@ struct Source {
     tail: Tail,
     /// When the pipe opened, the pane's size then, and what it showed.
     picture: Option<(Timestamp, (u16, u16), Vec<u8>)>,
+    /// What tmux still held of the pane's past (`capture-pane -e -S -` redrawn), recorded as
+    /// the first output of the picture's chunk: a pane whose first bytes were not caught.
+    history: Option<Vec<u8>>,
     /// When it last had something new.
     last_data: Instant,
 }
@@ -105,18 +108,21 @@ impl PaneTrack {
         }
     }
 
-    /// A new spool for this pane; `picture` is what the pane showed when its pipe opened.
+    /// A new spool for this pane; `picture` is what the pane showed when its pipe opened, and
+    /// `history` what tmux held of its past when its start could not be caught.
     pub fn add_spool(
         &mut self,
         spool: PathBuf,
         time: Timestamp,
         size: (u16, u16),
         picture: Vec<u8>,
+        history: Option<Vec<u8>>,
     ) {
         self.ended = None;
         self.sources.push_back(Source {
             tail: Tail::new(spool),
             picture: Some((time, size, picture)),
+            history,
             last_data: Instant::now(),
         });
     }
@@ -134,6 +140,7 @@ impl PaneTrack {
         self.sources.push_back(Source {
             tail: Tail::new(spool),
             picture: None,
+            history: None,
             last_data: Instant::now(),
         });
     }
@@ -184,6 +191,7 @@ impl PaneTrack {
                 break;
             };
             if let Some((time, size, picture)) = source.picture.take() {
+                let history = source.history.take();
                 // The pipe opened on this screen: a chunk starts from it.
                 self.seal(found);
                 if size.0 > 0 && size.1 > 0 {
@@ -195,6 +203,9 @@ impl PaneTrack {
                 self.open(time.as_micros());
                 if let Some(b) = &mut self.building {
                     b.picture = true;
+                }
+                if let Some(history) = history {
+                    self.output(time.as_micros(), history, found);
                 }
                 continue;
             }

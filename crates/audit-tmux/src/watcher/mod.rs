@@ -104,6 +104,8 @@ struct State<'a> {
     renamed: Vec<(String, String)>,
     /// Clients we kicked for the policy, and when: a departure soon after is the kick's.
     kicked: BTreeMap<String, std::time::Instant>,
+    /// The pane-birth hooks' subscription changed: check them at the next look.
+    hooks_due: bool,
 }
 
 /// Log entries kept to explain departures (tmux's default `message-limit`).
@@ -124,7 +126,14 @@ pub fn run(
         .as_ref()
         .zip(recorder)
         .map(|(config, recorder)| {
-            Piping::new(config, recorder, &watch.host, &server, watch.run_as)
+            Piping::new(
+                config,
+                recorder,
+                &watch.host,
+                &server,
+                watch.run_as,
+                prior.at_daemon_start,
+            )
         });
     let mut st = State {
         watch,
@@ -141,6 +150,7 @@ pub fn run(
         kernel: kernel::KernelView::default(),
         renamed: Vec::new(),
         kicked: BTreeMap::new(),
+        hooks_due: false,
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -268,8 +278,8 @@ impl State<'_> {
         if let Err(e) = conn.command(&snapshot::subscribe_command()) {
             tracing::warn!(server = %self.server, "no format subscription: {e}");
         }
-        if let Some(piping) = &self.piping {
-            piping.connected(conn);
+        if let Some(piping) = &mut self.piping {
+            piping.connected(conn)?;
         }
         self.sink.connected(&self.server, conn.nudger());
         if self.log.is_empty() {
@@ -285,6 +295,7 @@ impl State<'_> {
                     return Err(ConnError::Closed(reason.unwrap_or_else(|| "exit".into())))
                 }
                 Next::Notification(at, n) if wakes(&n) => {
+                    self.hooks_due |= hooks_changed(&n);
                     sightings.extend(Sighting::of(at, &n));
                     self.note_rename(&n);
                     at
@@ -321,6 +332,7 @@ impl State<'_> {
                 match conn.next(Duration::ZERO) {
                     Next::Notification(at, n) => {
                         exit |= matches!(n, Notification::Exit(_));
+                        self.hooks_due |= hooks_changed(&n);
                         sightings.extend(Sighting::of(at, &n));
                         self.note_rename(&n);
                     }
@@ -358,6 +370,9 @@ impl State<'_> {
         sightings: &[Sighting],
     ) -> Result<(), ConnError> {
         let looked_at = Timestamp::now();
+        if let Some(piping) = &mut self.piping {
+            piping.before_look();
+        }
         let mut view = ServerView::default();
         let bad_panes = snapshot::read_panes(&mut view, &conn.command(&snapshot::panes_command())?);
         let bad_clients =
@@ -426,6 +441,9 @@ impl State<'_> {
             events.extend(self.fleeting(s, &entries, &view));
         }
         if let Some(piping) = &mut self.piping {
+            if std::mem::take(&mut self.hooks_due) {
+                events.extend(piping.check_hooks(conn, &view, time)?);
+            }
             events.extend(piping.sync(conn, &view, time)?);
         }
         if !events.is_empty() {
@@ -528,9 +546,16 @@ fn wakes(n: &Notification) -> bool {
         | Notification::ClientSessionChanged { .. }
         | Notification::SessionRenamed { .. }
         | Notification::Structure => true,
-        Notification::Subscription(name) => name == snapshot::SUBSCRIPTION,
+        Notification::Subscription(name) => {
+            name == snapshot::SUBSCRIPTION || name == crate::hooks::SUBSCRIPTION
+        }
         Notification::Exit(_) | Notification::Other(_) => false,
     }
+}
+
+/// The pane-birth hooks may have been changed.
+fn hooks_changed(n: &Notification) -> bool {
+    matches!(n, Notification::Subscription(name) if name == crate::hooks::SUBSCRIPTION)
 }
 
 /// What an old tmux cannot give, said once in its `server-started` event.

@@ -6,8 +6,8 @@
 //! under the pane's tty: it is given to the pane, and to the one client attached to the pane's
 //! session when there is exactly one. Commands are found when the watcher next reads the log —
 //! on the next change tmux reports — so an event's time is when it was found (the log's own
-//! times have minute resolution). Commands a hook runs are logged without a client and are not
-//! recorded.
+//! times have minute resolution). Commands a hook runs are logged under the client whose command
+//! fired the hook; tmux-audit's own pane-birth `pipe-pane` is left out (see `birth_hook_run`).
 
 use super::State;
 use crate::messages::Entry;
@@ -22,9 +22,13 @@ impl State<'_> {
         view: &ServerView,
         time: Timestamp,
     ) -> Vec<Event> {
+        let hook = self.piping.as_ref().and_then(|p| p.hook_logged());
+        let hook_runs = birth_hook_runs(entries, hook);
         entries
             .iter()
-            .filter_map(|entry| {
+            .enumerate()
+            .filter(|(i, _)| !hook_runs.contains(i))
+            .filter_map(|(_, entry)| {
                 let command = entry.command.clone()?;
                 let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
                 e.client = Some(entry.client.clone());
@@ -86,6 +90,34 @@ impl State<'_> {
         e.user = entry.user.clone().or_else(owner);
         e.message = Some("run by a command-only client (not attached to any session)".into());
     }
+}
+
+/// The entries that are our pane-birth hook's `pipe-pane` (tmux logs a hook's commands under
+/// the client whose command fired it): exactly our hook's text, each matched with one earlier
+/// pane-making command of the same client (other hooks may run in between). The same text
+/// typed by hand, beyond one per pane made, is still recorded.
+fn birth_hook_runs(entries: &[Entry], hook: Option<&str>) -> std::collections::BTreeSet<usize> {
+    let mut runs = std::collections::BTreeSet::new();
+    let Some(hook) = hook else {
+        return runs;
+    };
+    let mut births: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(command) = entry.command.as_deref() else {
+            continue;
+        };
+        let pending = births.entry(entry.client.as_str()).or_default();
+        if command == hook && *pending > 0 {
+            *pending -= 1;
+            runs.insert(i);
+        } else if matches!(
+            command.split_whitespace().next(),
+            Some("new-window" | "split-window" | "new-session")
+        ) {
+            *pending += 1;
+        }
+    }
+    runs
 }
 
 fn session_name(view: &ServerView, state: &State<'_>, id: &str) -> Option<String> {

@@ -168,6 +168,7 @@ fn human(s: &Stored) -> String {
     field("view", e.view.clone());
     field("query", e.query.clone().map(quote));
     field("recorded_by", e.recorded_by.clone());
+    field("hook", e.hook.clone());
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
     if e.observed.as_deref() == Some("at-start") {

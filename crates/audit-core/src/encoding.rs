@@ -47,6 +47,7 @@
 //! | 47 | attribution | string | | 48 | candidates | list (UTF-8) |
 //! | 49 | rule | string | | 50 | violation | string |
 //! | 51 | action | string | | 52 | sink | string |
+//! | 53 | timing | string | | 54 | confirmed | bool |
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
@@ -201,6 +202,8 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(50, e.violation.as_deref());
     w.str(51, e.action.as_deref());
     w.str(52, e.sink.as_deref());
+    w.str(53, e.timing.as_deref());
+    w.bool(54, e.confirmed);
     w.0
 }
 
@@ -328,6 +331,8 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             50 => e.violation = Some(r.string(tag)?),
             51 => e.action = Some(r.string(tag)?),
             52 => e.sink = Some(r.string(tag)?),
+            53 => e.timing = Some(r.string(tag)?),
+            54 => e.confirmed = Some(r.bool(tag)?),
             _ => return Err(DecodeError::BadTag { tag, at }),
         }
     }
@@ -372,6 +377,8 @@ mod tests {
         e.violation = Some("user".into());
         e.action = Some("detach".into());
         e.sink = Some("webhook".into());
+        e.timing = Some("exec".into());
+        e.confirmed = Some(false);
         e
     }
 

@@ -8,13 +8,16 @@
 //! reported (their exec was not seen).
 
 use crate::attributing::Nudgers;
+use crate::clients::{Asking, TmuxClients};
 use crate::writer::ChannelSink;
 use audit_core::{Bytes, Event, Kind, Timestamp};
-use audit_proc::connector::{Connector, ConnectorError};
+use audit_proc::connector::{Connector, ConnectorError, ProcEvent};
 use audit_proc::{procfs, Command, Ending, Scan, Tracker};
+use audit_tmux::clients::ClientRuns;
 use audit_tmux::conn::Nudger;
 use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -96,6 +99,7 @@ impl Sink for TeeSink<'_> {
 /// The thread that listens to the kernel.
 pub struct CommandSource {
     roots: Sender<Root>,
+    clients: Option<Arc<ClientRuns>>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -106,13 +110,15 @@ const SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 impl CommandSource {
     /// Starts following `known` panes: from the kernel's process events (root or
     /// `CAP_NET_ADMIN`), else — or with `scan` — by walking `/proc` every 200 ms. Returns a note
-    /// for the log when commands are only scanned for.
+    /// for the log when commands are only scanned for. With the kernel's events, tmux clients
+    /// (of the program `tmux`, or a copy) are followed too ([`crate::clients`]).
     pub fn start(
         host: &str,
         sink: ChannelSink,
         known: Vec<Root>,
         scan: bool,
         nudgers: Arc<Nudgers>,
+        tmux: PathBuf,
     ) -> Result<(CommandSource, Option<String>), ConnectorError> {
         let connector = if scan {
             None
@@ -144,19 +150,22 @@ impl CommandSource {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let host = host.to_owned();
+        let runs = connector.as_ref().map(|_| Arc::new(ClientRuns::default()));
+        let clients = runs.clone().map(|r| TmuxClients::new(r, tmux));
         let thread = {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("commands".into())
-                .spawn(move || match connector {
-                    Some(c) => run(c, rx, &host, &sink, &stop, &nudgers),
-                    None => scan_loop(rx, &host, &sink, &stop),
+                .spawn(move || match (connector, clients) {
+                    (Some(c), Some(clients)) => run(c, rx, &host, &sink, &stop, &nudgers, clients),
+                    _ => scan_loop(rx, &host, &sink, &stop),
                 })
                 .expect("spawn the commands thread")
         };
         Ok((
             CommandSource {
                 roots: tx,
+                clients: runs,
                 stop,
                 thread,
             },
@@ -167,6 +176,11 @@ impl CommandSource {
     /// Where watchers' new pane roots go.
     pub fn roots(&self) -> &Sender<Root> {
         &self.roots
+    }
+
+    /// The tmux clients the kernel reports, for the watchers (with the kernel's events only).
+    pub fn client_runs(&self) -> Option<Arc<ClientRuns>> {
+        self.clients.clone()
     }
 
     /// Stops listening; commands that ended before are recorded.
@@ -225,8 +239,9 @@ fn run(
     sink: &ChannelSink,
     stop: &AtomicBool,
     nudgers: &Nudgers,
+    mut clients: TmuxClients,
 ) {
-    let mut asking = Asking::default();
+    let mut asking = Asking::new(ACTIVITY_EVERY, Nudger::activity);
     run_ahead();
     let mut tracker: Tracker<PaneKey> = Tracker::default();
     let mut panes: HashMap<PaneKey, Root> = HashMap::new();
@@ -235,7 +250,9 @@ fn run(
     let mut lost_reported = false;
     while !stop.load(Ordering::Relaxed) {
         asking.owed(nudgers);
-        let ready = match connector.wait(if asking.owes() { 50 } else { 200 }) {
+        clients.tick(host, nudgers, sink);
+        let soon = asking.owes() || clients.busy();
+        let ready = match connector.wait(if soon { 50 } else { 200 }) {
             Ok(ready) => ready,
             Err(e) => {
                 tracing::error!("process events: {e}; commands are no longer recorded");
@@ -270,6 +287,11 @@ fn run(
         }
         let now = Timestamp::now().as_micros();
         for e in events.drain(..) {
+            match e {
+                ProcEvent::Exec { pid } => clients.exec(pid, now, nudgers),
+                ProcEvent::Exit { pid, .. } => clients.exit(pid, now, nudgers),
+                ProcEvent::Fork { .. } => {}
+            }
             let Some((server, _)) = tracker.apply(e, now, &mut done) else {
                 continue;
             };
@@ -277,58 +299,6 @@ fn run(
             asking.ask(server, nudgers);
         }
         send(host, sink, &panes, &mut done, false);
-    }
-}
-
-/// Asks watchers to look at who typed last, at most every [`ACTIVITY_EVERY`] per server; an
-/// ask that comes sooner is owed and made when the time is up, so every program has a look
-/// soon after it started.
-#[derive(Default)]
-struct Asking {
-    asked: HashMap<String, std::time::Instant>,
-    owed: std::collections::HashSet<String>,
-}
-
-impl Asking {
-    fn ask(&mut self, server: String, nudgers: &Nudgers) {
-        if self
-            .asked
-            .get(&server)
-            .is_some_and(|t| t.elapsed() < ACTIVITY_EVERY)
-        {
-            self.owed.insert(server);
-            return;
-        }
-        if let Some(n) = nudgers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&server)
-        {
-            n.activity();
-        }
-        self.owed.remove(&server);
-        self.asked.insert(server, std::time::Instant::now());
-    }
-
-    /// Makes the owed asks whose time has come.
-    fn owed(&mut self, nudgers: &Nudgers) {
-        let due: Vec<String> = self
-            .owed
-            .iter()
-            .filter(|s| {
-                self.asked
-                    .get(*s)
-                    .is_none_or(|t| t.elapsed() >= ACTIVITY_EVERY)
-            })
-            .cloned()
-            .collect();
-        for server in due {
-            self.ask(server, nudgers);
-        }
-    }
-
-    fn owes(&self) -> bool {
-        !self.owed.is_empty()
     }
 }
 

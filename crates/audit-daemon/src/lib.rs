@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod attributing;
+mod clients;
 mod commands;
 mod enforce;
 mod ingest;
@@ -202,6 +203,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             known_roots(&world),
             config.commands_by_scan,
             Arc::clone(&nudgers),
+            config.tmux.clone(),
         ) {
             Ok((source, note)) => {
                 started.message = note;
@@ -276,6 +278,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         ingester.as_ref().map(|i| i.handle()),
         registry::Taps {
             roots: commands.as_ref().map(|c| c.roots().clone()),
+            clients: commands.as_ref().and_then(|c| c.client_runs()),
             nudgers,
             enforcer: Arc::clone(&enforcer),
         },

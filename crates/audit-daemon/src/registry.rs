@@ -27,6 +27,8 @@ struct Slot {
 pub struct Taps {
     /// Where new panes' first processes go, when commands are recorded.
     pub roots: Option<Sender<Root>>,
+    /// The tmux clients the kernel reports, for the watchers to time commands from.
+    pub clients: Option<Arc<audit_tmux::clients::ClientRuns>>,
     /// Where watchers leave their nudgers.
     pub nudgers: Arc<Nudgers>,
     /// The policy in force.
@@ -149,6 +151,7 @@ impl Registry {
             trusted_folder: matches!(self.0.config.scope, discovery::Scope::System(_))
                 .then(|| socket.parent().map(Path::to_path_buf))
                 .flatten(),
+            clients: self.0.taps.clients.clone(),
             run_as: match Owner::for_socket(
                 &socket,
                 discovery::named_owner(&self.0.config.scope, &socket),

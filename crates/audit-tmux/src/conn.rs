@@ -66,6 +66,8 @@ enum Incoming {
     Stop,
     Nudge,
     Activity,
+    /// A tmux client ran against the server (the kernel saw it): read the message log.
+    Clients,
     /// A kick waits in the queue.
     Kick,
 }
@@ -120,6 +122,12 @@ impl Nudger {
         let _ = self.0.try_send(Incoming::Activity);
     }
 
+    /// Asks for a read of tmux's message log: a tmux client just ran against the server (see
+    /// [`crate::clients`]); a no-op once the connection is gone.
+    pub fn clients(&self) {
+        let _ = self.0.try_send(Incoming::Clients);
+    }
+
     /// Asks the watcher to throw a client out, on its own control client (the daemon's acts
     /// are its own, not a new client's). False if it could not be queued.
     pub fn kick(&self, kick: Kick) -> bool {
@@ -150,6 +158,8 @@ pub enum Next {
     Nudge,
     /// A program started in a pane: who typed last ([`Nudger::activity`]).
     Activity,
+    /// A tmux client ran: read the message log ([`Nudger::clients`]).
+    Clients,
     /// A client to throw out ([`Nudger::kick`]).
     Kick(Kick),
 }
@@ -167,6 +177,8 @@ pub struct Connection {
     nudged: bool,
     /// A look at client activity was asked for while a command ran.
     activity: bool,
+    /// A read of the message log was asked for while a command ran.
+    clients: bool,
     /// Kicks asked for ([`Nudger::kick`]).
     kicks: Arc<Mutex<VecDeque<Kick>>>,
 }
@@ -273,6 +285,7 @@ impl Connection {
             stop_requested: false,
             nudged: false,
             activity: false,
+            clients: false,
             kicks: Arc::default(),
         };
         // The first reply is the attach itself.
@@ -374,6 +387,7 @@ impl Connection {
                 }
                 Ok(Incoming::Nudge) => self.nudged = true,
                 Ok(Incoming::Activity) => self.activity = true,
+                Ok(Incoming::Clients) => self.clients = true,
                 Ok(Incoming::Kick) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
@@ -411,6 +425,9 @@ impl Connection {
         if std::mem::take(&mut self.activity) {
             return Next::Activity;
         }
+        if std::mem::take(&mut self.clients) {
+            return Next::Clients;
+        }
         match self.incoming.recv_timeout(timeout) {
             Ok(Incoming::Message(at, Message::Notification(n))) => Next::Notification(at, n),
             // A reply nobody waits for (cannot happen: commands are synchronous); ignore it.
@@ -419,6 +436,7 @@ impl Connection {
             Ok(Incoming::Stop) => Next::Stop,
             Ok(Incoming::Nudge) => Next::Nudge,
             Ok(Incoming::Activity) => Next::Activity,
+            Ok(Incoming::Clients) => Next::Clients,
             Ok(Incoming::Kick) => self.take_kick().map_or(Next::Timeout, Next::Kick),
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }

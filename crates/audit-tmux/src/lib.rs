@@ -10,10 +10,14 @@
 //!   re-reads the server's panes and clients ([`snapshot`]) and emits the difference
 //!   ([`diff`]). tmux's message log ([`messages`]) tells a detach from a kick; `/proc`
 //!   ([`origin`]) tells where a client came from.
+//! * [`clients`] holds the tmux clients the kernel saw run (the daemon's process source notes
+//!   them), so a watcher reads the log right after a command-only client ran and times its
+//!   `tmux-command` from the kernel.
 //! * [`shutdown`] ends the control clients (ours, by pid) so every watcher returns promptly.
 #![deny(missing_docs)]
 
 pub mod capture;
+pub mod clients;
 pub mod conn;
 pub mod control;
 pub mod diff;

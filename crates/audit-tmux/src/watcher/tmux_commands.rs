@@ -4,34 +4,83 @@
 //! The log names the client that ran each command (and its user when it is not the server's
 //! owner), so the client is exact. A `tmux` typed in a pane runs as a command-only client logged
 //! under the pane's tty: it is given to the pane, and to the one client attached to the pane's
-//! session when there is exactly one. Commands are found when the watcher next reads the log —
-//! on the next change tmux reports — so an event's time is when it was found (the log's own
-//! times have minute resolution). Commands a hook runs are logged without a client and are not
+//! session when there is exactly one.
+//!
+//! The log's own times have minute resolution. When the kernel reported the client's run (a
+//! root daemon: [`crate::clients`]), the watcher reads the log as soon as the client ended and
+//! the event is timed from the client's exec (`timing: exec`, `from`/`until` its run, `pid`
+//! the kernel's). Otherwise a command is found when the watcher next reads the log — on the
+//! next change tmux reports — and `time` is that look (`timing: found`, `from` the read
+//! before: it ran in between). Commands a hook runs are logged without a client and are not
 //! recorded.
 
-use super::State;
+use super::{State, UNEXPLAINED_KEPT};
+use crate::clients::Claim;
+use crate::conn::{ConnError, Connection};
 use crate::messages::Entry;
 use crate::snapshot::ServerView;
 use audit_core::{Event, Kind, Observed, Timestamp};
 
 impl State<'_> {
-    /// A `tmux-command` event for each command entry (not messages, not ours).
+    /// A tmux client ran against the server (the kernel saw it end): read the log now, while
+    /// the server still holds it, and record its commands.
+    pub(super) fn clients_look(&mut self, conn: &mut Connection) -> Result<(), ConnError> {
+        let fresh = self.read_log(conn)?;
+        self.unexplained.extend(fresh.iter().cloned());
+        let excess = self.unexplained.len().saturating_sub(UNEXPLAINED_KEPT);
+        self.unexplained.drain(..excess);
+        let events = self.tmux_commands(&fresh, &self.known, Timestamp::now());
+        if !events.is_empty() {
+            self.sink.send(events);
+        }
+        Ok(())
+    }
+
+    /// A `tmux-command` event for each command entry (not messages, not ours), timed from
+    /// the kernel's view of its client when there is one.
     pub(super) fn tmux_commands(
         &self,
         entries: &[Entry],
         view: &ServerView,
         time: Timestamp,
     ) -> Vec<Event> {
+        let claims = match &self.watch.clients {
+            Some(runs) => runs.claim(&self.server, entries, self.log_read.1.unwrap_or(time)),
+            None => vec![Claim::None; entries.len()],
+        };
         entries
             .iter()
-            .filter_map(|entry| {
+            .zip(claims)
+            .filter_map(|(entry, claim)| {
                 let command = entry.command.clone()?;
+                if claim == Claim::Recorded {
+                    // Recorded from the kernel alone already, when the log was late.
+                    return None;
+                }
                 let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
                 e.client = Some(entry.client.clone());
                 e.key = entry.key.clone();
                 e.severity = severity(&command).map(str::to_owned);
                 e.command = Some(command);
+                e.confirmed = Some(true);
                 self.place(&mut e, entry, view);
+                match claim {
+                    Claim::Run(run) => {
+                        run.time(&mut e);
+                        e.pid = Some(i64::from(run.pid));
+                        e.uid = e.uid.or(Some(i64::from(run.uid)));
+                        if run.name != entry.client {
+                            e.message = Some(format!(
+                                "tmux logged it as {}, but the kernel's client is pid {} ({}): the client gave tmux a false pid",
+                                entry.client, run.pid, run.name
+                            ));
+                        }
+                    }
+                    _ => {
+                        e.timing = Some("found".into());
+                        e.from = self.log_read.0;
+                    }
+                }
                 Some(e)
             })
             .collect()

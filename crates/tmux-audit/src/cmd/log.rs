@@ -165,6 +165,11 @@ fn human(s: &Stored) -> String {
     field("violation", e.violation.clone());
     field("action", e.action.clone());
     field("sink", e.sink.clone().map(quote));
+    field("timing", e.timing.clone());
+    field(
+        "confirmed",
+        e.confirmed.map(|c| if c { "yes" } else { "no" }.to_owned()),
+    );
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
     if e.observed.as_deref() == Some("at-start") {

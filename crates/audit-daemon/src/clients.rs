@@ -3,8 +3,9 @@
 //! [`ClientRuns`]; when it ends — or 200 ms after it started, for a client that stays — the
 //! server's watcher is asked to read tmux's message log at once (at most every 100 ms per
 //! server: a burst of clients costs a read per 100 ms, not one per client). A run no log
-//! entry claimed 500 ms after it ended is recorded from the kernel alone (`confirmed: false`):
-//! the server died first, or refused the client.
+//! entry claimed soon after it ended — 300 ms once its server is gone, 800 ms while it lives —
+//! is recorded from the kernel alone (`confirmed: false`): the server died first, refused the
+//! client, or its watcher was too slow; either way within the second.
 
 use crate::attributing::Nudgers;
 use crate::writer::ChannelSink;
@@ -25,8 +26,11 @@ pub const READ_EVERY: Duration = Duration::from_millis(100);
 /// `attach`: its command is logged when it starts).
 const STAYING: Duration = Duration::from_millis(200);
 
-/// How long after its end a run waits for the log before it is recorded from the kernel.
-const CONFIRM_US: i64 = 500_000;
+/// How long after its end a run waits for the log before it is recorded from the kernel:
+/// while its server lives (its watcher will read the log, if a busy machine lets it in time),
+/// and once the server is gone (nobody can read that log any more).
+const CONFIRM_US: i64 = 800_000;
+const CONFIRM_GONE_US: i64 = 300_000;
 
 /// Asks watchers to look, at most every `every` per server; an ask that comes sooner is owed
 /// and made when the time is up.
@@ -91,8 +95,8 @@ pub struct TmuxClients {
     tmux: PathBuf,
     /// `ClientRuns::servers`' generation the binaries were last refreshed at.
     generation: Option<u64>,
-    /// Watched servers: socket as watched → the same socket with its folder resolved.
-    servers: Vec<(String, PathBuf)>,
+    /// Watched servers: socket as watched, the same socket with its folder resolved, pid.
+    servers: Vec<(String, PathBuf, Option<u32>)>,
     /// Running clients: pid → server, and when a staying client gets its read.
     live: HashMap<u32, (String, Option<Instant>)>,
     asking: Asking,
@@ -131,9 +135,9 @@ impl TmuxClients {
             }
         }
         self.servers = (servers.into_iter())
-            .map(|(s, _)| {
+            .map(|(s, pid)| {
                 let resolved = resolve(Path::new(&s));
-                (s, resolved)
+                (s, resolved, pid)
             })
             .collect();
     }
@@ -174,6 +178,7 @@ impl TmuxClients {
         let Some(server) = socket.and_then(|s| self.watched(&s)) else {
             return; // a server nobody here watches
         };
+        tracing::debug!(pid, server, "a tmux client started");
         self.runs.started(ClientRun {
             server: server.clone(),
             pid,
@@ -215,7 +220,21 @@ impl TmuxClients {
         for server in staying {
             self.asking.ask(server, nudgers);
         }
-        let unconfirmed: Vec<_> = (self.runs.unclaimed(Timestamp::now(), CONFIRM_US).iter())
+        if !self.runs.waiting() {
+            return;
+        }
+        let gone: Vec<&str> = (self.servers.iter())
+            .filter(|(_, _, pid)| pid.is_none_or(|p| !procfs::alive(&self.proc, p)))
+            .map(|(s, _, _)| s.as_str())
+            .collect();
+        let after = |server: &str| {
+            if gone.contains(&server) {
+                CONFIRM_GONE_US
+            } else {
+                CONFIRM_US
+            }
+        };
+        let unconfirmed: Vec<_> = (self.runs.unclaimed(Timestamp::now(), after).iter())
             .map(|r| r.unconfirmed_event(host))
             .collect();
         if !unconfirmed.is_empty() {
@@ -233,8 +252,8 @@ impl TmuxClients {
     fn watched(&self, socket: &Path) -> Option<String> {
         let resolved = resolve(socket);
         (self.servers.iter())
-            .find(|(s, r)| *r == resolved || Path::new(s) == socket)
-            .map(|(s, _)| s.clone())
+            .find(|(s, r, _)| *r == resolved || Path::new(s) == socket)
+            .map(|(s, _, _)| s.clone())
     }
 }
 

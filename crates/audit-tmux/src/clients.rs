@@ -71,9 +71,21 @@ impl ClientRun {
         e.command = Some(command);
         self.time(&mut e);
         e.confirmed = Some(false);
-        e.message = Some(
-            "seen only by the kernel: a tmux client ran against this server, but its command was not in tmux's message log when the daemon could read it (the server was gone, or refused the client); command is its arguments".into(),
-        );
+        let attaching = ["attach-session", "attach", "a", "new-session", "new"]
+            .iter()
+            .any(|c| {
+                e.command
+                    .as_deref()
+                    .is_some_and(|t| t.split(' ').next() == Some(c))
+            });
+        let who = if attaching {
+            "a tmux client"
+        } else {
+            "a command-only client"
+        };
+        e.message = Some(format!(
+            "run by {who}, seen only by the kernel: its command was not in tmux's message log while the daemon could read it (the server went first, refused the client, or the daemon was too slow); `command` is its arguments"
+        ));
         e
     }
 
@@ -228,6 +240,11 @@ impl ClientRuns {
                 };
                 let slot = &mut inner.slots[i];
                 slot.matched += 1;
+                tracing::debug!(
+                    pid = slot.run.pid,
+                    client = entry.client,
+                    "log entry matched"
+                );
                 if slot.settled {
                     Claim::Recorded
                 } else {
@@ -237,15 +254,17 @@ impl ClientRuns {
             .collect()
     }
 
-    /// Runs that ended at least `after_us` before `now` with no log entry matched: each is
-    /// returned once, to be recorded from the kernel alone. Forgets runs long dealt with.
-    pub fn unclaimed(&self, now: Timestamp, after_us: i64) -> Vec<ClientRun> {
+    /// Runs that ended at least `after_us(server)` before `now` with no log entry matched:
+    /// each is returned once, to be recorded from the kernel alone. Forgets runs long dealt
+    /// with.
+    pub fn unclaimed(&self, now: Timestamp, after_us: impl Fn(&str) -> i64) -> Vec<ClientRun> {
         let mut inner = self.inner();
         let mut out = Vec::new();
         for s in &mut inner.slots {
             let Some(ended) = s.run.ended else { continue };
-            if s.matched == 0 && !s.settled && now.0 - ended.0 >= after_us {
+            if s.matched == 0 && !s.settled && now.0 - ended.0 >= after_us(&s.run.server) {
                 s.settled = true;
+                tracing::debug!(pid = s.run.pid, "not in the log");
                 out.push(s.run.clone());
             }
         }
@@ -332,15 +351,15 @@ mod tests {
         let runs = ClientRuns::default();
         runs.started(run(20, "client-20", 1, 1_000_000));
         assert!(
-            runs.unclaimed(Timestamp(5_000_000), 500_000).is_empty(),
+            runs.unclaimed(Timestamp(5_000_000), |_| 500_000).is_empty(),
             "still running"
         );
         runs.ended(20, Timestamp(1_010_000));
         assert!(
-            runs.unclaimed(Timestamp(1_200_000), 500_000).is_empty(),
+            runs.unclaimed(Timestamp(1_200_000), |_| 500_000).is_empty(),
             "not yet due"
         );
-        let due = runs.unclaimed(Timestamp(1_600_000), 500_000);
+        let due = runs.unclaimed(Timestamp(1_600_000), |_| 500_000);
         assert_eq!(due.len(), 1);
         let e = due[0].unconfirmed_event("h");
         assert_eq!(e.time, Timestamp(1_000_000));
@@ -349,7 +368,7 @@ mod tests {
         assert_eq!(e.timing.as_deref(), Some("exec"));
         assert_eq!(e.command.as_deref(), Some("capture-pane -p"));
         assert!(
-            runs.unclaimed(Timestamp(1_700_000), 500_000).is_empty(),
+            runs.unclaimed(Timestamp(1_700_000), |_| 500_000).is_empty(),
             "only once"
         );
         // The log, read late after all, does not record it a second time.
@@ -373,7 +392,7 @@ mod tests {
             Timestamp(1_020_000),
         );
         assert!(matches!(&got[..], [Claim::Run(r)] if r.pid == 30));
-        assert!(runs.unclaimed(Timestamp(9_000_000), 500_000).is_empty());
+        assert!(runs.unclaimed(Timestamp(9_000_000), |_| 500_000).is_empty());
         // An entry long after the run is an attached client's prompt, not this run's.
         let old = runs.claim("/s", &[entry("client-30", "ls")], Timestamp(9_000_000));
         assert_eq!(old, [Claim::None]);

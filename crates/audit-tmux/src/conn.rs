@@ -348,9 +348,24 @@ impl Connection {
             .and_then(|()| self.stdin.flush())
             .map_err(|e| ConnError::Closed(e.to_string()))?;
         let mut results = Vec::with_capacity(commands.len());
+        let mut failed: Option<String> = None;
         for command in commands {
+            if let Some(first) = &failed {
+                // tmux 3.3a drops the rest of a command line after a command fails (the
+                // queue removes its group): no reply comes for these, and tmux does not log
+                // them.
+                self.sent -= 1;
+                results.push(Err(ConnError::Refused {
+                    command: command.clone(),
+                    detail: format!("not run: `{first}` before it in the same line failed"),
+                }));
+                continue;
+            }
             match self.reply(command) {
-                Err(e @ ConnError::Refused { .. }) => results.push(Err(e)),
+                Err(e @ ConnError::Refused { .. }) => {
+                    failed = Some(command.clone());
+                    results.push(Err(e));
+                }
                 other => results.push(Ok(other?)),
             }
         }
@@ -464,5 +479,77 @@ impl Drop for Connection {
         // Our own child, ended by its pid.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A private tmux server with one session, killed (by its socket) when dropped.
+    struct Server(tempfile::TempDir);
+
+    impl Server {
+        fn start() -> Server {
+            let dir = tempfile::tempdir().unwrap();
+            let ok = Command::new("tmux")
+                .arg("-S")
+                .arg(dir.path().join("sock"))
+                .args(["-f", "/dev/null", "new-session", "-d", "-s", "x"])
+                .env_remove("TMUX")
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "tmux new-session");
+            Server(dir)
+        }
+
+        fn sock(&self) -> std::path::PathBuf {
+            self.0.path().join("sock")
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(self.sock())
+                .arg("kill-server")
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_failing_command_in_a_line_does_not_wait_for_replies_tmux_never_sends() {
+        // Regression: tmux drops the rest of a line after a failed command; command_list
+        // waited 10 s for their replies (a pane closed while being piped hung the watcher).
+        let server = Server::start();
+        let mut conn = Connection::open(Path::new("tmux"), &server.sock(), None).unwrap();
+        let sent = conn.sent();
+        let line = [
+            "display-message -p a".to_owned(),
+            "pipe-pane -t %99 -O \"cat\"".to_owned(),
+            "display-message -p c".to_owned(),
+        ];
+        let started = std::time::Instant::now();
+        let results = conn.command_list(&line).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(results[0].as_ref().unwrap(), &vec![b"a".to_vec()]);
+        assert!(
+            matches!(&results[1], Err(ConnError::Refused { detail, .. }) if detail.contains("%99"))
+        );
+        assert!(
+            matches!(&results[2], Err(ConnError::Refused { detail, .. }) if detail.contains("not run"))
+        );
+        // tmux logged the two it ran, and only those.
+        assert_eq!(conn.sent(), sent + 2);
+        assert_eq!(
+            conn.command("display-message -p d").unwrap(),
+            vec![b"d".to_vec()]
+        );
     }
 }

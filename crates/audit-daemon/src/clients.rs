@@ -268,7 +268,7 @@ fn resolve(socket: &Path) -> PathBuf {
 }
 
 /// `program` as exec would find it: a path, or a name looked up in `$PATH`.
-fn find_program(program: &Path) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
         return Some(program.to_path_buf());
     }

@@ -121,6 +121,11 @@ struct Slot {
 #[derive(Default)]
 struct Inner {
     slots: Vec<Slot>,
+    /// Opens (`true`) and closes of the tmux binary that inotify reported (unprivileged: no
+    /// pid, no user, any server's client), oldest first.
+    binary: std::collections::VecDeque<(bool, Timestamp)>,
+    /// Called with each new server's pid (to watch its binary).
+    on_server: Option<Box<dyn Fn(u32) + Send>>,
     /// Watched servers and their pids, as their watchers connected.
     servers: BTreeMap<String, Option<u32>>,
     /// Bumped when `servers` changes.
@@ -136,6 +141,9 @@ impl std::fmt::Debug for ClientRuns {
         f.write_str("ClientRuns")
     }
 }
+
+/// Opens and closes of the tmux binary kept.
+const BINARY_KEPT: usize = 256;
 
 /// Runs kept at most; the oldest that ended go first.
 const KEPT: usize = 4096;
@@ -158,7 +166,52 @@ impl ClientRuns {
         if inner.servers.get(server) != Some(&pid) {
             inner.servers.insert(server.to_owned(), pid);
             inner.generation += 1;
+            if let (Some(f), Some(pid)) = (&inner.on_server, pid) {
+                f(pid);
+            }
         }
+    }
+
+    /// Calls `f` with the pid of each server a watcher connects to from now on.
+    pub fn on_server(&self, f: Box<dyn Fn(u32) + Send>) {
+        self.inner().on_server = Some(f);
+    }
+
+    /// The tmux binary was opened (an exec of tmux, by anyone) at `at`.
+    pub fn binary_opened(&self, at: Timestamp) {
+        self.binary_event(true, at);
+    }
+
+    /// The tmux binary was closed (a tmux process ended) at `at`.
+    pub fn binary_closed(&self, at: Timestamp) {
+        self.binary_event(false, at);
+    }
+
+    fn binary_event(&self, open: bool, at: Timestamp) {
+        let mut inner = self.inner();
+        if inner.binary.len() >= BINARY_KEPT {
+            inner.binary.pop_front();
+        }
+        inner.binary.push_back((open, at));
+    }
+
+    /// When some tmux process ran between `since` and `until`: the first open of the binary
+    /// after `since` and the last close by `until`.
+    pub fn binary_window(
+        &self,
+        since: Option<Timestamp>,
+        until: Timestamp,
+    ) -> Option<(Timestamp, Timestamp)> {
+        let inner = self.inner();
+        let after = |t: Timestamp| since.is_none_or(|s| t > s) && t <= until;
+        let close = (inner.binary.iter())
+            .rev()
+            .find(|(open, t)| !open && after(*t))?
+            .1;
+        let open = (inner.binary.iter())
+            .find(|(open, t)| *open && after(*t) && *t <= close)
+            .map_or(since.unwrap_or(close), |e| e.1);
+        Some((open, close))
     }
 
     /// The watched servers (socket, pid), and a number that changes when they do.
@@ -379,6 +432,29 @@ mod tests {
         );
         assert_eq!(late, [Claim::Recorded]);
         assert!(!runs.waiting());
+    }
+
+    #[test]
+    fn the_binary_window_is_the_first_open_and_last_close_since_the_last_read() {
+        let runs = ClientRuns::default();
+        assert_eq!(runs.binary_window(None, Timestamp(10)), None);
+        runs.binary_opened(Timestamp(5));
+        runs.binary_closed(Timestamp(8));
+        runs.binary_opened(Timestamp(20));
+        runs.binary_opened(Timestamp(21));
+        runs.binary_closed(Timestamp(30));
+        runs.binary_closed(Timestamp(31));
+        assert_eq!(
+            runs.binary_window(None, Timestamp(10)),
+            Some((Timestamp(5), Timestamp(8)))
+        );
+        let read = Some(Timestamp(10));
+        assert_eq!(
+            runs.binary_window(read, Timestamp(40)),
+            Some((Timestamp(20), Timestamp(31)))
+        );
+        // Still running (opened, not closed) at the read: no window yet.
+        assert_eq!(runs.binary_window(Some(Timestamp(31)), Timestamp(40)), None);
     }
 
     #[test]

@@ -230,3 +230,37 @@ fn a_read_that_kills_the_server_at_once_is_recorded_from_the_kernel() {
         assert_eq!(field(kill, "severity"), Some("alert"), "{kill}");
     }
 }
+
+#[test]
+fn without_the_kernels_events_a_quiet_read_is_woken_by_the_tmux_binary() {
+    if skip_unless_root("without_the_kernels_events_a_quiet_read") {
+        return;
+    }
+    let server = TmuxServer::start("prod");
+    server.open_socket_to_everyone();
+    server.tmux(&["server-access", "-a", "nobody"]);
+    // As an unprivileged daemon would: no process events (commands by scanning /proc).
+    let args = [
+        "-S".as_ref(),
+        server.sock().as_os_str(),
+        "--commands-by-scan".as_ref(),
+    ];
+    let daemon = Daemon::spawn_in(server.dir(), &server.db(), &args);
+    daemon.wait_ready("prod");
+    let (before, after, ended) = as_nobody(&server, &["capture-pane", "-p", "-t", "prod"]);
+    let log = recorded_within(&server, &daemon, "capture-pane", ended);
+    let e = find(&log, "tmux-command", |e| {
+        field(e, "command").is_some_and(|c| c.starts_with("capture-pane"))
+    });
+    assert_eq!(field(e, "user"), Some("nobody"), "{e}");
+    assert_eq!(field(e, "timing"), Some("trigger"), "{e}");
+    let time = micros_from_rfc3339(field(e, "time").expect("time"));
+    // The close of the tmux binary as the daemon read it: at the client's exit, a moment
+    // after the test saw it end at most.
+    assert!(
+        before <= time && time <= after + 200_000,
+        "timed by the binary's close ({before}..{after} µs): {e}"
+    );
+    let from = micros_from_rfc3339(field(e, "from").expect("from"));
+    assert!(from <= time, "{e}");
+}

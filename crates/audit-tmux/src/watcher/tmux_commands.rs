@@ -76,14 +76,33 @@ impl State<'_> {
                             ));
                         }
                     }
-                    _ => {
-                        e.timing = Some("found".into());
-                        e.from = self.log_read.0;
-                    }
+                    _ => self.time_found(&mut e, entry, view),
                 }
                 Some(e)
             })
             .collect()
+    }
+
+    /// Times a command no kernel run explains: by the tmux binary's close that woke this read,
+    /// for a client not attached (unprivileged: inotify), else by the read itself.
+    fn time_found(&self, e: &mut Event, entry: &Entry, view: &ServerView) {
+        let attached = view.clients.contains_key(&entry.client)
+            || self.known.clients.contains_key(&entry.client);
+        let window = (self.watch.clients.as_ref())
+            .filter(|_| !attached && entry.key.is_none())
+            .zip(self.log_read.1)
+            .and_then(|(runs, read)| runs.binary_window(self.log_read.0, read));
+        match window {
+            Some((opened, closed)) => {
+                e.time = closed;
+                e.from = Some(opened);
+                e.timing = Some("trigger".into());
+            }
+            None => {
+                e.timing = Some("found".into());
+                e.from = self.log_read.0;
+            }
+        }
     }
 
     /// Where the command came from: an attached client, a shell in a pane, or neither.

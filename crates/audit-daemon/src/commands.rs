@@ -17,6 +17,7 @@ use audit_tmux::clients::ClientRuns;
 use audit_tmux::conn::Nudger;
 use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -65,7 +66,7 @@ pub struct TeeSink<'a> {
     /// Where events go.
     pub inner: &'a ChannelSink,
     /// Where new pane roots go, when commands are recorded.
-    pub roots: Option<&'a Sender<Root>>,
+    pub roots: Option<&'a RootSender>,
     /// Where watchers leave their nudgers.
     pub nudgers: &'a Nudgers,
     /// The policy in force, checked against every batch.
@@ -76,7 +77,7 @@ impl Sink for TeeSink<'_> {
     fn send(&self, mut events: Vec<Event>) {
         if let Some(roots) = self.roots {
             for root in events.iter().filter_map(Root::of) {
-                let _ = roots.send(root);
+                roots.send(root);
             }
         }
         let violations = self.enforcer.check(&events, self.nudgers);
@@ -96,9 +97,53 @@ impl Sink for TeeSink<'_> {
     }
 }
 
+/// Wakes the commands thread: an eventfd it polls beside the connector, so that it can wait
+/// without a timeout (an idle daemon does not wake) and still take new roots and a stop at
+/// once.
+#[derive(Clone)]
+struct Wake(Arc<OwnedFd>);
+
+impl Wake {
+    fn new() -> Option<Wake> {
+        // SAFETY: eventfd with constant flags; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        // SAFETY: a fresh descriptor this process owns.
+        (fd >= 0).then(|| Wake(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
+    }
+
+    fn poke(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: an 8-byte write to our eventfd; a full counter only means it is poked already.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: an 8-byte read from our non-blocking eventfd.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
+}
+
+/// Where new pane roots go: the channel, and a poke so the thread takes them at once.
+#[derive(Clone)]
+pub struct RootSender {
+    tx: Sender<Root>,
+    wake: Option<Wake>,
+}
+
+impl RootSender {
+    /// Hands `root` to the commands thread.
+    pub fn send(&self, root: Root) {
+        let _ = self.tx.send(root);
+        if let Some(w) = &self.wake {
+            w.poke();
+        }
+    }
+}
+
 /// The thread that listens to the kernel.
 pub struct CommandSource {
-    roots: Sender<Root>,
+    roots: RootSender,
     clients: Option<Arc<ClientRuns>>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
@@ -152,19 +197,28 @@ impl CommandSource {
         let host = host.to_owned();
         let runs = connector.as_ref().map(|_| Arc::new(ClientRuns::default()));
         let clients = runs.clone().map(|r| TmuxClients::new(r, tmux));
+        let wake = connector.as_ref().and_then(|_| Wake::new());
         let thread = {
             let stop = Arc::clone(&stop);
+            let wake = wake.clone();
             std::thread::Builder::new()
                 .name("commands".into())
                 .spawn(move || match (connector, clients) {
-                    (Some(c), Some(clients)) => run(c, rx, &host, &sink, &stop, &nudgers, clients),
+                    (Some(c), Some(clients)) => {
+                        let kernel = Kernel {
+                            connector: c,
+                            wake,
+                            clients,
+                        };
+                        run(kernel, rx, &host, &sink, &stop, &nudgers)
+                    }
                     _ => scan_loop(rx, &host, &sink, &stop),
                 })
                 .expect("spawn the commands thread")
         };
         Ok((
             CommandSource {
-                roots: tx,
+                roots: RootSender { tx, wake },
                 clients: runs,
                 stop,
                 thread,
@@ -174,7 +228,7 @@ impl CommandSource {
     }
 
     /// Where watchers' new pane roots go.
-    pub fn roots(&self) -> &Sender<Root> {
+    pub fn roots(&self) -> &RootSender {
         &self.roots
     }
 
@@ -186,6 +240,9 @@ impl CommandSource {
     /// Stops listening; commands that ended before are recorded.
     pub fn finish(self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = &self.roots.wake {
+            w.poke();
+        }
         let _ = self.thread.join();
     }
 }
@@ -232,15 +289,27 @@ type PaneKey = (String, String);
 /// How often a server's watcher is asked who typed last, at most.
 const ACTIVITY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// What the commands thread listens to with the kernel's events.
+struct Kernel {
+    connector: Connector,
+    /// Pokes for new roots and the stop (without one, the thread looks every 200 ms).
+    wake: Option<Wake>,
+    clients: TmuxClients,
+}
+
 fn run(
-    mut connector: Connector,
+    kernel: Kernel,
     roots: Receiver<Root>,
     host: &str,
     sink: &ChannelSink,
     stop: &AtomicBool,
     nudgers: &Nudgers,
-    mut clients: TmuxClients,
 ) {
+    let Kernel {
+        mut connector,
+        wake,
+        mut clients,
+    } = kernel;
     let mut asking = Asking::new(ACTIVITY_EVERY, Nudger::activity);
     run_ahead();
     let mut tracker: Tracker<PaneKey> = Tracker::default();
@@ -252,7 +321,15 @@ fn run(
         asking.owed(nudgers);
         clients.tick(host, nudgers, sink);
         let soon = asking.owes() || clients.busy();
-        let ready = match connector.wait(if soon { 50 } else { 200 }) {
+        let waited = match &wake {
+            // Nothing owed: wait for the kernel or a poke, however long.
+            Some(w) => connector.wait_or(if soon { 50 } else { -1 }, w.0.as_fd()),
+            None => connector.wait(if soon { 50 } else { 200 }),
+        };
+        if let Some(w) = &wake {
+            w.drain();
+        }
+        let ready = match waited {
             Ok(ready) => ready,
             Err(e) => {
                 tracing::error!("process events: {e}; commands are no longer recorded");

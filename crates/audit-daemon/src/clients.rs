@@ -120,10 +120,10 @@ impl TmuxClients {
     }
 
     fn refresh(&mut self) {
-        let (generation, servers) = self.runs.servers();
-        if self.generation == Some(generation) {
-            return;
+        if self.generation == Some(self.runs.generation()) {
+            return; // every exec of the machine passes here: one lock, no copy
         }
+        let (generation, servers) = self.runs.servers();
         self.generation = Some(generation);
         if let Some(path) = find_program(&self.tmux) {
             self.binaries.add(&path);

@@ -214,6 +214,11 @@ impl ClientRuns {
         Some((open, close))
     }
 
+    /// A number that changes when the watched servers do.
+    pub fn generation(&self) -> u64 {
+        self.inner().generation
+    }
+
     /// The watched servers (socket, pid), and a number that changes when they do.
     pub fn servers(&self) -> (u64, Vec<(String, Option<u32>)>) {
         let inner = self.inner();

@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 /// How many leading bytes of an executable are compared with tmux's.
 pub const HEAD: usize = 64 * 1024;
 
+/// The first bytes, compared as they are before the whole head is read and hashed: ELF
+/// headers differ between programs, so most executables are told apart by one small read.
+const FIRST: usize = 4096;
+
 /// Verdicts kept at most (one per distinct executable file seen).
 const KEPT: usize = 4096;
 
@@ -32,8 +36,8 @@ type FileKey = (u64, u64, u64, i64);
 pub struct TmuxBinaries {
     /// (device, inode) of each known tmux binary.
     known: Vec<(u64, u64)>,
-    /// BLAKE3 of each known binary's first [`HEAD`] bytes.
-    heads: Vec<[u8; 32]>,
+    /// BLAKE3 of each known binary's first [`HEAD`] bytes, and those bytes' first [`FIRST`].
+    heads: Vec<([u8; 32], Vec<u8>)>,
     verdicts: HashMap<FileKey, bool>,
 }
 
@@ -48,12 +52,13 @@ impl TmuxBinaries {
         if self.known.contains(&id) {
             return true;
         }
-        let Some(head) = head_of(path) else {
+        let Some(head) = read_head(path, HEAD) else {
             return false;
         };
         self.known.push(id);
-        if !self.heads.contains(&head) {
-            self.heads.push(head);
+        let hash = *blake3::hash(&head).as_bytes();
+        if !self.heads.iter().any(|(h, _)| *h == hash) {
+            self.heads.push((hash, head[..FIRST].to_vec()));
         }
         // A program judged before it was known may be tmux after all.
         self.verdicts.clear();
@@ -82,12 +87,18 @@ impl TmuxBinaries {
         if meta.size() < HEAD as u64 {
             return self.keep(key, false);
         }
-        match head_of(&exe) {
+        let Some(first) = read_head(&exe, FIRST) else {
+            return false; // gone before it could be read: judged again next time
+        };
+        if !self.heads.iter().any(|(_, f)| *f == first) {
+            return self.keep(key, false);
+        }
+        match read_head(&exe, HEAD) {
             Some(head) => {
-                let v = self.heads.contains(&head);
+                let hash = *blake3::hash(&head).as_bytes();
+                let v = self.heads.iter().any(|(h, _)| *h == hash);
                 self.keep(key, v)
             }
-            // Gone before it could be read: say nothing, judge it again next time.
             None => false,
         }
     }
@@ -101,11 +112,12 @@ impl TmuxBinaries {
     }
 }
 
-fn head_of(path: &Path) -> Option<[u8; 32]> {
+/// The first `len` bytes of `path`; `None` if it is shorter or cannot be read.
+fn read_head(path: &Path, len: usize) -> Option<Vec<u8>> {
     let mut f = std::fs::File::open(path).ok()?;
-    let mut buf = vec![0; HEAD];
+    let mut buf = vec![0; len];
     let mut got = 0;
-    while got < HEAD {
+    while got < len {
         match f.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -113,7 +125,7 @@ fn head_of(path: &Path) -> Option<[u8; 32]> {
             Err(_) => return None,
         }
     }
-    (got == HEAD).then(|| *blake3::hash(&buf).as_bytes())
+    (got == len).then_some(buf)
 }
 
 /// What a tmux command line says it does (tmux 3.3a's `getopt` string
@@ -321,17 +333,23 @@ mod tests {
         let other = dir.path().join("other");
         body[100] = 8;
         std::fs::write(&other, &body).unwrap();
+        // Same first 4 KiB, another head: told apart by the hash.
+        let late = dir.path().join("late");
+        body[100] = 7;
+        body[FIRST + 1] = 9;
+        std::fs::write(&late, &body).unwrap();
         let mut bins = TmuxBinaries::default();
         assert!(bins.add(&tmux));
         // runs_tmux reads /proc/PID/exe; a fake proc tree points exe at each file.
         let proc = dir.path().join("proc");
-        for (pid, target) in [(1, &tmux), (2, &copy), (3, &other)] {
+        for (pid, target) in [(1, &tmux), (2, &copy), (3, &other), (5, &late)] {
             std::fs::create_dir_all(proc.join(pid.to_string())).unwrap();
             std::os::unix::fs::symlink(target, proc.join(pid.to_string()).join("exe")).unwrap();
         }
         assert!(bins.runs_tmux(&proc, 1));
         assert!(bins.runs_tmux(&proc, 2));
         assert!(!bins.runs_tmux(&proc, 3));
+        assert!(!bins.runs_tmux(&proc, 5));
         assert!(!bins.runs_tmux(&proc, 4), "gone");
     }
 }

@@ -440,6 +440,28 @@ mod tests {
     }
 
     #[test]
+    fn a_client_that_lies_about_its_pid_is_paired_with_its_users_one_run() {
+        let Some(nobody) = crate::users::name_of(65534) else {
+            return; // no such user here: nothing to pair by
+        };
+        let runs = ClientRuns::default();
+        runs.started(ClientRun {
+            uid: 65534,
+            ..run(100, "client-100", 1, 1_000)
+        });
+        runs.ended(100, Timestamp(2_000));
+        let lie = Entry {
+            user: Some(nobody),
+            ..entry("client-4242", "capture-pane -p")
+        };
+        let got = runs.claim("/s", &[lie], Timestamp(3_000));
+        assert!(
+            matches!(&got[..], [Claim::Run(r)] if r.pid == 100),
+            "{got:?}"
+        );
+    }
+
+    #[test]
     fn the_binary_window_is_the_first_open_and_last_close_since_the_last_read() {
         let runs = ClientRuns::default();
         assert_eq!(runs.binary_window(None, Timestamp(10)), None);

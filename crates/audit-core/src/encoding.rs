@@ -47,6 +47,7 @@
 //! | 47 | attribution | string | | 48 | candidates | list (UTF-8) |
 //! | 49 | rule | string | | 50 | violation | string |
 //! | 51 | action | string | | 52 | sink | string |
+//! | 53 | timing | string | | 54 | confirmed | bool |
 //! | 55 | view | string | | 56 | query | string |
 //! | 57 | recorded_by | string | | | | |
 //!
@@ -203,6 +204,8 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(50, e.violation.as_deref());
     w.str(51, e.action.as_deref());
     w.str(52, e.sink.as_deref());
+    w.str(53, e.timing.as_deref());
+    w.bool(54, e.confirmed);
     w.str(55, e.view.as_deref());
     w.str(56, e.query.as_deref());
     w.str(57, e.recorded_by.as_deref());
@@ -334,6 +337,8 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             50 => e.violation = Some(r.string(tag)?),
             51 => e.action = Some(r.string(tag)?),
             52 => e.sink = Some(r.string(tag)?),
+            53 => e.timing = Some(r.string(tag)?),
+            54 => e.confirmed = Some(r.bool(tag)?),
             55 => e.view = Some(r.string(tag)?),
             56 => e.query = Some(r.string(tag)?),
             57 => e.recorded_by = Some(r.string(tag)?),
@@ -382,6 +387,8 @@ mod tests {
         e.violation = Some("user".into());
         e.action = Some("detach".into());
         e.sink = Some("webhook".into());
+        e.timing = Some("exec".into());
+        e.confirmed = Some(false);
         e.view = Some("search".into());
         e.query = Some("drop table".into());
         e.recorded_by = Some("daemon".into());

@@ -404,6 +404,14 @@ pub struct Event {
     /// The forwarding sink a `sink-failed`/`sink-recovered` event is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
+    /// How a `tmux-command`'s `time` was taken: `exec` (the kernel's exec of the client
+    /// process), `trigger` (the wake-up that made the daemon look), `found` (the look itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<String>,
+    /// Whether tmux's own message log confirms a `tmux-command` (false: only the kernel saw
+    /// the client run, the log could not be read in time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<bool>,
     /// What an `audit-access` viewed with: `search`, `export`, `replay`, `replay-follow`,
     /// `export-follow`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -512,6 +520,8 @@ impl Event {
             violation: None,
             action: None,
             sink: None,
+            timing: None,
+            confirmed: None,
             view: None,
             query: None,
             recorded_by: None,

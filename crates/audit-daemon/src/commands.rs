@@ -16,14 +16,18 @@
 //! The daemon's own copiers (`tmux-audit pane-pipe`, this program) are left out.
 
 use crate::attributing::Nudgers;
+use crate::clients::{Asking, TmuxClients};
 use crate::writer::ChannelSink;
 use audit_core::{Bytes, Event, Kind, Timestamp};
-use audit_proc::connector::{Connector, ConnectorError};
+use audit_proc::connector::{Connector, ConnectorError, ProcEvent};
 use audit_proc::{procfs, Command, Ending, Scan, Tracker};
+use audit_tmux::clients::ClientRuns;
 use audit_tmux::conn::Nudger;
 use audit_tmux::users::NameCache;
 use audit_tmux::watcher::Sink;
 use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -99,7 +103,7 @@ pub struct TeeSink<'a> {
     /// Where events go.
     pub inner: &'a ChannelSink,
     /// Where new pane roots and servers go, when commands are recorded.
-    pub roots: Option<&'a Sender<Follow>>,
+    pub roots: Option<&'a RootSender>,
     /// Where watchers leave their nudgers.
     pub nudgers: &'a Nudgers,
     /// The policy in force, checked against every batch.
@@ -110,7 +114,7 @@ impl Sink for TeeSink<'_> {
     fn send(&self, mut events: Vec<Event>) {
         if let Some(roots) = self.roots {
             for follow in events.iter().filter_map(Follow::of) {
-                let _ = roots.send(follow);
+                roots.send(follow);
             }
         }
         let violations = self.enforcer.check(&events, self.nudgers);
@@ -130,9 +134,55 @@ impl Sink for TeeSink<'_> {
     }
 }
 
+/// Wakes the commands thread: an eventfd it polls beside the connector, so that it can wait
+/// without a timeout (an idle daemon does not wake) and still take new roots and a stop at
+/// once.
+#[derive(Clone)]
+struct Wake(Arc<OwnedFd>);
+
+impl Wake {
+    fn new() -> Option<Wake> {
+        // SAFETY: eventfd with constant flags; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        // SAFETY: a fresh descriptor this process owns.
+        (fd >= 0).then(|| Wake(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
+    }
+
+    fn poke(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: an 8-byte write to our eventfd; a full counter only means it is poked already.
+        let _ = unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: an 8-byte read from our non-blocking eventfd.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
+}
+
+/// Where new pane roots and servers go: the channel, and a poke so the thread takes them at
+/// once.
+#[derive(Clone)]
+pub struct RootSender {
+    tx: Sender<Follow>,
+    wake: Option<Wake>,
+}
+
+impl RootSender {
+    /// Hands `follow` to the commands thread.
+    pub fn send(&self, follow: Follow) {
+        let _ = self.tx.send(follow);
+        if let Some(w) = &self.wake {
+            w.poke();
+        }
+    }
+}
+
 /// The thread that listens to the kernel.
 pub struct CommandSource {
-    roots: Sender<Follow>,
+    roots: RootSender,
+    clients: Option<Arc<ClientRuns>>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
@@ -143,13 +193,15 @@ const SCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 impl CommandSource {
     /// Starts following `known` panes: from the kernel's process events (root or
     /// `CAP_NET_ADMIN`), else — or with `scan` — by walking `/proc` every 200 ms. Returns a note
-    /// for the log when commands are only scanned for.
+    /// for the log when commands are only scanned for. With the kernel's events, tmux clients
+    /// (of the program `tmux`, or a copy) are followed too ([`crate::clients`]).
     pub fn start(
         host: &str,
         sink: ChannelSink,
         known: Vec<Follow>,
         scan: bool,
         nudgers: Arc<Nudgers>,
+        tmux: PathBuf,
     ) -> Result<(CommandSource, Option<String>), ConnectorError> {
         let connector = if scan {
             None
@@ -181,19 +233,31 @@ impl CommandSource {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let host = host.to_owned();
+        let runs = connector.as_ref().map(|_| Arc::new(ClientRuns::default()));
+        let clients = runs.clone().map(|r| TmuxClients::new(r, tmux));
+        let wake = connector.as_ref().and_then(|_| Wake::new());
         let thread = {
             let stop = Arc::clone(&stop);
+            let wake = wake.clone();
             std::thread::Builder::new()
                 .name("commands".into())
-                .spawn(move || match connector {
-                    Some(c) => run(c, rx, &host, &sink, &stop, &nudgers),
-                    None => scan_loop(rx, &host, &sink, &stop),
+                .spawn(move || match (connector, clients) {
+                    (Some(c), Some(clients)) => {
+                        let kernel = Kernel {
+                            connector: c,
+                            wake,
+                            clients,
+                        };
+                        run(kernel, rx, &host, &sink, &stop, &nudgers)
+                    }
+                    _ => scan_loop(rx, &host, &sink, &stop),
                 })
                 .expect("spawn the commands thread")
         };
         Ok((
             CommandSource {
-                roots: tx,
+                roots: RootSender { tx, wake },
+                clients: runs,
                 stop,
                 thread,
             },
@@ -202,13 +266,21 @@ impl CommandSource {
     }
 
     /// Where watchers' new pane roots and servers go.
-    pub fn roots(&self) -> &Sender<Follow> {
+    pub fn roots(&self) -> &RootSender {
         &self.roots
+    }
+
+    /// The tmux clients the kernel reports, for the watchers (with the kernel's events only).
+    pub fn client_runs(&self) -> Option<Arc<ClientRuns>> {
+        self.clients.clone()
     }
 
     /// Stops listening; commands that ended before are recorded.
     pub fn finish(self) {
         self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = &self.roots.wake {
+            w.poke();
+        }
         let _ = self.thread.join();
     }
 }
@@ -331,6 +403,11 @@ impl Held {
             .collect()
     }
 
+    /// Whether anything waits for its pane.
+    fn waiting(&self) -> bool {
+        !self.0.is_empty()
+    }
+
     /// What waited [`HOLD`] (everything, with `all`): no pane claimed it.
     fn expire(&mut self, all: bool) -> Vec<Command<Place>> {
         let mut out = Vec::new();
@@ -347,15 +424,28 @@ impl Held {
     }
 }
 
+/// What the commands thread listens to with the kernel's events.
+struct Kernel {
+    connector: Connector,
+    /// Pokes for new roots and the stop (without one, the thread looks every 200 ms).
+    wake: Option<Wake>,
+    clients: TmuxClients,
+}
+
 fn run(
-    mut connector: Connector,
+    kernel: Kernel,
     roots: Receiver<Follow>,
     host: &str,
     sink: &ChannelSink,
     stop: &AtomicBool,
     nudgers: &Nudgers,
 ) {
-    let mut asking = Asking::default();
+    let Kernel {
+        mut connector,
+        wake,
+        mut clients,
+    } = kernel;
+    let mut asking = Asking::new(ACTIVITY_EVERY, Nudger::activity);
     run_ahead();
     let own = Own::find();
     let mut tracker: Tracker<Place> = Tracker::default();
@@ -371,7 +461,18 @@ fn run(
         if let Some(gap) = lost.due(host) {
             sink.send_now(vec![gap]);
         }
-        let ready_to_read = match connector.wait(if asking.owes() { 50 } else { 200 }) {
+        clients.tick(host, nudgers, sink);
+        // Something is due soon: an owed look, a client's command, held programs waiting for
+        // their pane, a loss to report. Else wait for the kernel or a poke, however long.
+        let soon = asking.owes() || clients.busy() || held.waiting() || lost.open();
+        let waited = match &wake {
+            Some(w) => connector.wait_or(if soon { 50 } else { -1 }, w.0.as_fd()),
+            None => connector.wait(if soon { 50 } else { 200 }),
+        };
+        if let Some(w) = &wake {
+            w.drain();
+        }
+        let ready_to_read = match waited {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("process events: {e}; commands are no longer recorded");
@@ -420,8 +521,15 @@ fn run(
             let now = Timestamp::now().as_micros();
             for e in events.drain(..) {
                 let exec = match e {
-                    audit_proc::connector::ProcEvent::Exec { pid } => Some(pid),
-                    _ => None,
+                    ProcEvent::Exec { pid } => {
+                        clients.exec(pid, now, nudgers);
+                        Some(pid)
+                    }
+                    ProcEvent::Exit { pid, .. } => {
+                        clients.exit(pid, now, nudgers);
+                        None
+                    }
+                    ProcEvent::Fork { .. } => None,
                 };
                 let Some(place) = tracker.apply(e, now, &mut done) else {
                     continue;
@@ -435,7 +543,7 @@ fn run(
                     }
                 }
                 // A program started in a pane: who typed last is looked at while it is fresh.
-                asking.ask(place.server(), nudgers);
+                asking.ask(place.server().to_owned(), nudgers);
             }
         }
         for c in done.drain(..) {
@@ -484,6 +592,11 @@ impl Lost {
         }
     }
 
+    /// Whether a loss waits to be reported.
+    fn open(&self) -> bool {
+        self.open.is_some()
+    }
+
     fn due(&mut self, host: &str) -> Option<Event> {
         let (_, _, since) = self.open.as_ref()?;
         if since.elapsed() < std::time::Duration::from_secs(1) {
@@ -525,61 +638,6 @@ impl Own {
         copier
             && std::fs::metadata(format!("/proc/{pid}/exe"))
                 .is_ok_and(|m| (m.dev(), m.ino()) == own)
-    }
-}
-
-/// Asks watchers to look at who typed last, at most every [`ACTIVITY_EVERY`] per server; an
-/// ask that comes sooner is owed and made when the time is up, so every program has a look
-/// soon after it started.
-#[derive(Default)]
-struct Asking {
-    asked: HashMap<String, std::time::Instant>,
-    owed: std::collections::HashSet<String>,
-}
-
-impl Asking {
-    fn ask(&mut self, server: &str, nudgers: &Nudgers) {
-        if self
-            .asked
-            .get(server)
-            .is_some_and(|t| t.elapsed() < ACTIVITY_EVERY)
-        {
-            if !self.owed.contains(server) {
-                self.owed.insert(server.to_owned());
-            }
-            return;
-        }
-        if let Some(n) = nudgers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(server)
-        {
-            n.activity();
-        }
-        self.owed.remove(server);
-        self.asked
-            .insert(server.to_owned(), std::time::Instant::now());
-    }
-
-    /// Makes the owed asks whose time has come.
-    fn owed(&mut self, nudgers: &Nudgers) {
-        let due: Vec<String> = self
-            .owed
-            .iter()
-            .filter(|s| {
-                self.asked
-                    .get(*s)
-                    .is_none_or(|t| t.elapsed() >= ACTIVITY_EVERY)
-            })
-            .cloned()
-            .collect();
-        for server in due {
-            self.ask(&server, nudgers);
-        }
-    }
-
-    fn owes(&self) -> bool {
-        !self.owed.is_empty()
     }
 }
 

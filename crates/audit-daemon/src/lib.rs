@@ -17,6 +17,8 @@
 #![deny(missing_docs)]
 
 mod attributing;
+mod binary_watch;
+mod clients;
 mod commands;
 pub mod control;
 mod enforce;
@@ -208,6 +210,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             known_roots(&world),
             config.commands_by_scan,
             Arc::clone(&nudgers),
+            config.tmux.clone(),
         ) {
             Ok((source, note)) => {
                 started.message = note;
@@ -275,6 +278,16 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             writer.healthy(),
         )
     });
+    // tmux clients: from the kernel's process events with the commands thread; else woken by
+    // the tmux binary's opens and closes (inotify).
+    let client_runs = match commands.as_ref().and_then(|c| c.client_runs()) {
+        Some(runs) => runs,
+        None => {
+            let runs = Arc::new(audit_tmux::clients::ClientRuns::default());
+            binary_watch::start(Arc::clone(&runs), config.tmux.clone(), Arc::clone(&nudgers));
+            runs
+        }
+    };
     let registry = registry::Registry::new(
         config.clone(),
         world,
@@ -282,6 +295,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         ingester.as_ref().map(|i| i.handle()),
         registry::Taps {
             roots: commands.as_ref().map(|c| c.roots().clone()),
+            clients: Some(client_runs),
             nudgers,
             enforcer: Arc::clone(&enforcer),
         },

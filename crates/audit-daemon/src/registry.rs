@@ -1,7 +1,7 @@
 //! The running watchers, one per server socket, and how they are started and joined.
 
 use crate::attributing::Nudgers;
-use crate::commands::{Follow, TeeSink};
+use crate::commands::{RootSender, TeeSink};
 use crate::ingest::IngestHandle;
 use crate::writer::ChannelSink;
 use crate::{observed_for, Config};
@@ -14,7 +14,6 @@ use audit_tmux::watcher::{self, Prior};
 use audit_tmux::{prior, Shutdown, Watch};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -26,7 +25,9 @@ struct Slot {
 /// What every watcher's events pass on their way to the writer ([`TeeSink`]).
 pub struct Taps {
     /// Where new panes' first processes go, when commands are recorded.
-    pub roots: Option<Sender<Follow>>,
+    pub roots: Option<RootSender>,
+    /// The tmux clients the kernel reports, for the watchers to time commands from.
+    pub clients: Option<Arc<audit_tmux::clients::ClientRuns>>,
     /// Where watchers leave their nudgers.
     pub nudgers: Arc<Nudgers>,
     /// The policy in force.
@@ -149,6 +150,7 @@ impl Registry {
             trusted_folder: matches!(self.0.config.scope, discovery::Scope::System(_))
                 .then(|| socket.parent().map(Path::to_path_buf))
                 .flatten(),
+            clients: self.0.taps.clients.clone(),
             run_as: match Owner::for_socket(
                 &socket,
                 discovery::named_owner(&self.0.config.scope, &socket),

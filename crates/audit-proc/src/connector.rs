@@ -186,6 +186,34 @@ impl Connector {
         self.unfiltered.as_ref()
     }
 
+    /// Waits at most `timeout_ms` (-1: without end) for something to read here or on `other`
+    /// (a file descriptor that wakes the caller); true if the connector has something.
+    pub fn wait_or(&self, timeout_ms: i32, other: std::os::fd::BorrowedFd) -> io::Result<bool> {
+        use std::os::fd::AsRawFd as _;
+        let mut pfds = [
+            libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: other.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll on two live pollfds.
+        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout_ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(e);
+        }
+        Ok(pfds[0].revents != 0)
+    }
+
     /// Waits at most `timeout_ms` for something to read; false on timeout.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
         let mut pfd = libc::pollfd {

@@ -15,6 +15,9 @@
 //! `pidfd_getfd`) who is connected to a tmux server's socket: the real pid and uid of every
 //! client, including ones tmux never lists and ones that lie about their pid.
 //!
+//! [`tmux_client`] tells whether an exec'd program is tmux (a copy under another name too) and
+//! what its arguments say: which server it talks to and how many commands it runs.
+//!
 //! Like `audit-capture`, this crate knows nothing of tmux or of the store: the daemon registers
 //! pane roots and turns [`Command`]s into events.
 
@@ -22,6 +25,7 @@ pub mod connector;
 pub mod peers;
 pub mod procfs;
 mod scan;
+pub mod tmux_client;
 mod tracker;
 
 pub use peers::{peers, Peer, PeersError};

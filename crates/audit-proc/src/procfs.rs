@@ -53,6 +53,18 @@ pub fn read(root: &std::path::Path, pid: u32) -> ProcInfo {
     }
 }
 
+/// Whether process `pid` runs (exists and is not a zombie waiting for its parent).
+pub fn alive(root: &Path, pid: u32) -> bool {
+    let Ok(stat) = std::fs::read(root.join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    let state = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| stat.get(i + 2));
+    !matches!(state, Some(b'Z' | b'X') | None)
+}
+
 /// The parent of `pid`, from `/proc/PID/stat` (the field after the parenthesised name, which
 /// may itself hold spaces and parentheses).
 pub fn parent_of(root: &Path, pid: u32) -> Option<u32> {

@@ -66,6 +66,8 @@ enum Incoming {
     Stop,
     Nudge,
     Activity,
+    /// A tmux client ran against the server (the kernel saw it): read the message log.
+    Clients,
     /// A kick waits in the queue.
     Kick,
 }
@@ -120,6 +122,12 @@ impl Nudger {
         let _ = self.0.try_send(Incoming::Activity);
     }
 
+    /// Asks for a read of tmux's message log: a tmux client just ran against the server (see
+    /// [`crate::clients`]); a no-op once the connection is gone.
+    pub fn clients(&self) {
+        let _ = self.0.try_send(Incoming::Clients);
+    }
+
     /// Asks the watcher to throw a client out, on its own control client (the daemon's acts
     /// are its own, not a new client's). False if it could not be queued.
     pub fn kick(&self, kick: Kick) -> bool {
@@ -150,6 +158,8 @@ pub enum Next {
     Nudge,
     /// A program started in a pane: who typed last ([`Nudger::activity`]).
     Activity,
+    /// A tmux client ran: read the message log ([`Nudger::clients`]).
+    Clients,
     /// A client to throw out ([`Nudger::kick`]).
     Kick(Kick),
 }
@@ -167,6 +177,8 @@ pub struct Connection {
     nudged: bool,
     /// A look at client activity was asked for while a command ran.
     activity: bool,
+    /// A read of the message log was asked for while a command ran.
+    clients: bool,
     /// Kicks asked for ([`Nudger::kick`]).
     kicks: Arc<Mutex<VecDeque<Kick>>>,
 }
@@ -273,6 +285,7 @@ impl Connection {
             stop_requested: false,
             nudged: false,
             activity: false,
+            clients: false,
             kicks: Arc::default(),
         };
         // The first reply is the attach itself.
@@ -337,18 +350,22 @@ impl Connection {
             .and_then(|()| self.stdin.flush())
             .map_err(|e| ConnError::Closed(e.to_string()))?;
         let mut results = Vec::with_capacity(commands.len());
-        let mut failed = false;
+        let mut failed: Option<String> = None;
         for command in commands {
-            if failed {
+            if let Some(first) = &failed {
+                // tmux 3.3a drops the rest of a command line after a command fails (the
+                // queue removes its group): no reply comes for these, and tmux does not log
+                // them.
+                self.sent -= 1;
                 results.push(Err(ConnError::Refused {
                     command: command.clone(),
-                    detail: "not run: an earlier command of the same line failed".into(),
+                    detail: format!("not run: `{first}` before it in the same line failed"),
                 }));
                 continue;
             }
             match self.reply(command) {
                 Err(e @ ConnError::Refused { .. }) => {
-                    failed = true;
+                    failed = Some(command.clone());
                     results.push(Err(e));
                 }
                 other => results.push(Ok(other?)),
@@ -387,6 +404,7 @@ impl Connection {
                 }
                 Ok(Incoming::Nudge) => self.nudged = true,
                 Ok(Incoming::Activity) => self.activity = true,
+                Ok(Incoming::Clients) => self.clients = true,
                 Ok(Incoming::Kick) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(ConnError::Closed(format!(
@@ -424,6 +442,9 @@ impl Connection {
         if std::mem::take(&mut self.activity) {
             return Next::Activity;
         }
+        if std::mem::take(&mut self.clients) {
+            return Next::Clients;
+        }
         match self.incoming.recv_timeout(timeout) {
             Ok(Incoming::Message(at, Message::Notification(n))) => Next::Notification(at, n),
             // A reply nobody waits for (cannot happen: commands are synchronous); ignore it.
@@ -432,6 +453,7 @@ impl Connection {
             Ok(Incoming::Stop) => Next::Stop,
             Ok(Incoming::Nudge) => Next::Nudge,
             Ok(Incoming::Activity) => Next::Activity,
+            Ok(Incoming::Clients) => Next::Clients,
             Ok(Incoming::Kick) => self.take_kick().map_or(Next::Timeout, Next::Kick),
             Err(RecvTimeoutError::Timeout) => Next::Timeout,
         }
@@ -459,5 +481,77 @@ impl Drop for Connection {
         // Our own child, ended by its pid.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A private tmux server with one session, killed (by its socket) when dropped.
+    struct Server(tempfile::TempDir);
+
+    impl Server {
+        fn start() -> Server {
+            let dir = tempfile::tempdir().unwrap();
+            let ok = Command::new("tmux")
+                .arg("-S")
+                .arg(dir.path().join("sock"))
+                .args(["-f", "/dev/null", "new-session", "-d", "-s", "x"])
+                .env_remove("TMUX")
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "tmux new-session");
+            Server(dir)
+        }
+
+        fn sock(&self) -> std::path::PathBuf {
+            self.0.path().join("sock")
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .arg("-S")
+                .arg(self.sock())
+                .arg("kill-server")
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_failing_command_in_a_line_does_not_wait_for_replies_tmux_never_sends() {
+        // Regression: tmux drops the rest of a line after a failed command; command_list
+        // waited 10 s for their replies (a pane closed while being piped hung the watcher).
+        let server = Server::start();
+        let mut conn = Connection::open(Path::new("tmux"), &server.sock(), None).unwrap();
+        let sent = conn.sent();
+        let line = [
+            "display-message -p a".to_owned(),
+            "pipe-pane -t %99 -O \"cat\"".to_owned(),
+            "display-message -p c".to_owned(),
+        ];
+        let started = std::time::Instant::now();
+        let results = conn.command_list(&line).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(results[0].as_ref().unwrap(), &vec![b"a".to_vec()]);
+        assert!(
+            matches!(&results[1], Err(ConnError::Refused { detail, .. }) if detail.contains("%99"))
+        );
+        assert!(
+            matches!(&results[2], Err(ConnError::Refused { detail, .. }) if detail.contains("not run"))
+        );
+        // tmux logged the two it ran, and only those.
+        assert_eq!(conn.sent(), sent + 2);
+        assert_eq!(
+            conn.command("display-message -p d").unwrap(),
+            vec![b"d".to_vec()]
+        );
     }
 }

@@ -12,10 +12,14 @@
 //!   ([`origin`]) tells where a client came from.
 //! * [`capture`] pipes every pane's output into a spool; [`hooks`] has tmux pipe each new pane
 //!   at its birth, before its first byte.
+//! * [`clients`] holds the tmux clients the kernel saw run (the daemon's process source notes
+//!   them), so a watcher reads the log right after a command-only client ran and times its
+//!   `tmux-command` from the kernel.
 //! * [`shutdown`] ends the control clients (ours, by pid) so every watcher returns promptly.
 #![deny(missing_docs)]
 
 pub mod capture;
+pub mod clients;
 pub mod conn;
 pub mod control;
 pub mod diff;

@@ -39,7 +39,7 @@ const KINDS: [&str; 28] = [
     "client-identity-mismatch",
     "client-connection",
 ];
-const STRING_FIELDS: [&str; 34] = [
+const STRING_FIELDS: [&str; 35] = [
     "time",
     "kind",
     "host",
@@ -74,6 +74,7 @@ const STRING_FIELDS: [&str; 34] = [
     "violation",
     "action",
     "sink",
+    "timing",
 ];
 const INT_FIELDS: [&str; 12] = [
     "seq",
@@ -161,6 +162,7 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
                 || INT_FIELDS.contains(&key.as_str())
                 || BYTES_FIELDS.contains(&key.as_str())
                 || key == "readonly"
+                || key == "confirmed"
                 || key == "argv"
                 || key == "candidates",
             "undocumented field `{key}` in {e}"
@@ -176,8 +178,10 @@ fn check_event(e: &Value, want_seq: i64, sock: &str, host: &str, daemon_pids: &[
             assert!(v.is_i64(), "`{f}` is an integer: {e}");
         }
     }
-    if let Some(v) = m.get("readonly") {
-        assert!(v.is_boolean(), "`readonly` is a bool: {e}");
+    for f in ["readonly", "confirmed"] {
+        if let Some(v) = m.get(f) {
+            assert!(v.is_boolean(), "`{f}` is a bool: {e}");
+        }
     }
     let is_bytes = |v: &Value| {
         v.is_string()
@@ -666,7 +670,14 @@ fn log_filters_and_global_options() {
         &db,
         &["log", "--json", "--since", &since, "--until", &until],
     );
-    let want: Vec<i64> = all[k..=m].iter().map(seq).collect();
+    // By time, not by position: a tmux-command timed from its client's exec is stored after
+    // events that were observed later than it ran.
+    let (lo, hi) = (micros_from_rfc3339(&since), micros_from_rfc3339(&until));
+    let want: Vec<i64> = (all.iter().zip(&times))
+        .filter(|(_, &t)| lo <= t && t <= hi)
+        .map(|(e, _)| seq(e))
+        .collect();
+    assert!(!want.is_empty(), "the window holds events");
     assert_eq!(seqs(&window), want, "--since {since} --until {until}");
     let future = rfc3339_from_micros(times[times.len() - 1] + 3_600_000_000);
     assert!(cli_json(&db, &["log", "--json", "--since", &future]).is_empty());

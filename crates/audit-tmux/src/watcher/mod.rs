@@ -20,6 +20,7 @@ mod kernel;
 mod own;
 mod tmux_commands;
 use explain::Sighting;
+pub use tmux_commands::severity;
 
 /// Where events go. `send` blocks when the receiver is behind: events wait, none are dropped.
 pub trait Sink: Send + Sync {
@@ -51,6 +52,8 @@ pub struct Watch {
     /// Host mode: the `tmux-UID` folder that must still be trusted
     /// ([`crate::discovery::trusted_folder`]) before each connection.
     pub trusted_folder: Option<PathBuf>,
+    /// The tmux clients the kernel saw run (root), to time commands from ([`crate::clients`]).
+    pub clients: Option<std::sync::Arc<crate::clients::ClientRuns>>,
 }
 
 /// What the log said about this server when the daemon started.
@@ -106,10 +109,13 @@ struct State<'a> {
     kicked: BTreeMap<String, std::time::Instant>,
     /// The pane-birth hooks' subscription changed: check them at the next look.
     hooks_due: bool,
+    /// When the message log was read before the last read, and at the last: a command found
+    /// in it ran between the two.
+    log_read: (Option<Timestamp>, Option<Timestamp>),
 }
 
 /// Log entries kept to explain departures (tmux's default `message-limit`).
-const UNEXPLAINED_KEPT: usize = 1000;
+pub(super) const UNEXPLAINED_KEPT: usize = 1000;
 
 /// Watches one server until it is gone or `shutdown` is triggered.
 pub fn run(
@@ -151,6 +157,7 @@ pub fn run(
         renamed: Vec::new(),
         kicked: BTreeMap::new(),
         hooks_due: false,
+        log_read: (None, None),
     };
     let mut observed = if prior.at_daemon_start {
         Observed::AtStart
@@ -266,6 +273,9 @@ impl State<'_> {
             self.sink.send(vec![e]);
             self.running_pid = Some(info.pid);
         }
+        if let Some(runs) = &self.watch.clients {
+            runs.server_up(&self.server, info.pid.and_then(|p| u32::try_from(p).ok()));
+        }
         if snapshot::version_number(&info.version).is_some_and(|v| v < MIN_VERSION) {
             // Without no-output and subscriptions we would slow every pane; refuse instead.
             return Err(ConnError::Unsupported(format!(
@@ -309,6 +319,10 @@ impl State<'_> {
                     self.activity_look(conn)?;
                     continue;
                 }
+                Next::Clients => {
+                    self.clients_look(conn)?;
+                    continue;
+                }
                 Next::Kick(kick) => {
                     self.kick(conn, &kick)?;
                     continue;
@@ -338,7 +352,7 @@ impl State<'_> {
                     }
                     Next::Stop => stop = true,
                     // The refresh below lists clients, activity included.
-                    Next::Nudge | Next::Activity => {}
+                    Next::Nudge | Next::Activity | Next::Clients => {}
                     Next::Kick(kick) => runs.push(kick),
                     Next::Timeout | Next::Closed => break,
                 }
@@ -484,6 +498,7 @@ impl State<'_> {
     }
 
     fn read_log(&mut self, conn: &mut Connection) -> Result<Vec<messages::Entry>, ConnError> {
+        self.log_read = (self.log_read.1, Some(Timestamp::now()));
         let lines = conn
             .command("show-messages")?
             .into_iter()

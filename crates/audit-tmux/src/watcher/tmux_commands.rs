@@ -4,18 +4,40 @@
 //! The log names the client that ran each command (and its user when it is not the server's
 //! owner), so the client is exact. A `tmux` typed in a pane runs as a command-only client logged
 //! under the pane's tty: it is given to the pane, and to the one client attached to the pane's
-//! session when there is exactly one. Commands are found when the watcher next reads the log —
-//! on the next change tmux reports — so an event's time is when it was found (the log's own
-//! times have minute resolution). Commands a hook runs are logged under the client whose command
-//! fired the hook; tmux-audit's own pane-birth `pipe-pane` is left out (see `birth_hook_run`).
+//! session when there is exactly one.
+//!
+//! The log's own times have minute resolution. When the kernel reported the client's run (a
+//! root daemon: [`crate::clients`]), the watcher reads the log as soon as the client ended and
+//! the event is timed from the client's exec (`timing: exec`, `from`/`until` its run, `pid`
+//! the kernel's). Otherwise a command is found when the watcher next reads the log — on the
+//! next change tmux reports — and `time` is that look (`timing: found`, `from` the read
+//! before: it ran in between). Commands a hook runs are logged under the client whose command
+//! fired the hook; tmux-audit's own pane-birth `pipe-pane` is left out (`birth_hook_runs`).
 
-use super::State;
+use super::{State, UNEXPLAINED_KEPT};
+use crate::clients::Claim;
+use crate::conn::{ConnError, Connection};
 use crate::messages::Entry;
 use crate::snapshot::ServerView;
 use audit_core::{Event, Kind, Observed, Timestamp};
 
 impl State<'_> {
-    /// A `tmux-command` event for each command entry (not messages, not ours).
+    /// A tmux client ran against the server (the kernel saw it end): read the log now, while
+    /// the server still holds it, and record its commands.
+    pub(super) fn clients_look(&mut self, conn: &mut Connection) -> Result<(), ConnError> {
+        let fresh = self.read_log(conn)?;
+        self.unexplained.extend(fresh.iter().cloned());
+        let excess = self.unexplained.len().saturating_sub(UNEXPLAINED_KEPT);
+        self.unexplained.drain(..excess);
+        let events = self.tmux_commands(&fresh, &self.known, Timestamp::now());
+        if !events.is_empty() {
+            self.sink.send(events);
+        }
+        Ok(())
+    }
+
+    /// A `tmux-command` event for each command entry (not messages, not ours), timed from
+    /// the kernel's view of its client when there is one.
     pub(super) fn tmux_commands(
         &self,
         entries: &[Entry],
@@ -24,21 +46,71 @@ impl State<'_> {
     ) -> Vec<Event> {
         let hook = self.piping.as_ref().and_then(|p| p.hook_logged());
         let hook_runs = birth_hook_runs(entries, hook);
-        entries
+        // tmux-audit's own pane-birth pipes are not the users' commands, nor a client's run.
+        let kept: Vec<Entry> = entries
             .iter()
             .enumerate()
             .filter(|(i, _)| !hook_runs.contains(i))
-            .filter_map(|(_, entry)| {
+            .map(|(_, e)| e.clone())
+            .collect();
+        let claims = match &self.watch.clients {
+            Some(runs) => runs.claim(&self.server, &kept, self.log_read.1.unwrap_or(time)),
+            None => vec![Claim::None; kept.len()],
+        };
+        kept.iter()
+            .zip(claims)
+            .filter_map(|(entry, claim)| {
                 let command = entry.command.clone()?;
+                if claim == Claim::Recorded {
+                    // Recorded from the kernel alone already, when the log was late.
+                    return None;
+                }
                 let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
                 e.client = Some(entry.client.clone());
                 e.key = entry.key.clone();
                 e.severity = severity(&command).map(str::to_owned);
                 e.command = Some(command);
+                e.confirmed = Some(true);
                 self.place(&mut e, entry, view);
+                match claim {
+                    Claim::Run(run) => {
+                        run.time(&mut e);
+                        e.pid = Some(i64::from(run.pid));
+                        e.uid = e.uid.or(Some(i64::from(run.uid)));
+                        if run.name != entry.client {
+                            e.message = Some(format!(
+                                "tmux logged it as {}, but the kernel's client is pid {} ({}): the client gave tmux a false pid",
+                                entry.client, run.pid, run.name
+                            ));
+                        }
+                    }
+                    _ => self.time_found(&mut e, entry, view),
+                }
                 Some(e)
             })
             .collect()
+    }
+
+    /// Times a command no kernel run explains: by the tmux binary's close that woke this read,
+    /// for a client not attached (unprivileged: inotify), else by the read itself.
+    fn time_found(&self, e: &mut Event, entry: &Entry, view: &ServerView) {
+        let attached = view.clients.contains_key(&entry.client)
+            || self.known.clients.contains_key(&entry.client);
+        let window = (self.watch.clients.as_ref())
+            .filter(|_| !attached && entry.key.is_none())
+            .zip(self.log_read.1)
+            .and_then(|(runs, read)| runs.binary_window(self.log_read.0, read));
+        match window {
+            Some((opened, closed)) => {
+                e.time = closed;
+                e.from = Some(opened);
+                e.timing = Some("trigger".into());
+            }
+            None => {
+                e.timing = Some("found".into());
+                e.from = self.log_read.0;
+            }
+        }
     }
 
     /// Where the command came from: an attached client, a shell in a pane, or neither.

@@ -165,6 +165,11 @@ fn human(s: &Stored) -> String {
     field("violation", e.violation.clone());
     field("action", e.action.clone());
     field("sink", e.sink.clone().map(quote));
+    field("timing", e.timing.clone());
+    field(
+        "confirmed",
+        e.confirmed.map(|c| if c { "yes" } else { "no" }.to_owned()),
+    );
     field("view", e.view.clone());
     field("query", e.query.clone().map(quote));
     field("recorded_by", e.recorded_by.clone());

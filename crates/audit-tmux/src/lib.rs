@@ -18,6 +18,8 @@ pub mod conn;
 pub mod control;
 pub mod diff;
 pub mod discovery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod messages;
 pub mod origin;
 pub mod owner;

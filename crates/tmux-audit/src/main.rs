@@ -5,6 +5,8 @@
 mod cmd;
 mod common;
 mod config;
+#[cfg(test)]
+mod fuzz_config;
 mod hits;
 mod recording;
 mod render;

@@ -99,7 +99,10 @@ impl Chunk {
         out.extend_from_slice(&snap_len.to_be_bytes());
         out.extend_from_slice(&self.snapshot);
         for record in &self.records {
-            let delta = record.time().saturating_sub(self.start).max(0) as u64;
+            // In i128: a record can lie more than i64::MAX µs after a (negative) start, and
+            // decode accepts that, so the difference must not saturate (found by fuzzing).
+            let delta =
+                u64::try_from(i128::from(record.time()) - i128::from(self.start)).unwrap_or(0);
             match record {
                 Record::Output { bytes, .. } => {
                     out.push(OUTPUT);
@@ -300,6 +303,23 @@ mod tests {
         let header = 4 + 8 + 8 + 2 + 2 + 4 + sample().snapshot.len();
         bytes[header] = 9;
         assert_eq!(Chunk::decode(&bytes), Err(ChunkError::Corrupt(header)));
+    }
+
+    #[test]
+    fn a_record_more_than_i64_max_after_a_negative_start_keeps_its_time() {
+        // Found by the `chunk` fuzz target: encode saturated the delta at i64::MAX, so the
+        // chunk decoded back with the record at another time.
+        let chunk = Chunk {
+            start: -4_683_743_595_285_446_656,
+            end: 0,
+            records: vec![Record::Resize {
+                time: 4_539_628_441_569_329_151,
+                width: 80,
+                height: 24,
+            }],
+            ..Chunk::default()
+        };
+        assert_eq!(Chunk::decode(&chunk.encode()), Ok(chunk));
     }
 
     #[test]

@@ -11,5 +11,7 @@
 
 pub mod chunk;
 pub mod copier;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod marks;
 pub mod spool;

@@ -97,6 +97,10 @@ impl Scanner {
                     self.too_long = false;
                     State::Osc
                 }
+                // Another ESC starts an escape of its own, as in a terminal: swallowing it let
+                // a program that ended its output with `ESC ] ESC` hide the shell's next mark
+                // (found by fuzzing).
+                (State::OscEsc, 0x1b) => State::Esc,
                 (State::OscEsc, _) => State::Text,
             };
         }
@@ -187,5 +191,15 @@ mod tests {
         long.extend(std::iter::repeat_n(b'a', MAX_OSC + 10));
         long.push(0x07);
         assert_eq!(scan(&[&long]), vec![]);
+    }
+
+    #[test]
+    fn an_osc_cut_by_esc_cannot_hide_the_next_mark() {
+        // Found by the `marks` fuzz target: the ESC that began the shell's mark was taken as
+        // the end of the unfinished OSC before it, and the mark was lost.
+        assert_eq!(
+            scan(&[b"out]0;x", b"]133;D;3"]),
+            vec![Mark::Ended(Some(3))]
+        );
     }
 }

@@ -113,7 +113,13 @@ pub fn parse_records(buf: &[u8], at: u64) -> Result<(Vec<Record>, usize), ReadEr
                 },
                 HEADER,
             ),
-            CLOSED => (Record::Closed { time }, HEADER),
+            CLOSED if length == 0 => (Record::Closed { time }, HEADER),
+            CLOSED => {
+                return Err(ReadError::ClosedWithLength {
+                    length,
+                    at: at + used as u64,
+                })
+            }
             kind => {
                 return Err(ReadError::BadKind {
                     kind,
@@ -139,6 +145,15 @@ pub enum ReadError {
         /// The kind byte.
         kind: u8,
         /// Its offset.
+        at: u64,
+    },
+    /// A closing record whose length field is not 0: not what a copier writes, and two
+    /// spellings of one record would let two different files read the same.
+    #[error("closing record at byte {at} has length {length} (must be 0)")]
+    ClosedWithLength {
+        /// The length field.
+        length: u32,
+        /// The record's offset.
         at: u64,
     },
     /// Reading failed.
@@ -208,7 +223,13 @@ impl<R: Read> Reader<R> {
                 time,
                 bytes: u64::from(length),
             },
-            CLOSED => Record::Closed { time },
+            CLOSED if length == 0 => Record::Closed { time },
+            CLOSED => {
+                return Err(ReadError::ClosedWithLength {
+                    length,
+                    at: self.at,
+                })
+            }
             kind => return Err(ReadError::BadKind { kind, at: self.at }),
         };
         self.at += (HEADER as u64)
@@ -317,6 +338,26 @@ mod tests {
         ));
         assert_eq!(r.next_record().unwrap(), None);
         assert!(r.truncated);
+    }
+
+    #[test]
+    fn a_closing_record_with_a_length_is_refused() {
+        // Found by the `spool` fuzz target: a closing record with length 0xaaaaaa00 was read
+        // as if it were 0, so different bytes meant the same spool.
+        let mut bytes = spool(|b| encode_closed(b, 4));
+        bytes[4 + 9..4 + 13].copy_from_slice(&0xaaaa_aa00u32.to_be_bytes());
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        assert!(matches!(
+            r.next_record(),
+            Err(ReadError::ClosedWithLength {
+                length: 0xaaaa_aa00,
+                at: 4
+            })
+        ));
+        assert!(matches!(
+            parse_records(&bytes[4..], 4),
+            Err(ReadError::ClosedWithLength { at: 4, .. })
+        ));
     }
 
     #[test]

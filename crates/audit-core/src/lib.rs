@@ -27,6 +27,8 @@ pub mod chain;
 pub mod encoding;
 pub mod event;
 pub mod fold;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod seal;
 pub mod time;

@@ -106,6 +106,8 @@ mod accounts;
 mod action;
 mod check;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod origin;
 mod parse;
 mod policy;

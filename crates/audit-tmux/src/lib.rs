@@ -24,6 +24,8 @@ pub mod conn;
 pub mod control;
 pub mod diff;
 pub mod discovery;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod messages;
 pub mod origin;

@@ -6,6 +6,8 @@ mod access;
 mod cmd;
 mod common;
 mod config;
+#[cfg(test)]
+mod fuzz_config;
 mod hits;
 mod live;
 mod recording;

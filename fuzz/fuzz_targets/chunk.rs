@@ -1,0 +1,4 @@
+//! Fuzz target `chunk`: the check is `audit_capture::fuzzing::chunk`, shared with the corpus-replay test.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| audit_capture::fuzzing::chunk(data));

@@ -1,0 +1,4 @@
+//! Fuzz target `messages`: the check is `audit_tmux::fuzzing::messages`, shared with the corpus-replay test.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| audit_tmux::fuzzing::messages(data));

@@ -428,7 +428,14 @@ impl<'a> Piping<'a> {
             .filter(|(id, p)| p.piped && !self.panes.contains_key(*id))
             .map(|(id, _)| id.clone())
             .collect();
-        let top = view.panes.keys().filter_map(|id| pane_number(id)).max();
+        // The highest id includes spools listed before the look: a pane made and gone by then
+        // whose copier was quick, above one whose copier is still starting.
+        let top = view
+            .panes
+            .keys()
+            .chain(found.keys())
+            .filter_map(|id| pane_number(id))
+            .max();
         if let (Some(highest), Some(top)) = (self.highest, top) {
             waiting.extend(
                 (highest + 1..top)

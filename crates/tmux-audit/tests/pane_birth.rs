@@ -297,6 +297,56 @@ fn a_respawned_pane_that_prints_at_once_is_recorded_from_its_first_byte() {
     });
 }
 
+/// `break-pane`, `join-pane`, `respawn-pane` after a move and `respawn-window` keep a pane's
+/// pipe (3.3a has no hooks for them and needs none): what the pane prints after each is in
+/// its one recording, with no gap.
+#[test]
+fn moves_and_respawns_keep_a_panes_recording() {
+    let server = TmuxServer::start("work");
+    let daemon = recording_daemon(&server);
+    let stay = |marker: &str| program(marker, true);
+    let first = new_window(&server, "work:", &stay("before-any-move"));
+    let moved = pane_of(server.tmux(&[
+        "split-window",
+        "-d",
+        "-P",
+        "-F",
+        "#{pane_id}",
+        "-t",
+        &first,
+        &stay("split-before-break"),
+    ]));
+    let respawn = |pane: &str, marker: &str| {
+        server.tmux(&["respawn-pane", "-k", "-t", pane, &stay(marker)]);
+    };
+    server.tmux(&["break-pane", "-d", "-s", &moved]);
+    respawn(&moved, "after-break");
+    server.tmux(&["join-pane", "-d", "-s", &moved, "-t", &first]);
+    respawn(&moved, "after-join");
+    // The window's first pane keeps its id; the other pane is killed.
+    let window = server.tmux(&["display-message", "-p", "-t", &first, "#{window_id}"]);
+    server.tmux(&[
+        "respawn-window",
+        "-k",
+        "-t",
+        window.trim(),
+        &stay("after-respawn-window"),
+    ]);
+    let still = server.tmux(&["list-panes", "-t", window.trim(), "-F", "#{pane_id}"]);
+    assert_eq!(still.trim(), first, "respawn-window kept its first pane");
+    let expected: Vec<(String, String)> = [
+        (&first, "before-any-move"),
+        (&moved, "split-before-break"),
+        (&moved, "after-break"),
+        (&moved, "after-join"),
+        (&first, "after-respawn-window"),
+    ]
+    .into_iter()
+    .map(|(p, m)| (p.clone(), m.to_owned()))
+    .collect();
+    wait_recorded(&server, &daemon, &expected);
+}
+
 /// `show-hooks ARGS` as tmux prints it.
 fn hooks(server: &TmuxServer, args: &[&str]) -> String {
     let mut all = vec!["show-hooks"];

@@ -86,6 +86,18 @@ pub struct Args {
     json: bool,
 }
 
+impl Args {
+    /// Whether a hit at `t`, with `attached` there then, passes `--since`, `--until` and
+    /// `--user` (someone of that name was attached).
+    fn admits(&self, t: Timestamp, attached: &[&presence::Span]) -> bool {
+        !(self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u))
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|user| attached.iter().any(|a| a.user.as_deref() == Some(user)))
+    }
+}
+
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let matcher = if args.regex {
         Matcher::regex(&args.pattern)?
@@ -140,14 +152,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
         for f in found {
             let t = Timestamp(f.time);
-            if args.since.is_some_and(|s| t < s) || args.until.is_some_and(|u| t > u) {
-                continue;
-            }
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if let Some(user) = &args.user {
-                if !attached.iter().any(|a| a.user.as_deref() == Some(user)) {
-                    continue;
-                }
+            if !args.admits(t, &attached) {
+                continue;
             }
             if args.limit > 0 && shown == args.limit {
                 more = true;
@@ -173,14 +180,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         for (s, f) in pending::hits(&db, store.as_ref(), &log.last, &matcher)? {
             let e = &s.event;
             let t = Timestamp(f.time);
-            if args.since.is_some_and(|s| t < s) || args.until.is_some_and(|u| t > u) {
-                continue;
-            }
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if let Some(user) = &args.user {
-                if !attached.iter().any(|a| a.user.as_deref() == Some(user)) {
-                    continue;
-                }
+            if !args.admits(t, &attached) {
+                continue;
             }
             if args.limit > 0 && shown == args.limit {
                 more = true;

@@ -124,19 +124,19 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 pub fn run(config: Config) -> Result<(), DaemonError> {
     let store = audit_store::open(&config.db, Access::Create)?;
     let _lock = lock::Lock::take(&config.db)?;
-    let (world, head) = replay(store.as_ref())?;
+    let (world, previous) = replay(store.as_ref())?;
     let scope_name = config.scope.display();
     let now = Timestamp::now();
 
     let mut opening = Vec::new();
-    if let Some(head) = head.filter(|h| h.kind != Kind::AuditStopped) {
+    if let Some(previous) = previous.filter(|p| p.head.kind != Kind::AuditStopped) {
         let mut gap = Event::new(now, Kind::AuditGap, &config.host, &scope_name);
-        gap.from = Some(head.time);
+        gap.from = Some(previous.latest);
         gap.until = Some(now);
         gap.reason = Some("unclean-stop".into());
         gap.message = Some(format!(
             "the previous daemon stopped without recording audit-stopped (killed, crashed or power lost); nothing was observed between its last event ({}) and this start",
-            head.time
+            previous.latest
         ));
         opening.push(gap);
     }
@@ -383,19 +383,34 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 }
 
 /// Folds the whole log: the state it describes, and its last event that is not a seal.
-fn replay(store: &dyn EventStore) -> Result<(World, Option<Event>), StoreError> {
+fn replay(store: &dyn EventStore) -> Result<(World, Option<Previous>), StoreError> {
     let mut world = World::default();
-    let mut last = None;
+    let mut last: Option<Previous> = None;
     store.scan(Range::default(), &mut |s| {
         world.apply(&s.event);
         // A seal is made after `audit-stopped` on a clean stop, and a view may record its
         // `audit-access` after it: the last event is what precedes them.
         if !matches!(s.event.kind, Kind::Seal | Kind::AuditAccess) {
-            last = Some(s.event);
+            let latest = match &last {
+                Some(p) if s.event.kind != Kind::AuditStarted => p.latest.max(s.event.time),
+                _ => s.event.time,
+            };
+            last = Some(Previous {
+                head: s.event,
+                latest,
+            });
         }
         true
     })?;
     Ok((world, last))
+}
+
+/// What the previous daemon left: its last event, and the latest time among its events — an
+/// event timed from the kernel (a client's exec) is stored after events observed later, so
+/// the last stored is not always the last observed.
+struct Previous {
+    head: Event,
+    latest: Timestamp,
 }
 
 /// The servers the log believes running, and their panes with their first process: whose

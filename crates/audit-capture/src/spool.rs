@@ -22,6 +22,13 @@ pub fn file_name(pane_number: &str, micros: i64) -> String {
     format!("{pane_number}-{micros}.tas")
 }
 
+/// The name of the folder that holds one tmux server's spools (under the daemon's spool
+/// folder): the first 16 hex digits of the BLAKE3 hash of its socket path, so any path makes a
+/// plain name. The watcher writes there, views and the ingester of leftovers read there.
+pub fn folder_name(server: &str) -> String {
+    blake3::hash(server.as_bytes()).to_hex().as_str()[..16].to_owned()
+}
+
 /// The pane number and the time from a spool's name, `N-MICROS.tas` (see [`file_name`]).
 pub fn name_of(path: &std::path::Path) -> Option<(String, i64)> {
     let name = path.file_name()?.to_str()?.strip_suffix(".tas")?;

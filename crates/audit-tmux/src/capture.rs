@@ -174,8 +174,9 @@ impl<'a> Piping<'a> {
         run_as: Option<crate::owner::Owner>,
         at_daemon_start: bool,
     ) -> Self {
-        let key = blake3::hash(server.as_bytes()).to_hex();
-        let folder = config.spool_dir.join(&key.as_str()[..16]);
+        let folder = config
+            .spool_dir
+            .join(audit_capture::spool::folder_name(server));
         Piping {
             config,
             recorder,

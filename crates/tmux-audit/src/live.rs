@@ -43,8 +43,7 @@ struct Tail {
 impl Follower {
     /// Follows `pane_id` of `server`, recorded into `db`, from after `after` (µs).
     pub fn new(db: &Path, server: &str, pane_id: &str, after: i64) -> Result<Follower> {
-        let key = blake3::hash(server.as_bytes()).to_hex();
-        let folder = audit_daemon::spool_dir_of(db).join(&key.as_str()[..16]);
+        let folder = audit_daemon::spool_dir_of(db).join(spool::folder_name(server));
         std::fs::read_dir(&folder).with_context(|| {
             format!(
                 "cannot read the spools of {server} in {} (following a pane live needs the rights of the server's owner, or root; the daemon must record its output)",
@@ -167,8 +166,7 @@ mod tests {
     fn reads_new_records_of_its_pane_only_skipping_what_was_committed() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
-        let key = blake3::hash(b"/s").to_hex();
-        let folder = audit_daemon::spool_dir_of(&db).join(&key.as_str()[..16]);
+        let folder = audit_daemon::spool_dir_of(&db).join(spool::folder_name("/s"));
         std::fs::create_dir_all(&folder).unwrap();
         let mut bytes = spool::MAGIC.to_vec();
         spool::encode_output(&mut bytes, 5, b"committed");
@@ -195,8 +193,7 @@ mod tests {
     fn links_and_files_with_two_names_are_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
-        let key = blake3::hash(b"/s").to_hex();
-        let folder = audit_daemon::spool_dir_of(&db).join(&key.as_str()[..16]);
+        let folder = audit_daemon::spool_dir_of(&db).join(spool::folder_name("/s"));
         std::fs::create_dir_all(&folder).unwrap();
         let mut bytes = spool::MAGIC.to_vec();
         spool::encode_output(&mut bytes, 10, b"elsewhere");

@@ -438,8 +438,9 @@ impl State {
             };
             // The folder is named by the server's hash; a `server` file that names another
             // server (its owner may write it, under a root daemon) is not believed.
-            let key = blake3::hash(server.as_bytes()).to_hex();
-            if dir.file_name().and_then(|n| n.to_str()) != Some(&key.as_str()[..16]) {
+            if dir.file_name().and_then(|n| n.to_str())
+                != Some(audit_capture::spool::folder_name(&server).as_str())
+            {
                 tracing::warn!(folder = %dir.display(), "spool folder names a server whose hash is not its name: ignored");
                 continue;
             }

@@ -160,16 +160,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 more = true;
                 break 'chunks;
             }
-            let written = if args.json {
-                printer.json(&mut out, s, &f, &attached, true)
-            } else {
-                printer.text(&mut out, s, &f, &attached, shown == 0, true)
-            };
-            match written.and_then(|()| out.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return Ok(ExitCode::SUCCESS)
-                }
-                r => r?,
+            if !printer.hit(&mut out, args.json, s, &f, &attached, shown == 0, true)? {
+                return Ok(ExitCode::SUCCESS);
             }
             shown += 1;
         }
@@ -188,16 +180,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 more = true;
                 break;
             }
-            let written = if args.json {
-                printer.json(&mut out, &s, &f, &attached, false)
-            } else {
-                printer.text(&mut out, &s, &f, &attached, shown == 0, false)
-            };
-            match written.and_then(|()| out.flush()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    return Ok(ExitCode::SUCCESS)
-                }
-                r => r?,
+            if !printer.hit(&mut out, args.json, &s, &f, &attached, shown == 0, false)? {
+                return Ok(ExitCode::SUCCESS);
             }
             shown += 1;
             pending_shown += 1;

@@ -80,6 +80,30 @@ impl<'a> Printer<'a> {
         shlex::try_join(words.iter().copied()).unwrap_or_else(|_| format!("{words:?}"))
     }
 
+    /// Writes one hit (JSON or for people, as asked) and flushes it; `Ok(false)` once the
+    /// reader has gone (a closed pipe ends a search quietly, as `| head` expects).
+    #[allow(clippy::too_many_arguments)]
+    pub fn hit(
+        &self,
+        out: &mut impl Write,
+        json: bool,
+        s: &Stored,
+        f: &Found,
+        attached: &[&Span],
+        first: bool,
+        committed: bool,
+    ) -> std::io::Result<bool> {
+        let written = if json {
+            self.json(out, s, f, attached, committed)
+        } else {
+            self.text(out, s, f, attached, first, committed)
+        };
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+            r => r.map(|()| true),
+        }
+    }
+
     pub fn json(
         &self,
         out: &mut impl Write,

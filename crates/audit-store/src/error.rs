@@ -36,6 +36,15 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
+    /// The store was written by an older version; the daemon brings it up to date when it
+    /// next opens it (views only read).
+    #[error("store {} has schema version {version}, from an older tmux-audit: restart the daemon (`tmux-audit daemon`) once to upgrade it", path.display())]
+    Outdated {
+        /// Which store.
+        path: PathBuf,
+        /// Its schema version.
+        version: i64,
+    },
     /// A stored record cannot be read back (see `tmux-audit verify`).
     #[error("store {}: seq {seq} is unreadable: {what} (run `tmux-audit verify`)", path.display())]
     Corrupt {

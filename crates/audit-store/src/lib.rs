@@ -2,8 +2,14 @@
 //!
 //! A store assigns each appended event its `seq` and chain hash (computed by
 //! [`audit_core::chain`]) in the same transaction that writes it, so a record is either stored
-//! whole, linked to the one before, or not at all. Views read through the same trait, and
-//! [`EventStore::inspect`] re-checks every stored byte against the chain.
+//! whole, linked to the one before, or not at all.
+//!
+//! The interface is split by who needs what: [`Reader`] is every query a view asks — events
+//! matching a [`Filter`] (host, server, session, pane, kind, user, time), a chunk, full-text
+//! candidates, the head — each answered with the backend's own indexes rather than a scan
+//! filtered in Rust; [`Writer`] appends; [`SinkCursors`] keeps the forwarders' places, which
+//! are not part of the record. [`EventStore`] is all three. [`Reader::inspect`] re-checks every
+//! stored byte against the chain.
 //!
 //! The backend is chosen once, at the edge, by [`open`]: today the embedded SQLite store
 //! ([`SqliteStore`]); a PostgreSQL backend for fleets can implement the same trait without
@@ -11,25 +17,61 @@
 #![deny(missing_docs)]
 
 mod error;
+mod query;
 mod sqlite;
 
 pub use error::StoreError;
+pub use query::{server_matches, Filter};
 pub use sqlite::SqliteStore;
 
-use audit_core::{ChainHash, Event, InspectReport, Stored, Timestamp};
+use audit_core::{ChainHash, Event, InspectReport, Stored};
 use std::path::Path;
 
-/// Which stored events a scan visits. Bounds are inclusive.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Range {
-    /// Only events at or after this time.
-    pub since: Option<Timestamp>,
-    /// Only events at or before this time.
-    pub until: Option<Timestamp>,
+/// Reading the log: every query a view asks, each answered by the backend's own indexes.
+///
+/// Methods that visit call `visit` in `seq` order until it returns `false`.
+pub trait Reader: Send {
+    /// The last stored record, if any.
+    fn head(&self) -> Result<Option<Stored>, StoreError>;
+
+    /// Visits the stored events `filter` admits (see [`Filter`]), in `seq` order.
+    fn events(
+        &self,
+        filter: &Filter,
+        visit: &mut dyn FnMut(Stored) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// Visits, in `seq` order, at most `limit` stored events whose `seq` is greater than
+    /// `after` (`0`: from the first): how a forwarder reads on from its cursor.
+    fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+        visit: &mut dyn FnMut(Stored) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// The compressed chunk stored with the `pane-output` event at `seq`.
+    fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits, in `seq` order, the seqs of the `pane-output` events `filter` admits whose
+    /// indexed text contains every token (run of letters and digits, case-insensitive) of
+    /// `words`. Candidates only: callers confirm each in the chunk. No tokens, no candidates.
+    fn search_candidates(
+        &self,
+        words: &[String],
+        filter: &Filter,
+        visit: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// Re-checks every record against the chain, every index column against its record and
+    /// every output chunk against its digest, and names everything found wrong
+    /// ([`InspectReport::findings`]; empty: intact). `Err(..)` means it could not be checked.
+    fn inspect(&self) -> Result<InspectReport, StoreError>;
 }
 
-/// An append-only, hash-chained event log.
-pub trait EventStore: Send {
+/// Appending to the log: what the daemon (and nothing else but a viewer recording its own
+/// access) does.
+pub trait Writer: Reader {
     /// Appends `events` in order, in one transaction, giving each the next `seq` and its chain
     /// hash. Returns them as stored.
     fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError>;
@@ -48,50 +90,24 @@ pub trait EventStore: Send {
         &mut self,
         make: &mut dyn FnMut(u64, &ChainHash) -> Event,
     ) -> Result<Stored, StoreError>;
+}
 
-    /// The compressed chunk stored with the `pane-output` event at `seq`.
-    fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// Visits, in `seq` order, the `pane-output` events whose indexed text contains every token
-    /// (run of letters and digits, case-insensitive) of `words`. Candidates only: callers confirm
-    /// each in the chunk. No tokens, no candidates.
-    fn search_text(
-        &self,
-        words: &[String],
-        visit: &mut dyn FnMut(u64) -> bool,
-    ) -> Result<(), StoreError>;
-
-    /// The last stored record, if any.
-    fn head(&self) -> Result<Option<Stored>, StoreError>;
-
-    /// Visits stored events in `seq` order; `visit` returns `false` to stop early.
-    fn scan(&self, range: Range, visit: &mut dyn FnMut(Stored) -> bool) -> Result<(), StoreError>;
-
-    /// Visits, in `seq` order, at most `limit` stored events whose `seq` is greater than
-    /// `after` (`0`: from the first): how a forwarder reads on from its cursor.
-    fn scan_after(
-        &self,
-        after: u64,
-        limit: usize,
-        visit: &mut dyn FnMut(Stored) -> bool,
-    ) -> Result<(), StoreError>;
-
+/// Where each forwarding sink has got to: outside the hash chain, they only decide what is
+/// sent next. A tampered cursor can cause redelivery or skipping; skipping shows at the
+/// receiver as a gap in `seq`, which every forwarded event carries.
+pub trait SinkCursors {
     /// The last `seq` the forwarding sink `name` has delivered, if it has a cursor.
-    ///
-    /// Sink cursors live outside the hash chain: they only decide what is sent next. A tampered
-    /// cursor can cause redelivery or skipping; skipping shows at the receiver as a gap in
-    /// `seq`, which every forwarded event carries.
     fn sink_cursor(&self, name: &str) -> Result<Option<u64>, StoreError>;
 
-    /// Records that the sink `name` has delivered everything up to `seq` (see
-    /// [`EventStore::sink_cursor`]). Refused by a store opened [`Access::ReadOnly`].
+    /// Records that the sink `name` has delivered everything up to `seq`. Refused by a store
+    /// opened [`Access::ReadOnly`].
     fn set_sink_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError>;
-
-    /// Re-checks every record against the chain, every index column against its record and
-    /// every output chunk against its digest, and names everything found wrong
-    /// ([`InspectReport::findings`]; empty: intact). `Err(..)` means it could not be checked.
-    fn inspect(&self) -> Result<InspectReport, StoreError>;
 }
+
+/// A whole store: the log to read and append, and the sinks' cursors beside it.
+pub trait EventStore: Writer + SinkCursors {}
+
+impl<T: Writer + SinkCursors> EventStore for T {}
 
 /// What a `pane-output` event carries into the store beside itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode — nothing to install or start.
 //!
 //! Each row holds the event's canonical bytes (`data`, exactly what is hashed) and its chain
-//! `hash`; `time`, `kind`, `server` and `session` are copies kept only for indexed lookups, and
-//! `verify` checks them against `data`. Triggers refuse `UPDATE` and `DELETE` so no tool edits
+//! `hash`; `time`, `kind`, `server`, `session`, `host`, `session_id`, `pane` and `user` are
+//! copies kept only for indexed lookups (a [`Filter`](crate::Filter) becomes a `WHERE` over
+//! them), and `verify` checks them against `data`. Triggers refuse `UPDATE` and `DELETE` so no tool edits
 //! the log by accident; they stop no determined attacker — the chain is what detects that.
 //!
 //! Recorded output lives beside the events: `chunks` holds each compressed chunk under the `seq`
@@ -10,10 +11,10 @@
 //! index (no positions, `detail=none`, to stay small) of the rendered text, keyed by the same
 //! `seq`. The index is derived data — search confirms every candidate against the chunk itself.
 
-use crate::{Access, Attachment, EventStore, Range, StoreError};
+use crate::{Access, Attachment, Filter, Reader, SinkCursors, StoreError, Writer};
 use audit_core::chain::{self, ChainHash, GENESIS};
-use audit_core::inspect::{ChunkPlace, Finding, InspectReport, Inspector};
-use audit_core::{encoding, Event, Kind, Stored};
+use audit_core::inspect::InspectReport;
+use audit_core::{encoding, Event, Stored};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -21,20 +22,33 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod forwarding;
+mod inspect;
+mod schema;
+mod select;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    seq     INTEGER PRIMARY KEY,
-    time    INTEGER NOT NULL,
-    kind    TEXT NOT NULL,
-    server  TEXT NOT NULL,
-    session TEXT,
-    data    BLOB NOT NULL,
-    hash    BLOB NOT NULL
+    seq        INTEGER PRIMARY KEY,
+    time       INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    server     TEXT NOT NULL,
+    session    TEXT,
+    data       BLOB NOT NULL,
+    hash       BLOB NOT NULL,
+    host       TEXT,
+    session_id TEXT,
+    pane       TEXT,
+    user       TEXT
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, seq);
+CREATE INDEX IF NOT EXISTS events_host ON events(host, seq);
+CREATE INDEX IF NOT EXISTS events_pane ON events(pane, seq) WHERE pane IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_session_name ON events(session) WHERE session IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_session_id ON events(session_id, server);
+CREATE INDEX IF NOT EXISTS events_user ON events(user) WHERE user IS NOT NULL;
 CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'tmux-audit events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
@@ -147,10 +161,16 @@ impl SqliteStore {
             });
         }
         if access == Access::ReadOnly {
-            if !has_events || version != SCHEMA_VERSION {
+            if !has_events {
                 return Err(StoreError::Foreign {
                     path: self.path.clone(),
                     what: "no events table".into(),
+                });
+            }
+            if version != SCHEMA_VERSION {
+                return Err(StoreError::Outdated {
+                    path: self.path.clone(),
+                    version,
                 });
             }
             return Ok(());
@@ -174,6 +194,9 @@ impl SqliteStore {
         self.conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(self.sql_err())?;
+        if has_events && version < SCHEMA_VERSION {
+            schema::upgrade(&self.conn, &self.path)?;
+        }
         self.conn.execute_batch(SCHEMA).map_err(self.sql_err())?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -240,8 +263,7 @@ impl SqliteStore {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO events (seq, time, kind, server, session, data, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    INSERT_EVENT,
                 )
                 .map_err(sql)?;
             let mut insert_chunk = tx
@@ -256,15 +278,7 @@ impl SqliteStore {
                 let data = encoding::encode(seq, event);
                 let hash = chain::link(&prev, &data);
                 insert
-                    .execute(params![
-                        seq as i64,
-                        event.time.as_micros(),
-                        event.kind.as_str(),
-                        event.server,
-                        event.session,
-                        data,
-                        &hash[..],
-                    ])
+                    .execute(row_params(seq, event, &data, &hash))
                     .map_err(sql)?;
                 if let Some(a) = attachment {
                     insert_chunk
@@ -325,7 +339,7 @@ impl SqliteStore {
     }
 }
 
-impl EventStore for SqliteStore {
+impl Writer for SqliteStore {
     fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError> {
         self.append_rows(events.iter().map(|e| (e, None)))
     }
@@ -355,38 +369,19 @@ impl EventStore for SqliteStore {
         let seq = head_seq + 1;
         let data = encoding::encode(seq, &event);
         let hash = chain::link(&head, &data);
-        tx.execute(
-            "INSERT INTO events (seq, time, kind, server, session, data, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                seq as i64,
-                event.time.as_micros(),
-                event.kind.as_str(),
-                event.server,
-                event.session,
-                data,
-                &hash[..],
-            ],
-        )
-        .map_err(sql)?;
+        tx.execute(INSERT_EVENT, row_params(seq, &event, &data, &hash))
+            .map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(Stored { seq, event, hash })
     }
 
-    fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT data FROM chunks WHERE seq = ?1",
-                [seq as i64],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.sql_err())
-    }
+}
 
-    fn search_text(
+impl Reader for SqliteStore {
+    fn search_candidates(
         &self,
         words: &[String],
+        filter: &Filter,
         visit: &mut dyn FnMut(u64) -> bool,
     ) -> Result<(), StoreError> {
         // The index holds tokens (runs of letters and digits); so does the query. Each token is
@@ -400,12 +395,20 @@ impl EventStore for SqliteStore {
         if tokens.is_empty() {
             return Ok(());
         }
-        let query = tokens.join(" AND ");
+        let mut clause = select::Clause::of(filter);
+        clause.params.insert(0, tokens.join(" AND ").into());
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT rowid FROM chunk_text WHERE chunk_text MATCH ?1 ORDER BY rowid")
+            .prepare_cached(&format!(
+                "SELECT t.rowid FROM chunk_text t JOIN events e ON e.seq = t.rowid
+                 WHERE chunk_text MATCH ? AND e.kind = 'pane-output' AND {}
+                 ORDER BY t.rowid",
+                clause.sql
+            ))
             .map_err(self.sql_err())?;
-        let mut rows = stmt.query([query]).map_err(self.sql_err())?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(clause.params))
+            .map_err(self.sql_err())?;
         while let Some(row) = rows.next().map_err(self.sql_err())? {
             let seq: i64 = row.get(0).map_err(self.sql_err())?;
             if !visit(seq as u64) {
@@ -429,21 +432,26 @@ impl EventStore for SqliteStore {
             .transpose()
     }
 
-    fn scan(&self, range: Range, visit: &mut dyn FnMut(Stored) -> bool) -> Result<(), StoreError> {
+    fn events(
+        &self,
+        filter: &Filter,
+        visit: &mut dyn FnMut(Stored) -> bool,
+    ) -> Result<(), StoreError> {
+        let clause = select::Clause::of(filter);
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT seq, data, hash FROM events
-                 WHERE time >= ?1 AND time <= ?2 ORDER BY seq",
-            )
+            .prepare_cached(&format!(
+                "SELECT e.seq, e.data, e.hash FROM events e WHERE {} ORDER BY e.seq",
+                clause.sql
+            ))
             .map_err(self.sql_err())?;
-        let since = range.since.map_or(i64::MIN, |t| t.as_micros());
-        let until = range.until.map_or(i64::MAX, |t| t.as_micros());
-        let rows = stmt.query(params![since, until]).map_err(self.sql_err())?;
+        let rows = stmt
+            .query(rusqlite::params_from_iter(clause.params))
+            .map_err(self.sql_err())?;
         self.visit_rows(rows, visit)
     }
 
-    fn scan_after(
+    fn events_after(
         &self,
         after: u64,
         limit: usize,
@@ -452,6 +460,23 @@ impl EventStore for SqliteStore {
         self.scan_after_seq(after, limit, visit)
     }
 
+    fn chunk(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT data FROM chunks WHERE seq = ?1",
+                [seq as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())
+    }
+
+    fn inspect(&self) -> Result<InspectReport, StoreError> {
+        self.inspect_all()
+    }
+}
+
+impl SinkCursors for SqliteStore {
     fn sink_cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
         self.read_sink_cursor(name)
     }
@@ -459,78 +484,32 @@ impl EventStore for SqliteStore {
     fn set_sink_cursor(&self, name: &str, seq: u64) -> Result<(), StoreError> {
         self.write_sink_cursor(name, seq)
     }
-
-    fn inspect(&self) -> Result<InspectReport, StoreError> {
-        // One read transaction: a consistent snapshot while the daemon goes on appending (WAL
-        // readers do not block the writer).
-        let tx = self.conn.unchecked_transaction().map_err(self.sql_err())?;
-        let mut stmt = tx
-            .prepare(
-                "SELECT e.seq, e.time, e.kind, e.server, e.session, e.data, e.hash, c.data
-                 FROM events e LEFT JOIN chunks c ON c.seq = e.seq ORDER BY e.seq",
-            )
-            .map_err(self.sql_err())?;
-        let mut rows = stmt.query([]).map_err(self.sql_err())?;
-        let mut inspector = Inspector::default();
-        while let Some(row) = rows.next().map_err(self.sql_err())? {
-            let seq: i64 = row.get(0).map_err(self.sql_err())?;
-            let seq = seq as u64;
-            // A column of the wrong SQL type is an edit too, not a reason to give up.
-            let blob = |i| row.get_ref(i).ok().and_then(|v| v.as_blob().ok());
-            let Some(event) = inspector.push(
-                seq,
-                blob(5).unwrap_or_default(),
-                blob(6).unwrap_or_default(),
-            ) else {
-                continue;
-            };
-            let mut edited = |column| inspector.flag(Finding::ColumnEdited { seq, column });
-            if row.get::<_, i64>(1).ok() != Some(event.time.as_micros()) {
-                edited("time");
-            }
-            if row.get_ref(2).ok().and_then(|v| v.as_str().ok()) != Some(event.kind.as_str()) {
-                edited("kind");
-            }
-            if row.get_ref(3).ok().and_then(|v| v.as_str().ok()) != Some(event.server.as_str()) {
-                edited("server");
-            }
-            if row.get::<_, Option<String>>(4).ok() != Some(event.session.clone()) {
-                edited("session");
-            }
-            if event.kind == Kind::PaneOutput {
-                if let Some(problem) = check_chunk(seq, &event, blob(7)) {
-                    inspector.flag(problem);
-                }
-            }
-        }
-        let mut orphans = tx
-            .prepare(
-                "SELECT c.seq FROM chunks c LEFT JOIN events e ON e.seq = c.seq
-                 WHERE e.seq IS NULL OR e.kind != 'pane-output'",
-            )
-            .map_err(self.sql_err())?;
-        let mut rows = orphans.query([]).map_err(self.sql_err())?;
-        while let Some(row) = rows.next().map_err(self.sql_err())? {
-            let seq: i64 = row.get(0).map_err(self.sql_err())?;
-            inspector.flag(Finding::ChunkUnclaimed { seq: seq as u64 });
-        }
-        Ok(inspector.finish())
-    }
 }
 
-/// Checks a stored chunk against the digest its `pane-output` event carries.
-fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Option<Finding> {
-    let place = || ChunkPlace {
-        seq,
-        pane_id: event.pane_id.clone().unwrap_or_default(),
-        from: event.from,
-        until: event.until,
-    };
-    let Some(chunk) = chunk else {
-        return Some(Finding::ChunkMissing(place()));
-    };
-    let digest = blake3::hash(chunk).to_hex();
-    (event.digest.as_deref() != Some(digest.as_str())).then(|| Finding::ChunkChanged(place()))
+const INSERT_EVENT: &str = "INSERT INTO events
+    (seq, time, kind, server, session, host, session_id, pane, user, data, hash)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// The values of one `events` row, in [`INSERT_EVENT`]'s order.
+fn row_params<'a>(
+    seq: u64,
+    event: &'a Event,
+    data: &'a [u8],
+    hash: &'a ChainHash,
+) -> impl rusqlite::Params + 'a {
+    (
+        seq as i64,
+        event.time.as_micros(),
+        event.kind.as_str(),
+        &event.server,
+        &event.session,
+        &event.host,
+        &event.session_id,
+        &event.pane_id,
+        &event.user,
+        data,
+        &hash[..],
+    )
 }
 
 /// The last record's seq and hash (0 and [`GENESIS`] for an empty log), read in `tx`.

@@ -30,7 +30,7 @@ mod writer;
 
 use audit_core::fold::World;
 use audit_core::{Event, Kind, Observed, Timestamp};
-use audit_store::{Access, EventStore, Range, StoreError};
+use audit_store::{Access, EventStore, Filter, StoreError};
 use audit_tmux::capture::PaneMeta;
 use audit_tmux::discovery::{self, Scope};
 use audit_tmux::Shutdown;
@@ -386,7 +386,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
 fn replay(store: &dyn EventStore) -> Result<(World, Option<Previous>), StoreError> {
     let mut world = World::default();
     let mut last: Option<Previous> = None;
-    store.scan(Range::default(), &mut |s| {
+    store.events(&Filter::all(), &mut |s| {
         world.apply(&s.event);
         // A seal is made after `audit-stopped` on a clean stop, and a view may record its
         // `audit-access` after it: the last event is what precedes them.

@@ -3,7 +3,7 @@
 //!
 //! A forwarder is a view: it only reads the store, so a dead sink can never slow recording.
 //! Each configured sink ([`SinkSpec`], the `[[sink]]` tables of the daemon's config) runs on its
-//! own thread with its own store connection and cursor (`EventStore::sink_cursor`):
+//! own thread with its own store connection and cursor (`SinkCursors::sink_cursor`):
 //!
 //! ```text
 //! store ──scan_after(cursor)──▶ kinds filter ──▶ encode (pure) ──▶ deliver (I/O) ──ack──▶ save cursor

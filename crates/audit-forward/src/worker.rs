@@ -103,7 +103,7 @@ impl Worker {
 
     fn read_batch(&self) -> Result<Vec<Stored>, audit_store::StoreError> {
         let mut batch = Vec::new();
-        self.store.scan_after(self.cursor, BATCH, &mut |s| {
+        self.store.events_after(self.cursor, BATCH, &mut |s| {
             batch.push(s);
             true
         })?;

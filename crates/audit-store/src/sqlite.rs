@@ -261,11 +261,7 @@ impl SqliteStore {
         let mut stored = Vec::with_capacity(rows.len());
         let mut with_output = false;
         {
-            let mut insert = tx
-                .prepare_cached(
-                    INSERT_EVENT,
-                )
-                .map_err(sql)?;
+            let mut insert = tx.prepare_cached(INSERT_EVENT).map_err(sql)?;
             let mut insert_chunk = tx
                 .prepare_cached("INSERT INTO chunks (seq, data) VALUES (?1, ?2)")
                 .map_err(sql)?;
@@ -374,7 +370,6 @@ impl Writer for SqliteStore {
         tx.commit().map_err(sql)?;
         Ok(Stored { seq, event, hash })
     }
-
 }
 
 impl Reader for SqliteStore {

@@ -6,9 +6,7 @@
 
 use audit_core::chain::{self, GENESIS};
 use audit_core::{encoding, Event, Finding, Kind, Timestamp};
-use audit_store::{
-    Access, Attachment, EventStore, Filter, Reader, SqliteStore, StoreError,
-};
+use audit_store::{Access, Attachment, EventStore, Filter, Reader, SqliteStore, StoreError};
 use std::path::PathBuf;
 
 /// A place a store lives, with what the suite needs beyond the store interface.
@@ -124,7 +122,10 @@ fn append_assigns_gapless_seq_and_links_hashes() {
             .unwrap();
         let seqs: Vec<u64> = a.iter().chain(&b).map(|s| s.seq).collect();
         assert_eq!(seqs, [1, 2, 3], "{name}");
-        assert_eq!(b[0].hash, chain::link(&a[0].hash, &encoding::encode(2, &b[0].event)));
+        assert_eq!(
+            b[0].hash,
+            chain::link(&a[0].hash, &encoding::encode(2, &b[0].event))
+        );
         assert_eq!(store.head().unwrap().unwrap(), b[1], "{name}");
         let report = store.inspect().unwrap();
         assert!(report.intact(), "{name}: {:?}", report.findings);
@@ -148,9 +149,7 @@ fn append_after_head_makes_the_event_from_the_head_it_follows() {
             .unwrap();
         assert_eq!(seen, [(0, GENESIS)], "{name}: an empty log's head");
         assert_eq!((first.seq, first.event.epoch), (1, Some(0)), "{name}");
-        let more = store
-            .append(&[event(2, Kind::WindowCreated, "s")])
-            .unwrap();
+        let more = store.append(&[event(2, Kind::WindowCreated, "s")]).unwrap();
         let sealed = store
             .append_after_head(&mut |seq, head| {
                 seen.push((seq, *head));
@@ -189,11 +188,13 @@ fn events_filter_by_time_and_stop_early() {
 
 /// A small log of two hosts, two servers, renamed sessions, panes and users.
 fn mixed_log() -> Vec<Event> {
-    let at = |t, kind, host: &str, server: &str| {
-        Event::new(Timestamp::from_secs(t), kind, host, server)
-    };
+    let at =
+        |t, kind, host: &str, server: &str| Event::new(Timestamp::from_secs(t), kind, host, server);
     let mut log = Vec::new();
-    for (i, host, server) in [(0, "web-1", "/tmp/a/default"), (100, "web-2", "/tmp/b/work")] {
+    for (i, host, server) in [
+        (0, "web-1", "/tmp/a/default"),
+        (100, "web-2", "/tmp/b/work"),
+    ] {
         let mut created = at(i + 1, Kind::SessionCreated, host, server);
         created.session = Some("dev".into());
         created.session_id = Some("$0".into());
@@ -295,7 +296,9 @@ fn hostile_strings_are_kept_exactly_and_are_no_query_syntax() {
         let mut e = event(1, Kind::SessionCreated, hostile);
         e.session_id = Some(hostile.to_owned());
         e.user = Some("' OR 1=1 --".to_owned());
-        store.append(&[e, event(2, Kind::SessionCreated, "x")]).unwrap();
+        store
+            .append(&[e, event(2, Kind::SessionCreated, "x")])
+            .unwrap();
         let got = store.head().unwrap().unwrap();
         assert_eq!(got.event.session.as_deref(), Some("x"), "{name}");
         let by = |f: Filter| seqs(store.as_ref(), &f);
@@ -315,7 +318,11 @@ fn hostile_strings_are_kept_exactly_and_are_no_query_syntax() {
             [1],
             "{name}"
         );
-        assert_eq!(by(Filter::all().on_server("%_")), Vec::<u64>::new(), "{name}");
+        assert_eq!(
+            by(Filter::all().on_server("%_")),
+            Vec::<u64>::new(),
+            "{name}"
+        );
         assert_eq!(by(Filter::all().on_server("sock")), [1, 2], "{name}");
     }
 }
@@ -341,7 +348,15 @@ fn an_edited_copied_column_or_record_is_found() {
         store
             .append(&[event(1, Kind::SessionCreated, "a"), e])
             .unwrap();
-        for column in ["session", "session_id", "pane", "user", "host", "server", "kind"] {
+        for column in [
+            "session",
+            "session_id",
+            "pane",
+            "user",
+            "host",
+            "server",
+            "kind",
+        ] {
             backend.edit_column(2, column, "z");
             assert_eq!(
                 store.inspect().unwrap().findings,
@@ -358,7 +373,10 @@ fn an_edited_copied_column_or_record_is_found() {
                 _ => "client-attached",
             };
             backend.edit_column(2, column, original);
-            assert!(store.inspect().unwrap().intact(), "{name}: {column} put back");
+            assert!(
+                store.inspect().unwrap().intact(),
+                "{name}: {column} put back"
+            );
         }
         let mut data = encoding::encode(1, &event(1, Kind::SessionCreated, "a"));
         let at = data.len() - 1;
@@ -419,16 +437,28 @@ fn chunks_are_stored_with_their_event_and_found_by_words_within_a_filter() {
             seqs
         };
         let all = Filter::all();
-        assert_eq!(find(&["DROP", "TABLE"], &all), [2, 3], "{name}: case-insensitive");
+        assert_eq!(
+            find(&["DROP", "TABLE"], &all),
+            [2, 3],
+            "{name}: case-insensitive"
+        );
         assert_eq!(find(&["users"], &all), [2], "{name}");
-        assert_eq!(find(&["select\" OR \"x"], &all), Vec::<u64>::new(), "{name}: no syntax");
+        assert_eq!(
+            find(&["select\" OR \"x"], &all),
+            Vec::<u64>::new(),
+            "{name}: no syntax"
+        );
         assert_eq!(find(&[], &all), Vec::<u64>::new(), "{name}");
         let pane = Filter::all().on_pane("%2");
         assert_eq!(find(&["drop"], &pane), [3], "{name}: by pane");
         let late = Filter::all().since(Some(Timestamp::from_secs(3)));
         assert_eq!(find(&["table"], &late), [3], "{name}: by time");
         let elsewhere = Filter::all().on_server("other");
-        assert_eq!(find(&["table"], &elsewhere), Vec::<u64>::new(), "{name}: by server");
+        assert_eq!(
+            find(&["table"], &elsewhere),
+            Vec::<u64>::new(),
+            "{name}: by server"
+        );
         let mut first = Vec::new();
         store
             .search_candidates(&["table".into()], &all, &mut |seq| {
@@ -544,9 +574,14 @@ fn a_read_only_store_reads_but_refuses_every_write() {
         assert_eq!(reader.head().unwrap(), writer.head().unwrap(), "{name}");
         assert_eq!(reader.sink_cursor("webhook:http://x").unwrap(), Some(1));
         let err = reader.set_sink_cursor("webhook:http://x", 2).unwrap_err();
-        assert!(matches!(err, StoreError::ReadOnly { .. }), "{name}: {err:?}");
+        assert!(
+            matches!(err, StoreError::ReadOnly { .. }),
+            "{name}: {err:?}"
+        );
         assert!(err.to_string().contains("read-only"), "{err}");
-        assert!(reader.append(&[event(2, Kind::SessionCreated, "b")]).is_err());
+        assert!(reader
+            .append(&[event(2, Kind::SessionCreated, "b")])
+            .is_err());
         assert_eq!(writer.sink_cursor("webhook:http://x").unwrap(), Some(1));
         assert_eq!(writer.head().unwrap().unwrap().seq, 1, "{name}");
     }
@@ -683,7 +718,10 @@ fn sqlite_schema_2_store_is_upgraded_by_a_writer_and_refused_clearly_by_a_reader
     }
     drop(conn);
     let err = SqliteStore::open(&path, Access::ReadOnly).unwrap_err();
-    assert!(matches!(err, StoreError::Outdated { version: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Outdated { version: 2, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("restart the daemon"), "{err}");
 
     let store = SqliteStore::open(&path, Access::Create).unwrap();

@@ -2,8 +2,8 @@
 //! log through the store trait.
 
 use anyhow::{bail, Result};
-use audit_core::{Stored, Timestamp};
-use audit_store::{Access, EventStore, Range};
+use audit_core::Stored;
+use audit_store::{Access, EventStore, Filter};
 use audit_tmux::discovery;
 use clap::Args;
 use std::path::PathBuf;
@@ -73,32 +73,30 @@ pub fn absolute(path: &std::path::Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Every stored event up to `until`, restricted to the server `-L`/`-S` names (an error if the
-/// store has never seen it).
-pub fn events(
-    global: &Global,
-    store: &dyn EventStore,
-    until: Option<Timestamp>,
-) -> Result<Vec<Stored>> {
+/// The stored events `filter` admits, on the server `-L`/`-S` names (an error if the store has
+/// never seen it, unless the filter ends before now: it may not have existed yet).
+pub fn events(global: &Global, store: &dyn EventStore, mut filter: Filter) -> Result<Vec<Stored>> {
     let server = global.server().map(|p| p.display().to_string());
+    filter.server = server.clone().or(filter.server);
     let mut out = Vec::new();
-    let mut seen_server = false;
-    let range = Range { since: None, until };
-    store.scan(range, &mut |s| {
-        match &server {
-            Some(want) if &s.event.server != want => {}
-            Some(_) => {
-                seen_server = true;
-                out.push(s);
-            }
-            None => out.push(s),
-        }
+    store.events(&filter, &mut |s| {
+        out.push(s);
         true
     })?;
     if let Some(server) = server {
-        if !seen_server && until.is_none() {
+        if out.is_empty() && filter.until.is_none() && !store_knows(store, &server)? {
             bail!("unknown server {server}: the store has no events for it (check -L/-S, or list servers with `tmux-audit log`)");
         }
     }
     Ok(out)
+}
+
+/// Whether the store holds any event of `server`.
+pub fn store_knows(store: &dyn EventStore, server: &str) -> Result<bool> {
+    let mut any = false;
+    store.events(&Filter::all().on_server(server), &mut |_| {
+        any = true;
+        false
+    })?;
+    Ok(any)
 }

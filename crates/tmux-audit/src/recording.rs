@@ -17,10 +17,9 @@ use audit_capture::chunk::{self, Chunk};
 use audit_core::{Kind, Stored, Timestamp};
 use audit_screen::replay::seek_chunk;
 use audit_screen::Window;
-use audit_store::{EventStore, Range};
+use audit_store::{EventStore, Filter};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 /// Which pane, and which part of its recording.
@@ -162,38 +161,42 @@ impl Recording {
             (Some(TimeArg::At(t)), _) | (_, Some(TimeArg::At(t))) => t,
             _ => Timestamp::now(),
         };
-        // First pass: which pane is meant (one candidate chunk per server), and server starts.
+        // First: which pane is meant (one candidate chunk per server), and server starts.
+        let pane = match &target.pane {
+            PaneArg::Id(id) => Some(id.clone()),
+            PaneArg::Position { .. } => None,
+        };
         let mut candidates = Candidates::new(&target.pane, at);
-        let mut starts: BTreeMap<String, Vec<(Timestamp, Option<i64>)>> = BTreeMap::new();
-        store.scan(Range::default(), &mut |s| {
-            let e = &s.event;
-            if !on_server(&e.server) {
-                return true;
-            }
-            match e.kind {
-                Kind::ServerStarted => starts
-                    .entry(e.server.clone())
-                    .or_default()
-                    .push((e.time, e.pid)),
-                Kind::PaneOutput => candidates.offer(s),
-                _ => {}
+        let outputs = Filter {
+            server: socket.clone(),
+            pane,
+            ..Filter::kinds(&[Kind::PaneOutput])
+        };
+        store.events(&outputs, &mut |s| {
+            if on_server(&s.event.server) {
+                candidates.offer(s);
             }
             true
         })?;
         let (server, pane_id, anchor) = candidates.pick(target.server.as_deref())?;
-        let life = life(starts.get(&server).map_or(&[][..], Vec::as_slice), anchor);
+        let mut starts = Vec::new();
+        let started = Filter::kinds(&[Kind::ServerStarted]).on_server(&server);
+        store.events(&started, &mut |s| {
+            starts.push((s.event.time, s.event.pid));
+            true
+        })?;
+        let life = life(&starts, anchor);
 
-        // Second pass: that pane's chunks in that server life (each event comes after its
-        // chunk's start, so nothing before the life's start is needed).
+        // Then: that pane's chunks in that server life (each event comes after its chunk's
+        // start, so nothing before the life's start is needed).
         let mut events = Vec::new();
         let since = (life.start != Timestamp(i64::MIN)).then_some(life.start);
-        store.scan(Range { since, until: None }, &mut |s| {
-            let e = &s.event;
-            if e.kind == Kind::PaneOutput
-                && e.server == server
-                && e.pane_id.as_deref() == Some(pane_id.as_str())
-                && life.contains(&start_of(&s))
-            {
+        let chunks = Filter::kinds(&[Kind::PaneOutput])
+            .on_server(&server)
+            .on_pane(&pane_id)
+            .since(since);
+        store.events(&chunks, &mut |s| {
+            if s.event.server == server && life.contains(&start_of(&s)) {
                 events.push(s);
             }
             true
@@ -338,13 +341,7 @@ fn start_of(s: &Stored) -> Timestamp {
     s.event.from.unwrap_or(s.event.time)
 }
 
-/// `--server NAME`: the socket path itself, or its file name (the `-L` name).
-pub fn server_matches(server: &str, want: &str) -> bool {
-    server == want
-        || Path::new(server)
-            .file_name()
-            .is_some_and(|name| name == std::ffi::OsStr::new(want))
-}
+pub use audit_store::server_matches;
 
 /// The chunk that names the pane at the asked time, one per server, gathered during a scan.
 struct Candidates<'a> {
@@ -496,12 +493,5 @@ mod tests {
         );
         assert_eq!(life(&starts, t(35)), t(30)..t(i64::MAX));
         assert_eq!(life(&starts, t(5)), t(i64::MIN)..t(10));
-    }
-
-    #[test]
-    fn server_names_match_path_or_socket_name() {
-        assert!(server_matches("/tmp/tmux-0/default", "default"));
-        assert!(server_matches("/tmp/tmux-0/default", "/tmp/tmux-0/default"));
-        assert!(!server_matches("/tmp/tmux-0/default", "work"));
     }
 }

@@ -9,7 +9,7 @@ mod support;
 
 use audit_capture::chunk::{self, Record};
 use audit_core::Kind;
-use audit_store::{Access, EventStore, Range, SqliteStore};
+use audit_store::{Access, Filter, Reader, SqliteStore};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -45,7 +45,7 @@ fn outputs(db: &Path) -> BTreeMap<String, Vec<u8>> {
     };
     let mut seqs = Vec::new();
     store
-        .scan(Range::default(), &mut |s| {
+        .events(&Filter::all(), &mut |s| {
             if s.event.kind == Kind::PaneOutput {
                 seqs.push((s.seq, s.event.pane_id.clone().unwrap_or_default()));
             }

@@ -5,7 +5,7 @@ mod support;
 
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_core::Kind;
-use audit_store::{Access, EventStore, Range, SqliteStore};
+use audit_store::{Access, Filter, Reader, SqliteStore};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
@@ -29,7 +29,7 @@ fn chunks(db: &Path, pane: &str) -> Vec<Chunk> {
     };
     let mut seqs = Vec::new();
     store
-        .scan(Range::default(), &mut |s| {
+        .events(&Filter::all(), &mut |s| {
             if s.event.kind == Kind::PaneOutput && s.event.pane_id.as_deref() == Some(pane) {
                 seqs.push(s.seq);
             }

@@ -7,7 +7,7 @@ mod support;
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_core::{Event, Kind, Observed, Timestamp};
 use audit_screen::Terminal;
-use audit_store::{Access, Attachment, EventStore, SqliteStore};
+use audit_store::{Access, Attachment, SqliteStore, Writer};
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::signal::Signal;

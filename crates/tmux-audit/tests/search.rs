@@ -7,7 +7,7 @@ mod support;
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_core::{Event, Kind, Observed, Timestamp};
 use audit_screen::Terminal;
-use audit_store::{Access, Attachment, EventStore, SqliteStore};
+use audit_store::{Access, Attachment, SqliteStore, Writer};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;

@@ -37,7 +37,7 @@ impl TestStore {
     pub fn all(&self) -> Vec<Stored> {
         let mut all = Vec::new();
         self.store
-            .scan_after(0, usize::MAX, &mut |s| {
+            .events_after(0, usize::MAX, &mut |s| {
                 all.push(s);
                 true
             })

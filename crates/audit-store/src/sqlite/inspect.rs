@@ -91,4 +91,3 @@ fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Option<Finding>
     let digest = blake3::hash(chunk).to_hex();
     (event.digest.as_deref() != Some(digest.as_str())).then(|| Finding::ChunkChanged(place()))
 }
-

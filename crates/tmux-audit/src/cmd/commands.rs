@@ -6,6 +6,7 @@ use crate::timearg;
 use anyhow::Result;
 use audit_core::attribution::{Attribution, Attributor, Confidence};
 use audit_core::{Bytes, Kind, Stored, Timestamp};
+use audit_store::Filter;
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -61,7 +62,7 @@ struct Row<'a> {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
-    let events = common::events(global, store.as_ref(), None)?;
+    let events = common::events(global, store.as_ref(), Filter::all())?;
     // Commands are stored when they end; who could type is read as of when each started.
     let mut commands: Vec<&Stored> = events
         .iter()

@@ -6,7 +6,7 @@ use crate::render;
 use crate::timearg;
 use anyhow::Result;
 use audit_core::{Kind, Stored, Timestamp};
-use std::collections::BTreeSet;
+use audit_store::Filter;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,37 +50,18 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
-    let events = common::events(global, store.as_ref(), args.until)?;
-    // A session is matched by any name it ever had, then followed by its id.
-    let ids: Option<BTreeSet<(String, String)>> = args.session.as_ref().map(|want| {
-        events
-            .iter()
-            .filter(|s| {
-                s.event.session.as_deref() == Some(want.as_str())
-                    || s.event.session_id.as_deref() == Some(want.as_str())
-            })
-            .filter_map(|s| Some((s.event.server.clone(), s.event.session_id.clone()?)))
-            .collect()
-    });
+    let filter = Filter {
+        session: args.session.clone(),
+        kinds: args.kind.clone(),
+        user: args.user.clone(),
+        since: args.since,
+        until: args.until,
+        ..Filter::all()
+    };
+    let events = common::events(global, store.as_ref(), filter)?;
     let mut out = Hashing::new(std::io::stdout().lock());
     let mut printed = Vec::new();
     for s in &events {
-        let e = &s.event;
-        if args.since.is_some_and(|t| e.time < t)
-            || (!args.kind.is_empty() && !args.kind.contains(&e.kind))
-            || args
-                .user
-                .as_ref()
-                .is_some_and(|u| e.user.as_ref() != Some(u))
-        {
-            continue;
-        }
-        if let Some(ids) = &ids {
-            let key = e.session_id.clone().map(|id| (e.server.clone(), id));
-            if !key.is_some_and(|k| ids.contains(&k)) {
-                continue;
-            }
-        }
         if args.json {
             render::json_line(&mut out, s)?;
             printed.push(s.seq);

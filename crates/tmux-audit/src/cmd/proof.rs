@@ -21,7 +21,7 @@ use audit_core::inspect::SealRecord;
 use audit_core::seal::{self, VerificationKey};
 use audit_core::{encoding, Kind, Stored};
 use audit_screen::Window;
-use audit_store::{EventStore, Range};
+use audit_store::EventStore;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,8 @@ fn stretch(
         let mut prev = GENESIS;
         let mut records = Vec::new();
         let mut sealed = false;
-        store.scan(Range::default(), &mut |s| {
+        // From the record before `first` (whose hash it links to) on.
+        store.events_after(first.saturating_sub(2), usize::MAX, &mut |s| {
             if s.seq + 1 == first {
                 prev = s.hash;
             }

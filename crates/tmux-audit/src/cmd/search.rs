@@ -20,7 +20,7 @@ use crate::timearg;
 use anyhow::{bail, Context, Result};
 use audit_core::fold::World;
 use audit_core::{Kind, Stored, Timestamp};
-use audit_store::{EventStore, Range};
+use audit_store::{EventStore, Filter};
 use presence::Presence;
 use print::Printer;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -117,7 +117,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let candidates = match matcher.index_words() {
         Some(words) => {
             let mut seqs = HashSet::new();
-            store.search_text(&[words.to_owned()], &mut |seq| {
+            store.search_candidates(&[words.to_owned()], &Filter::all(), &mut |seq| {
                 seqs.insert(seq);
                 true
             })?;
@@ -275,20 +275,16 @@ impl Log {
         let mut acts = Vec::new();
         let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
         let mut last: HashMap<(String, String), Stored> = HashMap::new();
-        store.scan(Range::default(), &mut |s| {
+        // Who was where, and the commands: every event but output, which is the bulk.
+        let mut others: Vec<Kind> = Kind::ALL.to_vec();
+        others.retain(|k| !matches!(k, Kind::PaneOutput | Kind::AuditAccess));
+        store.events(&Filter::kinds(&others), &mut |s| {
             let e = &s.event;
-            if e.kind == Kind::AuditAccess {
-                // A view of the log, named by the store: no tmux server's.
-                return true;
-            }
             world.apply(e);
-            if e.kind != Kind::PaneOutput {
-                // Only these can change who is attached (pane-output events are the bulk).
-                presence.follow(&world, e.time);
-            }
+            presence.follow(&world, e.time);
             if !matches!(
                 e.kind,
-                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap | Kind::AuditAccess
+                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap
             ) {
                 // The daemon's own events name what it watched, not a tmux server.
                 servers.insert(e.server.clone());
@@ -307,17 +303,33 @@ impl Log {
                 if args.since.is_none_or(|t| at >= t) && args.until.is_none_or(|t| at <= t) {
                     acts.push(s);
                 }
+            }
+            true
+        })?;
+        // The output of the servers and session asked for (each chunk's event comes after its
+        // end, so nothing before --since can end after it).
+        let outputs = Filter {
+            server: socket.clone(),
+            session: args.session.clone(),
+            ..Filter::kinds(&[Kind::PaneOutput])
+        };
+        store.events(&outputs, &mut |s| {
+            let e = &s.event;
+            if !on_server(&e.server) {
                 return true;
             }
-            if e.kind == Kind::PaneOutput {
-                let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
-                last.insert(key, s.clone());
+            seen_server = true;
+            if let (Some(want), Some(id)) = (&args.session, &e.session_id) {
+                if e.session.as_deref() == Some(want) || id == want {
+                    sessions.insert((e.server.clone(), id.clone()));
+                }
             }
-            if e.kind != Kind::PaneOutput || candidates.is_some_and(|c| !c.contains(&s.seq)) {
+            let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
+            last.insert(key.clone(), s.clone());
+            if candidates.is_some_and(|c| !c.contains(&s.seq)) {
                 return true;
             }
             let (from, until) = (e.from.unwrap_or(e.time), e.until.unwrap_or(e.time));
-            let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
             if args.since.is_some_and(|t| until < t) {
                 before_since.insert(key, s);
             } else if args.until.is_none_or(|t| from <= t) {

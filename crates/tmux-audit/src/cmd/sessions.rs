@@ -5,6 +5,7 @@ use crate::render::{self, Table};
 use anyhow::Result;
 use audit_core::fold::SessionHistory;
 use audit_core::Timestamp;
+use audit_store::Filter;
 use std::process::ExitCode;
 
 /// Each session: created, closed, who took part and for how long
@@ -26,7 +27,7 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
     let mut history = SessionHistory::default();
-    for s in common::events(global, store.as_ref(), None)? {
+    for s in common::events(global, store.as_ref(), Filter::all())? {
         history.apply(&s.event);
     }
     let sessions = history.finish(Timestamp::now());

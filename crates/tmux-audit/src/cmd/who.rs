@@ -6,6 +6,7 @@ use crate::timearg;
 use anyhow::Result;
 use audit_core::fold::World;
 use audit_core::{Kind, Timestamp};
+use audit_store::Filter;
 use std::process::ExitCode;
 
 /// Who is attached to which session now, or at a past moment
@@ -32,7 +33,7 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
-    let events = common::events(global, store.as_ref(), args.at)?;
+    let events = common::events(global, store.as_ref(), Filter::all().until(args.at))?;
     let mut world = World::default();
     let mut recording = false;
     let mut last_change = None;
@@ -50,11 +51,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if let Some(at) = args.at {
         // A gap is recorded when the next daemon starts, so look past `at` for one covering it.
         let mut gap = None;
-        store.scan(
-            audit_store::Range {
-                since: Some(at),
-                until: None,
-            },
+        store.events(
+            &Filter::kinds(&[Kind::AuditGap]).since(Some(at)),
             &mut |s| {
                 // Lost process events leave who was attached known.
                 if s.event.kind == Kind::AuditGap

@@ -3,7 +3,9 @@
 //! Each row holds the event's canonical bytes (`data`, exactly what is hashed) and its chain
 //! `hash`; `time`, `kind`, `server`, `session`, `host`, `session_id`, `pane` and `user` are
 //! copies kept only for indexed lookups (a [`Filter`](crate::Filter) becomes a `WHERE` over
-//! them), and `verify` checks them against `data`. Triggers refuse `UPDATE` and `DELETE` so no tool edits
+//! them), and `verify` checks them against `data`. Indexes cover what views ask by: time, kind,
+//! pane, session (name and id) and user; not host, which is the same on every row of a host's
+//! own store (a central store of many hosts indexes it). Triggers refuse `UPDATE` and `DELETE` so no tool edits
 //! the log by accident; they stop no determined attacker — the chain is what detects that.
 //!
 //! Recorded output lives beside the events: `chunks` holds each compressed chunk under the `seq`
@@ -44,7 +46,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, seq);
-CREATE INDEX IF NOT EXISTS events_host ON events(host, seq);
 CREATE INDEX IF NOT EXISTS events_pane ON events(pane, seq) WHERE pane IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_session_name ON events(session) WHERE session IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_session_id ON events(session_id, server);
@@ -201,6 +202,11 @@ impl SqliteStore {
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(self.sql_err())?;
+        // The schema's pages go into the file and the WAL starts empty: a store on a nearly
+        // full disk keeps its room for records (best effort: a reader may hold the WAL).
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         Ok(())
     }
 

@@ -8,10 +8,9 @@ mod common;
 mod config;
 #[cfg(test)]
 mod fuzz_config;
-mod hits;
 mod live;
-mod recording;
 mod render;
+mod target;
 mod timearg;
 
 use clap::Parser;

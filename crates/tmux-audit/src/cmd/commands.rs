@@ -7,6 +7,7 @@ use anyhow::Result;
 use audit_core::attribution::{Attribution, Attributor, Confidence};
 use audit_core::{Bytes, Kind, Stored, Timestamp};
 use audit_store::Filter;
+use audit_views::acts::{place_of, text_of};
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -125,29 +126,6 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `--grep` looks in: the arguments joined by spaces, the line as typed, or the tmux
-/// command — exact bytes.
-pub(crate) fn text_of(e: &audit_core::Event) -> Vec<u8> {
-    if let Some(argv) = &e.argv {
-        let words: Vec<&[u8]> = argv.iter().map(|b| b.0.as_slice()).collect();
-        return words.join(&b' ');
-    }
-    if let Some(line) = &e.line {
-        return line.0.clone();
-    }
-    e.command.clone().unwrap_or_default().into_bytes()
-}
-
-/// Where an act happened: `SESSION:%PANE`, the session alone, or `-`.
-pub(crate) fn place_of(e: &audit_core::Event) -> String {
-    match (e.session.as_deref(), e.pane_id.as_deref()) {
-        (Some(s), Some(p)) => format!("{s}:{p}"),
-        (Some(s), None) => s.to_owned(),
-        (None, Some(p)) => format!("?:{p}"),
-        (None, None) => "-".to_owned(),
-    }
 }
 
 fn start(s: &Stored) -> Timestamp {

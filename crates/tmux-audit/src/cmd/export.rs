@@ -2,13 +2,13 @@
 
 use crate::cmd::proof::{self, Hashing, Piece};
 use crate::common::Global;
-use crate::recording::{Recording, Target};
-use crate::render;
+use crate::target::Target;
 use anyhow::{bail, Context, Result};
-use audit_capture::chunk::{Chunk, Record};
+use audit_capture::chunk::Chunk;
 use audit_core::Stored;
-use audit_screen::asciicast::{Encoder, Version};
-use audit_screen::{text, Playback};
+use audit_screen::asciicast::Version;
+use audit_views::encode::{encode, Format};
+use audit_views::recording::{load, Recording, RecordingError};
 use std::fs::OpenOptions;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -52,7 +52,7 @@ pub struct Args {
     target: Target,
     /// Output format
     #[arg(long, value_enum, default_value = "asciicast")]
-    format: Format,
+    format: FormatArg,
     /// Write to FILE (`-` for stdout) rather than stdout
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
@@ -65,30 +65,43 @@ pub struct Args {
     follow: bool,
 }
 
+/// `--format`: the views' export formats, by their names.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub enum FormatArg {
     Asciicast,
     AsciicastV3,
     Txt,
     Raw,
 }
 
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Asciicast => Format::Asciicast,
+            FormatArg::AsciicastV3 => Format::AsciicastV3,
+            FormatArg::Txt => Format::Txt,
+            FormatArg::Raw => Format::Raw,
+        }
+    }
+}
+
 pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
+    let format = Format::from(args.format);
     let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
     let tty = to_stdout && std::io::stdout().is_terminal();
-    if tty && args.format != Format::Txt {
-        bail!("refusing to write {} output to a terminal: recorded bytes would drive it; write to a file with -o FILE, or pipe it", name(args.format));
+    if tty && format != Format::Txt {
+        bail!("refusing to write {} output to a terminal: recorded bytes would drive it; write to a file with -o FILE, or pipe it", format.name());
     }
     if tty && args.proof.is_some() {
         bail!("--proof proves a file: write the export with -o FILE (or pipe it)");
     }
     if args.follow {
-        let version = match args.format {
+        let version = match format {
             Format::Asciicast => Version::V2,
             Format::AsciicastV3 => Version::V3,
             other => bail!(
                 "--follow writes asciicast (not {}): use --format asciicast or asciicast-v3",
-                name(other)
+                other.name()
             ),
         };
         let mut out = BufWriter::new(open_output(&args, to_stdout)?);
@@ -97,18 +110,18 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
     }
     let store = global.open_read()?;
     crate::access::record(&global.db_path()?, args.target.access("export"));
-    let rec = Recording::find(global, store.as_ref(), &args.target)?;
+    let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let sink = open_output(&args, to_stdout)?;
     let mut out = Hashing::new(BufWriter::new(sink));
-    let load = |s: &Stored| crate::recording::load(store.as_ref(), s);
-    let written = render(&rec, &load, args.format, tty, &mut out);
+    let load = |s: &Stored| load(store.as_ref(), s);
+    let written = render(&rec, &load, format, tty, &mut out);
     let flushed = written.and_then(|()| out.flush().map_err(Into::into));
     let digest = out.digest();
     let out = out.into_inner();
     let flushed = flushed.and_then(|()| match &args.proof {
         Some(path) => {
             let piece = Piece::Pane {
-                format: name(args.format).into(),
+                format: format.name().into(),
                 server: rec.server.clone(),
                 pane: rec.pane_id.clone(),
                 chunks: rec.needed().iter().map(|s| s.seq).collect(),
@@ -146,75 +159,18 @@ fn open_output(args: &Args, to_stdout: bool) -> Result<Box<dyn Write>> {
     })
 }
 
-fn name(format: Format) -> &'static str {
-    match format {
-        Format::Asciicast => "asciicast",
-        Format::AsciicastV3 => "asciicast-v3",
-        Format::Txt => "txt",
-        Format::Raw => "raw",
-    }
-}
-
-impl Format {
-    /// The format `name` calls so (as a proof records it).
-    pub fn from_name(name: &str) -> Option<Format> {
-        [
-            Format::Asciicast,
-            Format::AsciicastV3,
-            Format::Txt,
-            Format::Raw,
-        ]
-        .into_iter()
-        .find(|f| self::name(*f) == name)
-    }
-}
-
-/// Writes `rec` in `format`, its chunks got from `load` (the store, or a proof).
+/// Writes `rec` in `format`, its chunks got from `load` (the store, or a proof); with `tty`
+/// text is escaped.
 pub fn render(
     rec: &Recording,
-    load: &dyn Fn(&Stored) -> Result<Chunk>,
+    load: &dyn Fn(&Stored) -> Result<Chunk, RecordingError>,
     format: Format,
     tty: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let window = rec.window;
-    match format {
-        Format::Raw => {
-            for chunk in rec.chunks_with(load) {
-                for record in chunk?.records {
-                    let time = record.time();
-                    if window.from.is_some_and(|f| time < f) {
-                        continue;
-                    }
-                    if window.to.is_some_and(|t| time > t) {
-                        return Ok(());
-                    }
-                    if let Record::Output { bytes, .. } = record {
-                        out.write_all(&bytes)?;
-                    }
-                }
-            }
-        }
-        Format::Txt => {
-            for line in text::lines(rec.chunks_with(load), window)? {
-                if tty {
-                    writeln!(out, "{}", render::escape(&line))?;
-                } else {
-                    writeln!(out, "{line}")?;
-                }
-            }
-        }
-        Format::Asciicast | Format::AsciicastV3 => {
-            let version = match format {
-                Format::AsciicastV3 => Version::V3,
-                _ => Version::V2,
-            };
-            let mut encoder = Encoder::new(version).with_title(rec.describe());
-            for step in Playback::new(rec.chunks_with(load), window) {
-                out.write_all(&encoder.step(&step?))?;
-            }
-            out.write_all(&encoder.finish())?;
-        }
-    }
+    let mut encoder = format.encoder(rec.describe(), tty);
+    encode(rec, load, encoder.as_mut(), &mut |bytes| {
+        out.write_all(bytes)
+    })?;
     Ok(())
 }

@@ -11,13 +11,14 @@
 use super::replay::{stop_flag, Input, Screen};
 use crate::common::Global;
 use crate::live::Follower;
-use crate::recording::{Recording, Target};
+use crate::target::Target;
 use anyhow::{bail, Context, Result};
 use audit_capture::spool::Record;
 use audit_core::Timestamp;
 use audit_screen::asciicast::{Encoder, Version};
 use audit_screen::paint::Painter;
 use audit_screen::{Playback, Step, Terminal};
+use audit_views::recording::Recording;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -43,7 +44,7 @@ fn start(
     let db = global.db_path()?;
     crate::access::record(&db, target.access(view));
     target.follow_now();
-    let rec = Recording::find(global, store.as_ref(), target)?;
+    let rec = Recording::find(store.as_ref(), &target.query(global))?;
     let committed = rec.committed_until();
     let follower = Follower::new(&db, &rec.server, &rec.pane_id, committed.as_micros())?;
     Ok((
@@ -59,7 +60,12 @@ fn start(
 /// `replay PANE --follow`.
 pub fn replay(global: &Global, target: &mut Target, force: bool) -> Result<ExitCode> {
     let (mut s, store) = start(global, target, "replay-follow")?;
-    let mut playback = Playback::new(s.rec.chunks(store.as_ref()), s.rec.window);
+    let mut playback = Playback::new(
+        s.rec
+            .chunks(store.as_ref())
+            .map(|c| c.map_err(anyhow::Error::from)),
+        s.rec.window,
+    );
     for step in playback.by_ref() {
         step?;
     }
@@ -153,7 +159,12 @@ pub fn export(
     );
     let stop = stop_flag()?;
     let mut encoder = Encoder::new(version).with_title(s.rec.describe());
-    for step in Playback::new(s.rec.chunks(store.as_ref()), s.rec.window) {
+    for step in Playback::new(
+        s.rec
+            .chunks(store.as_ref())
+            .map(|c| c.map_err(anyhow::Error::from)),
+        s.rec.window,
+    ) {
         out.write_all(&encoder.step(&step?))?;
     }
     out.flush()?;

@@ -13,7 +13,6 @@
 //! `{"chunk":N,"data":BASE64}` per output chunk.
 
 use crate::common::Global;
-use crate::recording::Recording;
 use crate::render;
 use anyhow::{bail, Context, Result};
 use audit_core::chain::{self, ChainHash, GENESIS};
@@ -22,6 +21,7 @@ use audit_core::seal::{self, VerificationKey};
 use audit_core::{encoding, Kind, Stored};
 use audit_screen::Window;
 use audit_store::EventStore;
+use audit_views::recording::{Recording, RecordingError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -485,13 +485,13 @@ fn render_again(
                     to: *to,
                 },
             };
-            let load = |s: &Stored| -> Result<audit_capture::chunk::Chunk> {
-                let data = chunks.get(&s.seq).with_context(|| {
-                    format!("the proof lacks the output chunk of record {}", s.seq)
-                })?;
-                crate::recording::checked_chunk(s, data)
+            let load = |s: &Stored| {
+                let data = chunks
+                    .get(&s.seq)
+                    .ok_or(RecordingError::NotInProof { seq: s.seq })?;
+                audit_views::recording::checked_chunk(s, data)
             };
-            let format = crate::cmd::export::Format::from_name(format)
+            let format = audit_views::encode::Format::from_name(format)
                 .ok_or_else(|| format!("unknown export format {format}"))?;
             crate::cmd::export::render(&rec, &load, format, false, &mut out)
                 .map_err(|e| format!("{e:#}"))?;

@@ -8,11 +8,12 @@
 //! once, without waiting or reading keys.
 
 use crate::common::Global;
-use crate::recording::{Recording, Target};
+use crate::target::Target;
 use anyhow::{bail, Context, Result};
 use audit_screen::paint::Painter;
 use audit_screen::replay::{Key, Options, Player};
 use audit_screen::{Playback, Step, Terminal};
+use audit_views::recording::Recording;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::{IsTerminal, Write};
@@ -87,8 +88,11 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
     }
     let store = global.open_read()?;
     crate::access::record(&global.db_path()?, args.target.access("replay"));
-    let rec = Recording::find(global, store.as_ref(), &args.target)?;
-    let playback = Playback::new(rec.chunks(store.as_ref()), rec.window);
+    let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
+    let chunks = rec
+        .chunks(store.as_ref())
+        .map(|c| c.map_err(anyhow::Error::from));
+    let playback = Playback::new(chunks, rec.window);
     if !std::io::stdout().is_terminal() {
         return to_pipe(playback);
     }

@@ -9,21 +9,18 @@
 
 mod acts;
 mod pending;
-mod presence;
 mod print;
 
 use crate::common::Global;
-use crate::hits::{Matcher, PaneScan};
-use crate::recording::{load, server_matches};
 use crate::render;
 use crate::timearg;
 use anyhow::{bail, Context, Result};
-use audit_core::fold::World;
-use audit_core::{Kind, Stored, Timestamp};
-use audit_store::{EventStore, Filter};
-use presence::Presence;
+use audit_core::Timestamp;
+use audit_views::hits::{Matcher, PaneScan};
+use audit_views::recording::load;
+use audit_views::search::{Log, SearchQuery};
 use print::Printer;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -87,23 +84,28 @@ pub struct Args {
 }
 
 impl Args {
-    /// Whether a hit at `t`, with `attached` there then, passes `--since`, `--until` and
-    /// `--user` (someone of that name was attached).
-    fn admits(&self, t: Timestamp, attached: &[&presence::Span]) -> bool {
-        !(self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u))
-            && self
-                .user
-                .as_ref()
-                .is_none_or(|user| attached.iter().any(|a| a.user.as_deref() == Some(user)))
+    /// The query these arguments ask, on the server `-L`/`-S` name.
+    fn query(&self, global: &Global) -> Result<SearchQuery> {
+        let matcher = if self.regex {
+            Matcher::regex(&self.pattern)?
+        } else {
+            Matcher::words(&self.pattern)?
+        };
+        Ok(SearchQuery {
+            matcher,
+            socket: global.server().map(|p| p.display().to_string()),
+            server: self.server.clone(),
+            session: self.session.clone(),
+            user: self.user.clone(),
+            since: self.since,
+            until: self.until,
+        })
     }
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let matcher = if args.regex {
-        Matcher::regex(&args.pattern)?
-    } else {
-        Matcher::words(&args.pattern)?
-    };
+    let query = args.query(global)?;
+    let matcher = &query.matcher;
     let store = global.open_read()?;
     let db = global.db_path()?;
     let recorded = crate::access::record(
@@ -114,30 +116,21 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             pane: None,
         },
     );
-    let candidates = match matcher.index_words() {
-        Some(words) => {
-            let mut seqs = HashSet::new();
-            store.search_candidates(&[words.to_owned()], &Filter::all(), &mut |seq| {
-                seqs.insert(seq);
-                true
-            })?;
-            Some(seqs)
-        }
-        None => None,
-    };
-    let log = Log::read(store.as_ref(), global, &args, candidates.as_ref(), &matcher)?;
-    let printer = Printer::new(global, &args, &matcher, log.servers.len() > 1);
+    let log = Log::read(store.as_ref(), &query)?;
+    let printer = Printer::new(global, &args, matcher, log.servers.len() > 1);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut panes: HashMap<(String, String), PaneScan> = HashMap::new();
     let (mut shown, mut more, mut unreadable) = (0usize, false, 0usize);
     'chunks: for (s, context_only) in &log.chunks {
         let e = &s.event;
         let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
-        let found = load(store.as_ref(), s).and_then(|c| {
-            let pane = panes.entry(key.clone()).or_default();
-            pane.scan(&c, &matcher)
-                .with_context(|| format!("the output chunk of event {} is corrupt", s.seq))
-        });
+        let found = load(store.as_ref(), s)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                let pane = panes.entry(key.clone()).or_default();
+                pane.scan(&c, matcher)
+                    .with_context(|| format!("the output chunk of event {} is corrupt", s.seq))
+            });
         let found = match found {
             Ok(found) => found,
             Err(err) => {
@@ -153,7 +146,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         for f in found {
             let t = Timestamp(f.time);
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if !args.admits(t, &attached) {
+            if !query.admits(t, &attached) {
                 continue;
             }
             if args.limit > 0 && shown == args.limit {
@@ -169,11 +162,11 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     // Output the daemon did not commit for this search: from the spools, marked so.
     let mut pending_shown = 0usize;
     if recorded != crate::access::Recorded::ByDaemon && !more {
-        for (s, f) in pending::hits(&db, store.as_ref(), &log.last, &matcher)? {
+        for (s, f) in pending::hits(&db, store.as_ref(), &log.last, matcher)? {
             let e = &s.event;
             let t = Timestamp(f.time);
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if !args.admits(t, &attached) {
+            if !query.admits(t, &attached) {
                 continue;
             }
             if args.limit > 0 && shown == args.limit {
@@ -193,7 +186,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         if more {
             break;
         }
-        if args.user.as_deref().is_some_and(|u| !acts::by(s, u)) {
+        if !query.admits_act(s) {
             continue;
         }
         if args.limit > 0 && shown == args.limit {
@@ -233,156 +226,4 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         bail!("{unreadable} output chunks could not be searched (warnings above); run tmux-audit verify");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What one pass over the log gives the search.
-struct Log {
-    /// Who was attached where, when.
-    presence: Presence,
-    /// Every server in the store (several: `replay` needs `--server`).
-    servers: BTreeSet<String>,
-    /// The `pane-output` events to read, in `seq` order; `true` marks one read only for the
-    /// picture it leaves (the pane's chunk before `--since`), not for hits.
-    chunks: Vec<(Stored, bool)>,
-    /// Commands, command lines and tmux commands whose text matches, in range, in `seq` order.
-    acts: Vec<Stored>,
-    /// Each pane's last committed chunk (for output after it, not yet committed).
-    last: HashMap<(String, String), Stored>,
-}
-
-impl Log {
-    fn read(
-        store: &dyn EventStore,
-        global: &Global,
-        args: &Args,
-        candidates: Option<&HashSet<u64>>,
-        matcher: &Matcher,
-    ) -> Result<Log> {
-        let socket = global.server().map(|p| p.display().to_string());
-        let on_server = |server: &str| {
-            socket.as_deref().is_none_or(|s| s == server)
-                && args
-                    .server
-                    .as_deref()
-                    .is_none_or(|want| server_matches(server, want))
-        };
-        let mut world = World::default();
-        let mut presence = Presence::default();
-        let mut servers = BTreeSet::new();
-        let mut seen_server = false;
-        let mut sessions: BTreeSet<(String, String)> = BTreeSet::new();
-        let mut chunks = Vec::new();
-        let mut acts = Vec::new();
-        let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
-        let mut last: HashMap<(String, String), Stored> = HashMap::new();
-        // Who was where, and the commands: every event but output, which is the bulk.
-        let mut others: Vec<Kind> = Kind::ALL.to_vec();
-        others.retain(|k| !matches!(k, Kind::PaneOutput | Kind::AuditAccess));
-        store.events(&Filter::kinds(&others), &mut |s| {
-            let e = &s.event;
-            world.apply(e);
-            presence.follow(&world, e.time);
-            if !matches!(
-                e.kind,
-                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap
-            ) {
-                // The daemon's own events name what it watched, not a tmux server.
-                servers.insert(e.server.clone());
-            }
-            if !on_server(&e.server) {
-                return true;
-            }
-            seen_server = true;
-            if let (Some(want), Some(id)) = (&args.session, &e.session_id) {
-                if e.session.as_deref() == Some(want) || id == want {
-                    sessions.insert((e.server.clone(), id.clone()));
-                }
-            }
-            if acts::matches(&s, matcher) {
-                let at = e.from.unwrap_or(e.time);
-                if args.since.is_none_or(|t| at >= t) && args.until.is_none_or(|t| at <= t) {
-                    acts.push(s);
-                }
-            }
-            true
-        })?;
-        // The output of the servers and session asked for (each chunk's event comes after its
-        // end, so nothing before --since can end after it).
-        let outputs = Filter {
-            server: socket.clone(),
-            session: args.session.clone(),
-            ..Filter::kinds(&[Kind::PaneOutput])
-        };
-        store.events(&outputs, &mut |s| {
-            let e = &s.event;
-            if !on_server(&e.server) {
-                return true;
-            }
-            seen_server = true;
-            if let (Some(want), Some(id)) = (&args.session, &e.session_id) {
-                if e.session.as_deref() == Some(want) || id == want {
-                    sessions.insert((e.server.clone(), id.clone()));
-                }
-            }
-            let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
-            last.insert(key.clone(), s.clone());
-            if candidates.is_some_and(|c| !c.contains(&s.seq)) {
-                return true;
-            }
-            let (from, until) = (e.from.unwrap_or(e.time), e.until.unwrap_or(e.time));
-            if args.since.is_some_and(|t| until < t) {
-                before_since.insert(key, s);
-            } else if args.until.is_none_or(|t| from <= t) {
-                if let Some(before) = before_since.remove(&key) {
-                    chunks.push((before, true));
-                }
-                chunks.push((s, false));
-            }
-            true
-        })?;
-        if !seen_server && (socket.is_some() || args.server.is_some()) {
-            let name = socket.or(args.server.clone()).unwrap_or_default();
-            bail!(
-                "unknown server {}: the store has no events for it (check -L/-S/--server; known: {})",
-                render::escape(&name),
-                render::escape(&servers.iter().cloned().collect::<Vec<_>>().join(", "))
-            );
-        }
-        if let Some(want) = &args.session {
-            if sessions.is_empty() {
-                bail!(
-                    "no session named {} was recorded (tmux-audit sessions lists them)",
-                    render::escape(want)
-                );
-            }
-            let in_session = |s: &Stored| {
-                let e = &s.event;
-                e.session_id
-                    .as_ref()
-                    .is_some_and(|id| sessions.contains(&(e.server.clone(), id.clone())))
-            };
-            chunks.retain(|(s, _)| in_session(s));
-            acts.retain(in_session);
-            last.retain(|_, s| in_session(s));
-        }
-        Ok(Log {
-            presence,
-            servers,
-            chunks,
-            acts,
-            last,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_server_is_named_by_path_or_socket_name() {
-        assert!(server_matches("/tmp/tmux-0/work", "work"));
-        assert!(server_matches("/tmp/tmux-0/work", "/tmp/tmux-0/work"));
-        assert!(!server_matches("/tmp/tmux-0/work", "/tmp/tmux-0"));
-    }
 }

@@ -3,28 +3,12 @@
 //! (`tmux-command`), matched one record at a time against the same pattern as the output, and
 //! shown after the output's hits with who did each.
 
-use crate::cmd::commands::{place_of, text_of};
-use crate::hits::Matcher;
 use crate::render;
-use audit_core::attribution::{is_act, Attribution, Confidence};
+use audit_core::attribution::{Attribution, Confidence};
 use audit_core::{Bytes, Stored};
+use audit_views::acts::{place_of, text_of};
 use serde::Serialize;
 use std::io::Write;
-
-/// Whether `s` is an act whose text `matcher` finds.
-pub fn matches(s: &Stored, matcher: &Matcher) -> bool {
-    is_act(s.event.kind) && matcher.is_match(&Bytes(text_of(&s.event)).lossless_text())
-}
-
-/// Whether `user` did `s`, or could have.
-pub fn by(s: &Stored, user: &str) -> bool {
-    let e = &s.event;
-    e.actor.as_deref() == Some(user)
-        || e.candidates
-            .as_ref()
-            .is_some_and(|c| c.iter().any(|u| u == user))
-        || e.user.as_deref() == Some(user)
-}
 
 #[derive(Serialize)]
 struct Hit<'a> {

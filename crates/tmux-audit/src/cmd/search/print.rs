@@ -1,12 +1,12 @@
 //! How hits are written: three lines for people (escaped, cut to the terminal's width), or one
 //! JSON object per hit; both with the `replay` command that shows the hit.
 
-use super::presence::Span;
 use super::Args;
 use crate::common::{absolute, Global};
-use crate::hits::{Found, Matcher};
 use crate::render;
 use audit_core::{Stored, Timestamp};
+use audit_views::hits::{Found, Matcher};
+use audit_views::presence::Span;
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 

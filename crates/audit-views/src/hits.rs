@@ -24,12 +24,26 @@
 //! chunk in between was not searched), its starting picture is new to the search and its lines
 //! are dated from the chunk's start.
 
-use anyhow::{Context, Result};
 use audit_capture::chunk::{Chunk, Record};
 use audit_screen::{ScreenError, Terminal};
 use regex::Regex;
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
+use thiserror::Error;
+
+/// A pattern that cannot be searched for.
+#[derive(Debug, Error)]
+pub enum PatternError {
+    /// Nothing to look for.
+    #[error("the pattern is empty: give words to look for")]
+    Empty,
+    /// The words make no regular expression (too large).
+    #[error("cannot build the search for these words: {0}")]
+    Words(regex::Error),
+    /// `--regex` was given something that is not one.
+    #[error("invalid --regex pattern: {0}")]
+    Regex(String),
+}
 
 /// A record followed by at least this long a pause (µs) is followed by a look at the screen.
 pub const PAUSE_US: i64 = 50_000;
@@ -51,11 +65,10 @@ impl Matcher {
     /// whole (`drop table` matches `DROP TABLE users;` but not `dropped tables`). Whole words are
     /// what make the index's candidates complete: every word of the phrase is then a token of
     /// the line, which is what the index finds.
-    pub fn words(pattern: &str) -> Result<Self> {
-        anyhow::ensure!(
-            !pattern.trim().is_empty(),
-            "the pattern is empty: give words to look for"
-        );
+    pub fn words(pattern: &str) -> Result<Self, PatternError> {
+        if pattern.trim().is_empty() {
+            return Err(PatternError::Empty);
+        }
         let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
         let mut re = String::from("(?i)");
         if word(pattern.chars().next()) {
@@ -65,7 +78,7 @@ impl Matcher {
         if word(pattern.chars().next_back()) {
             re.push_str(&format!("(?:$|{NOT_WORD_CHAR})"));
         }
-        let re = Regex::new(&re).context("cannot build the search for these words")?;
+        let re = Regex::new(&re).map_err(PatternError::Words)?;
         let has_token = pattern.chars().any(char::is_alphanumeric);
         Ok(Matcher {
             re,
@@ -75,10 +88,8 @@ impl Matcher {
 
     /// `pattern` as a regular expression (Rust `regex` syntax). The index is not used: a
     /// regular expression's literals need not be whole tokens (`drop` matches `dropped`).
-    pub fn regex(pattern: &str) -> Result<Self> {
-        let re = Regex::new(pattern).map_err(|e| {
-            anyhow::anyhow!("invalid --regex pattern: {}", one_line(&e.to_string()))
-        })?;
+    pub fn regex(pattern: &str) -> Result<Self, PatternError> {
+        let re = Regex::new(pattern).map_err(|e| PatternError::Regex(one_line(&e.to_string())))?;
         Ok(Matcher { re, index: None })
     }
 

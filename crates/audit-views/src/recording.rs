@@ -10,68 +10,143 @@
 //! is the picture there), and each is checked against the digest its event carries before it is
 //! decompressed.
 
-use crate::common::Global;
-use crate::timearg;
-use anyhow::{bail, Context, Result};
+use crate::show;
 use audit_capture::chunk::{self, Chunk};
 use audit_core::{Kind, Stored, Timestamp};
 use audit_screen::replay::seek_chunk;
 use audit_screen::Window;
-use audit_store::{EventStore, Filter};
+use audit_store::{Filter, Reader, StoreError};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use thiserror::Error;
 
-/// Which pane, and which part of its recording.
-#[derive(clap::Args, Debug)]
-pub struct Target {
-    /// The pane: %ID, or SESSION:WINDOW.PANE (window and pane index as at --from, else --to,
-    /// else now)
-    #[arg(value_name = "PANE")]
-    pane: PaneArg,
-    /// The tmux server, when panes of this name were recorded on several: socket path or name
-    #[arg(long, value_name = "NAME")]
-    server: Option<String>,
-    /// Start here: a time (RFC 3339, local date/time, age such as 2h) or +OFFSET from the
-    /// recording's start (+90s, +5m, +1h30m)
-    #[arg(long, value_parser = time_arg, value_name = "TIME")]
-    from: Option<TimeArg>,
-    /// Stop here (same forms as --from)
-    #[arg(long, value_parser = time_arg, value_name = "TIME")]
-    to: Option<TimeArg>,
-}
-
-impl Target {
-    /// From the pane's screen now on (`--follow`).
-    pub fn follow_now(&mut self) {
-        self.from = Some(TimeArg::At(Timestamp::now()));
-        self.to = None;
-    }
-
-    /// What a view of this target records as viewed (`audit-access`).
-    pub fn access(&self, view: &'static str) -> crate::access::View {
-        crate::access::View {
-            view,
-            query: None,
-            pane: Some(self.pane.to_string()),
-        }
-    }
-}
-
-/// A pane as named on the command line.
+/// Which pane, and which part of its recording: what `replay` and `export` ask.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PaneArg {
+pub struct PaneQuery {
+    /// The pane.
+    pub pane: PaneName,
+    /// Only the server with this socket path (`-L`/`-S`).
+    pub socket: Option<String>,
+    /// The server, when panes of this name were recorded on several: socket path or name.
+    pub server: Option<String>,
+    /// Start here.
+    pub from: Option<TimeRef>,
+    /// Stop here.
+    pub to: Option<TimeRef>,
+}
+
+/// Why a pane's recording could not be found or read.
+#[derive(Debug, Error)]
+pub enum RecordingError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Nothing of that pane was recorded (in that scope).
+    #[error("no recorded output for pane {pane}{scope} {HINT}")]
+    NoPane {
+        /// The pane as asked.
+        pane: PaneName,
+        /// ` on server NAME` when one was asked.
+        scope: String,
+    },
+    /// Nothing at that position at or before the asked time.
+    #[error("no recorded output for pane {pane}{scope} at or before {} {HINT}", show::time(*.at))]
+    NoPaneAt {
+        /// The pane as asked.
+        pane: PaneName,
+        /// ` on server NAME` when one was asked.
+        scope: String,
+        /// The asked time.
+        at: Timestamp,
+    },
+    /// Panes of that name were recorded on several servers.
+    #[error("pane {pane} was recorded on {} servers: {}; pick one with --server NAME (or -L/-S)", .servers.len(), .servers.join(", "))]
+    SeveralServers {
+        /// The pane as asked.
+        pane: PaneName,
+        /// The servers.
+        servers: Vec<String>,
+    },
+    /// The window ends before it starts.
+    #[error("--to ({to}) is before --from ({from})")]
+    Backwards {
+        /// Start.
+        from: Timestamp,
+        /// End.
+        to: Timestamp,
+    },
+    /// The pane's chunks were not there when read a second time.
+    #[error("the pane's chunks changed while they were read; try again")]
+    Changed,
+    /// The pane has output, but none in the window.
+    #[error("pane {pane} has no recorded output in that window: its recording runs from {} to {}", show::time(*.first), show::time(*.last))]
+    OutsideWindow {
+        /// The pane, described.
+        pane: String,
+        /// Where its recording starts.
+        first: Timestamp,
+        /// Where it ends.
+        last: Timestamp,
+    },
+    /// A chunk could not be read from the store.
+    #[error("cannot read the output chunk of event {seq}: {error}")]
+    ChunkUnreadable {
+        /// Its event.
+        seq: u64,
+        /// Why.
+        error: StoreError,
+    },
+    /// A `pane-output` event without its chunk.
+    #[error("event {seq} (pane-output) has no stored chunk: the store is incomplete (run tmux-audit verify)")]
+    ChunkMissing {
+        /// Its event.
+        seq: u64,
+    },
+    /// A proof that does not carry a chunk it covers.
+    #[error("the proof lacks the output chunk of record {seq}")]
+    NotInProof {
+        /// Its event.
+        seq: u64,
+    },
+    /// A chunk that is not what its event's digest says.
+    #[error("the output chunk of event {seq} does not match the digest its event records: the store was altered (run tmux-audit verify)")]
+    ChunkAltered {
+        /// Its event.
+        seq: u64,
+    },
+    /// A chunk that matches its digest but does not decompress.
+    #[error("cannot read the output chunk of event {seq}: {error}")]
+    ChunkCorrupt {
+        /// Its event.
+        seq: u64,
+        /// Why.
+        error: chunk::ChunkError,
+    },
+    /// A chunk whose terminal picture cannot be drawn.
+    #[error(transparent)]
+    Screen(#[from] audit_screen::ScreenError),
+}
+
+const HINT: &str = "(tmux-audit log --kind pane-output lists recorded panes)";
+
+/// A pane as a person names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PaneName {
     /// `%N`.
     Id(String),
-    /// `SESSION:WINDOW.PANE`.
+    /// `SESSION:WINDOW.PANE`: window and pane index as at `--from`, else `--to`, else now.
     Position {
+        /// Session name.
         session: String,
+        /// Window index.
         window: i64,
+        /// Pane index.
         pane: i64,
     },
 }
 
-impl FromStr for PaneArg {
+impl FromStr for PaneName {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -79,7 +154,7 @@ impl FromStr for PaneArg {
             || format!("cannot read pane {s:?}: use %ID (%3) or SESSION:WINDOW.PANE (prod:1.0)");
         if let Some(n) = s.strip_prefix('%') {
             return match n.parse::<u32>() {
-                Ok(_) => Ok(PaneArg::Id(s.to_owned())),
+                Ok(_) => Ok(PaneName::Id(s.to_owned())),
                 Err(_) => Err(bad()),
             };
         }
@@ -87,7 +162,7 @@ impl FromStr for PaneArg {
         let (session, rest) = s.rsplit_once(':').ok_or_else(bad)?;
         let (window, pane) = rest.split_once('.').ok_or_else(bad)?;
         match (window.parse(), pane.parse()) {
-            (Ok(window), Ok(pane)) if !session.is_empty() => Ok(PaneArg::Position {
+            (Ok(window), Ok(pane)) if !session.is_empty() => Ok(PaneName::Position {
                 session: session.to_owned(),
                 window,
                 pane,
@@ -97,11 +172,11 @@ impl FromStr for PaneArg {
     }
 }
 
-impl fmt::Display for PaneArg {
+impl fmt::Display for PaneName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PaneArg::Id(id) => f.write_str(id),
-            PaneArg::Position {
+            PaneName::Id(id) => f.write_str(id),
+            PaneName::Position {
                 session,
                 window,
                 pane,
@@ -112,43 +187,29 @@ impl fmt::Display for PaneArg {
 
 /// `--from`/`--to`: a time, or an offset from the start of the recording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeArg {
+pub enum TimeRef {
     /// A point in time.
     At(Timestamp),
     /// Microseconds after the recording's first chunk starts.
     Offset(i64),
 }
 
-/// clap value parser for [`TimeArg`].
-pub fn time_arg(text: &str) -> Result<TimeArg, String> {
-    match text.trim().strip_prefix('+') {
-        Some(offset) => offset
-            .parse::<jiff::Span>()
-            .ok()
-            .and_then(|span| span.total(jiff::Unit::Microsecond).ok())
-            .filter(|us| us.is_finite() && *us >= 0.0)
-            .map(|us| TimeArg::Offset(us as i64))
-            .ok_or_else(|| {
-                format!("cannot read offset {text:?}: use +90s, +5m, +1h30m (from the recording's start)")
-            }),
-        None => timearg::arg(text)
-            .map(TimeArg::At)
-            .map_err(|e| format!("{e}, or an offset such as +90s from the recording's start")),
-    }
-}
-
 /// One pane's recording: its `pane-output` events in one server life, oldest first.
 pub struct Recording {
+    /// The server's socket path.
     pub server: String,
+    /// The pane id.
     pub pane_id: String,
+    /// Its `pane-output` events in that server life, by chunk start.
     pub events: Vec<Stored>,
+    /// The part asked for.
     pub window: Window,
 }
 
 impl Recording {
     /// Finds the pane `target` names and the part of its recording it asks for.
-    pub fn find(global: &Global, store: &dyn EventStore, target: &Target) -> Result<Recording> {
-        let socket = global.server().map(|p| p.display().to_string());
+    pub fn find(store: &dyn Reader, target: &PaneQuery) -> Result<Recording, RecordingError> {
+        let socket = target.socket.clone();
         let on_server = |server: &str| {
             socket.as_deref().is_none_or(|s| s == server)
                 && target
@@ -158,13 +219,13 @@ impl Recording {
         };
         // The asked time: --from, else --to, else now (offsets need the recording first).
         let at = match (target.from, target.to) {
-            (Some(TimeArg::At(t)), _) | (_, Some(TimeArg::At(t))) => t,
+            (Some(TimeRef::At(t)), _) | (_, Some(TimeRef::At(t))) => t,
             _ => Timestamp::now(),
         };
         // First: which pane is meant (one candidate chunk per server), and server starts.
         let pane = match &target.pane {
-            PaneArg::Id(id) => Some(id.clone()),
-            PaneArg::Position { .. } => None,
+            PaneName::Id(id) => Some(id.clone()),
+            PaneName::Position { .. } => None,
         };
         let mut candidates = Candidates::new(&target.pane, at);
         let outputs = Filter {
@@ -205,10 +266,10 @@ impl Recording {
         let first = events
             .first()
             .map(start_of)
-            .context("the pane's chunks changed while they were read; try again")?;
-        let when = |t: TimeArg| match t {
-            TimeArg::At(t) => t.as_micros(),
-            TimeArg::Offset(us) => first.as_micros().saturating_add(us),
+            .ok_or(RecordingError::Changed)?;
+        let when = |t: TimeRef| match t {
+            TimeRef::At(t) => t.as_micros(),
+            TimeRef::Offset(us) => first.as_micros().saturating_add(us),
         };
         let window = Window {
             from: target.from.map(when),
@@ -216,11 +277,10 @@ impl Recording {
         };
         if let (Some(from), Some(to)) = (window.from, window.to) {
             if to < from {
-                bail!(
-                    "--to ({}) is before --from ({})",
-                    Timestamp(to),
-                    Timestamp(from)
-                );
+                return Err(RecordingError::Backwards {
+                    from: Timestamp(from),
+                    to: Timestamp(to),
+                });
             }
         }
         let recording = Recording {
@@ -231,12 +291,11 @@ impl Recording {
         };
         if recording.needed().is_empty() {
             let last = recording.events.last().expect("not empty");
-            bail!(
-                "pane {} has no recorded output in that window: its recording runs from {} to {}",
-                recording.describe(),
-                crate::render::time(first),
-                crate::render::time(last.event.until.unwrap_or(start_of(last)))
-            );
+            return Err(RecordingError::OutsideWindow {
+                pane: recording.describe(),
+                first,
+                last: last.event.until.unwrap_or(start_of(last)),
+            });
         }
         Ok(recording)
     }
@@ -299,41 +358,38 @@ impl Recording {
     /// iterator gets to it.
     pub fn chunks<'a>(
         &'a self,
-        store: &'a dyn EventStore,
-    ) -> impl Iterator<Item = Result<Chunk>> + 'a {
+        store: &'a dyn Reader,
+    ) -> impl Iterator<Item = Result<Chunk, RecordingError>> + 'a {
         self.chunks_with(move |s| load(store, s))
     }
 
     /// The needed chunks, each got from `load` only when the iterator gets to it.
     pub fn chunks_with<'a>(
         &'a self,
-        load: impl Fn(&Stored) -> Result<Chunk> + 'a,
-    ) -> impl Iterator<Item = Result<Chunk>> + 'a {
+        load: impl Fn(&Stored) -> Result<Chunk, RecordingError> + 'a,
+    ) -> impl Iterator<Item = Result<Chunk, RecordingError>> + 'a {
         self.needed().iter().map(load)
     }
 }
 
 /// A chunk from the store, checked against the digest its event carries, decompressed.
-pub fn load(store: &dyn EventStore, s: &Stored) -> Result<Chunk> {
+pub fn load(store: &dyn Reader, s: &Stored) -> Result<Chunk, RecordingError> {
     let seq = s.seq;
     let stored = store
         .chunk(seq)
-        .with_context(|| format!("cannot read the output chunk of event {seq}"))?
-        .with_context(|| {
-            format!("event {seq} (pane-output) has no stored chunk: the store is incomplete (run tmux-audit verify)")
-        })?;
+        .map_err(|error| RecordingError::ChunkUnreadable { seq, error })?
+        .ok_or(RecordingError::ChunkMissing { seq })?;
     checked_chunk(s, &stored)
 }
 
 /// Stored chunk bytes, checked against the digest event `s` carries, decompressed.
-pub fn checked_chunk(s: &Stored, stored: &[u8]) -> Result<Chunk> {
+pub fn checked_chunk(s: &Stored, stored: &[u8]) -> Result<Chunk, RecordingError> {
     let seq = s.seq;
     let digest = blake3::hash(stored).to_hex();
     if s.event.digest.as_deref() != Some(digest.as_str()) {
-        bail!("the output chunk of event {seq} does not match the digest its event records: the store was altered (run tmux-audit verify)");
+        return Err(RecordingError::ChunkAltered { seq });
     }
-    chunk::decompress(stored)
-        .with_context(|| format!("cannot read the output chunk of event {seq}"))
+    chunk::decompress(stored).map_err(|error| RecordingError::ChunkCorrupt { seq, error })
 }
 
 /// Where a chunk starts (`from`; the event time for an event without one).
@@ -345,13 +401,13 @@ pub use audit_store::server_matches;
 
 /// The chunk that names the pane at the asked time, one per server, gathered during a scan.
 struct Candidates<'a> {
-    pane: &'a PaneArg,
+    pane: &'a PaneName,
     at: Timestamp,
     found: BTreeMap<String, Stored>,
 }
 
 impl<'a> Candidates<'a> {
-    fn new(pane: &'a PaneArg, at: Timestamp) -> Self {
+    fn new(pane: &'a PaneName, at: Timestamp) -> Self {
         Candidates {
             pane,
             at,
@@ -368,15 +424,15 @@ impl<'a> Candidates<'a> {
             let cur = start_of(cur);
             match self.pane {
                 // The latest chunk starting at or before `at`, else the earliest after.
-                PaneArg::Id(_) if new <= at => cur > at || new >= cur,
-                PaneArg::Id(_) => cur > at && new < cur,
+                PaneName::Id(_) if new <= at => cur > at || new >= cur,
+                PaneName::Id(_) => cur > at && new < cur,
                 // The latest chunk at that position starting at or before `at`.
-                PaneArg::Position { .. } => new >= cur,
+                PaneName::Position { .. } => new >= cur,
             }
         };
         let matches = match self.pane {
-            PaneArg::Id(id) => e.pane_id.as_deref() == Some(id.as_str()),
-            PaneArg::Position {
+            PaneName::Id(id) => e.pane_id.as_deref() == Some(id.as_str()),
+            PaneName::Position {
                 session,
                 window,
                 pane,
@@ -400,28 +456,27 @@ impl<'a> Candidates<'a> {
     }
 
     /// The server, pane id, and start of the chunk that fixes which life of the pane is meant.
-    fn pick(self, server: Option<&str>) -> Result<(String, String, Timestamp)> {
+    fn pick(self, server: Option<&str>) -> Result<(String, String, Timestamp), RecordingError> {
         let pane = self.pane;
-        let hint = "(tmux-audit log --kind pane-output lists recorded panes)";
         let scope = server
             .map(|s| format!(" on server {s}"))
             .unwrap_or_default();
         if self.found.len() > 1 {
-            let servers: Vec<&str> = self.found.keys().map(String::as_str).collect();
-            bail!(
-                "pane {pane} was recorded on {} servers: {}; pick one with --server NAME (or -L/-S)",
-                servers.len(),
-                servers.join(", ")
-            );
+            return Err(RecordingError::SeveralServers {
+                pane: pane.clone(),
+                servers: self.found.into_keys().collect(),
+            });
         }
         let Some((server, s)) = self.found.into_iter().next() else {
-            match pane {
-                PaneArg::Id(_) => bail!("no recorded output for pane {pane}{scope} {hint}"),
-                PaneArg::Position { .. } => bail!(
-                    "no recorded output for pane {pane}{scope} at or before {} {hint}",
-                    crate::render::time(self.at)
-                ),
-            }
+            let pane = pane.clone();
+            return Err(match pane {
+                PaneName::Id(_) => RecordingError::NoPane { pane, scope },
+                PaneName::Position { .. } => RecordingError::NoPaneAt {
+                    pane,
+                    scope,
+                    at: self.at,
+                },
+            });
         };
         let start = start_of(&s);
         let pane_id = s.event.pane_id.expect("pane-output events name their pane");
@@ -455,31 +510,19 @@ mod tests {
 
     #[test]
     fn reads_both_pane_forms_and_refuses_others() {
-        assert_eq!("%12".parse(), Ok(PaneArg::Id("%12".into())));
+        assert_eq!("%12".parse(), Ok(PaneName::Id("%12".into())));
         assert_eq!(
             "prod:1.0".parse(),
-            Ok(PaneArg::Position {
+            Ok(PaneName::Position {
                 session: "prod".into(),
                 window: 1,
                 pane: 0
             })
         );
         for bad in ["%", "%x", "prod", "prod:1", ":1.0", "prod:a.b", "12"] {
-            let e = bad.parse::<PaneArg>().unwrap_err();
+            let e = bad.parse::<PaneName>().unwrap_err();
             assert!(e.contains("SESSION:WINDOW.PANE"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn reads_offsets_and_times() {
-        assert_eq!(time_arg("+90s"), Ok(TimeArg::Offset(90_000_000)));
-        assert_eq!(time_arg("+1h30m"), Ok(TimeArg::Offset(5_400_000_000)));
-        assert!(matches!(
-            time_arg("2026-11-28T14:05:00Z"),
-            Ok(TimeArg::At(_))
-        ));
-        assert!(time_arg("+soon").unwrap_err().contains("+90s"));
-        assert!(time_arg("whenever").unwrap_err().contains("+90s"));
     }
 
     #[test]

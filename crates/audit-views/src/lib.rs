@@ -1,0 +1,29 @@
+//! The read side of tmux-audit as a library: queries over a store in, typed rows out.
+//!
+//! ```text
+//! audit-store (Reader: events by Filter, chunks, full-text candidates, head)
+//!        │
+//!        ▼
+//! audit-views:  recording ── find a pane's chunks, load and check them
+//!               encode ───── asciicast / txt / raw, one Encoder shape, no I/O
+//!               search ───── candidates → confirmation in each chunk (hits) → who was there
+//!               presence ─── who had a client attached where, and when
+//!               acts ─────── commands, command lines and tmux commands as text and place
+//!               show ─────── times, durations and recorded text made safe for people
+//!        │
+//!        ▼
+//! front ends: the `tmux-audit` CLI (arguments → query → print); a web UI next
+//! ```
+//!
+//! Nothing here parses arguments, prints or serves HTTP: a front end builds a query, calls in,
+//! and renders the rows. Each module has its own typed error. Every view reads through
+//! [`audit_store::Reader`], so it works on any backend.
+#![deny(missing_docs)]
+
+pub mod acts;
+pub mod encode;
+pub mod hits;
+pub mod presence;
+pub mod recording;
+pub mod search;
+pub mod show;

@@ -11,20 +11,21 @@
 use crate::event::{Event, Kind};
 use crate::fold::World;
 use crate::time::Timestamp;
+use crate::values::names;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// How sure an attribution is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Confidence {
-    /// One user could have done it.
-    Exact,
-    /// Several could; this one typed last before it (tmux's per-client key times, whole
-    /// seconds): likely, not proven.
-    Inferred,
-    /// Several could, or none was attached.
-    Unknown,
+names! {
+    /// How sure an attribution is (the `attribution` field).
+    pub enum Confidence for "attribution" {
+        /// One user could have done it.
+        Exact = "exact",
+        /// Several could; this one typed last before it (tmux's per-client key times, whole
+        /// seconds): likely, not proven.
+        Inferred = "inferred",
+        /// Several could, or none was attached.
+        Unknown = "unknown",
+    }
 }
 
 /// Who did something in a session.
@@ -86,28 +87,12 @@ pub fn inferred(mut who: Attribution, last_typist: Option<&str>) -> Attribution 
     who
 }
 
-impl Confidence {
-    /// The name stored in an event's `attribution` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Exact => "exact",
-            Confidence::Inferred => "inferred",
-            Confidence::Unknown => "unknown",
-        }
-    }
-}
-
 impl Attribution {
     /// The attribution an event carries, when the daemon stamped one.
     pub fn stored(e: &Event) -> Option<Attribution> {
-        let attribution = match e.attribution.as_deref()? {
-            "exact" => Confidence::Exact,
-            "inferred" => Confidence::Inferred,
-            _ => Confidence::Unknown,
-        };
         Some(Attribution {
             actor: e.actor.clone(),
-            attribution,
+            attribution: e.attribution?,
             candidates: e.candidates.clone().unwrap_or_default(),
         })
     }
@@ -115,7 +100,7 @@ impl Attribution {
     /// Writes this attribution into `e` (`actor`, `attribution`, `candidates`).
     pub fn stamp(&self, e: &mut Event) {
         e.actor = self.actor.clone();
-        e.attribution = Some(self.attribution.as_str().to_owned());
+        e.attribution = Some(self.attribution);
         e.candidates = Some(self.candidates.clone());
     }
 }

@@ -53,9 +53,17 @@
 //!
 //! Decoding is strict — unknown tags, tags out of order, trailing bytes, invalid UTF-8 and a
 //! bool other than 0/1 are errors — so that exactly one byte string encodes a given event.
+//!
+//! `reason` (17), `observed` (18), `severity` (44), `attribution` (47), `violation` (50) and
+//! `action` (51) are strings naming one of a closed set ([`crate::values`]; every name ever
+//! stored is listed, retired ones included): a name outside the set is an error too
+//! ([`DecodeError::UnknownValue`]). The bytes are the names, exactly as when these fields were
+//! plain strings (`tests/typed_fields.rs` holds records written then).
 
 use crate::event::{Event, Kind};
 use crate::time::Timestamp;
+use crate::values::UnknownValue;
+use std::str::FromStr;
 use thiserror::Error;
 
 const MAGIC: &[u8; 4] = b"TAE1";
@@ -89,6 +97,17 @@ pub enum DecodeError {
     /// The kind name is not known.
     #[error("unknown kind {0:?}")]
     UnknownKind(String),
+    /// A field that takes one of a closed set of names ([`crate::values`]) holds another:
+    /// not a record this version wrote, or understands.
+    #[error("unknown {field} {value:?} (field tag {tag})")]
+    UnknownValue {
+        /// The tag byte.
+        tag: u8,
+        /// The field's name.
+        field: &'static str,
+        /// The name found.
+        value: String,
+    },
 }
 
 struct Writer(Vec<u8>);
@@ -168,8 +187,8 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.str(14, e.tty.as_deref());
     w.str(15, e.term.as_deref());
     w.str(16, e.origin.as_deref());
-    w.str(17, e.reason.as_deref());
-    w.str(18, e.observed.as_deref());
+    w.str(17, e.reason.map(|v| v.as_str()));
+    w.str(18, e.observed.map(|v| v.as_str()));
     w.int(19, e.from.map(|t| t.0));
     w.int(20, e.until.map(|t| t.0));
     w.str(21, e.version.as_deref());
@@ -195,14 +214,14 @@ pub fn encode(seq: u64, e: &Event) -> Vec<u8> {
     w.bytes(41, e.comm.as_ref().map(|b| b.0.as_slice()));
     w.str(42, e.command.as_deref());
     w.str(43, e.key.as_deref());
-    w.str(44, e.severity.as_deref());
+    w.str(44, e.severity.map(|v| v.as_str()));
     w.bytes(45, e.line.as_ref().map(|b| b.0.as_slice()));
     w.str(46, e.actor.as_deref());
-    w.str(47, e.attribution.as_deref());
+    w.str(47, e.attribution.map(|v| v.as_str()));
     w.strings(48, e.candidates.as_deref());
     w.str(49, e.rule.as_deref());
-    w.str(50, e.violation.as_deref());
-    w.str(51, e.action.as_deref());
+    w.str(50, e.violation.map(|v| v.as_str()));
+    w.str(51, e.action.map(|v| v.as_str()));
     w.str(52, e.sink.as_deref());
     w.str(53, e.timing.as_deref());
     w.bool(54, e.confirmed);
@@ -237,6 +256,16 @@ impl<'a> Reader<'a> {
         let len = u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"));
         let b = self.take(len as usize)?;
         String::from_utf8(b.to_vec()).map_err(|_| DecodeError::BadUtf8(tag))
+    }
+    /// A string naming one of a closed set of values (see [`crate::values`]).
+    fn value<T: FromStr<Err = UnknownValue>>(&mut self, tag: u8) -> Result<T, DecodeError> {
+        self.string(tag)?
+            .parse()
+            .map_err(|e: UnknownValue| DecodeError::UnknownValue {
+                tag,
+                field: e.field,
+                value: e.value,
+            })
     }
     fn bytes(&mut self) -> Result<crate::event::Bytes, DecodeError> {
         let len = u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes"));
@@ -301,8 +330,8 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             14 => e.tty = Some(r.string(tag)?),
             15 => e.term = Some(r.string(tag)?),
             16 => e.origin = Some(r.string(tag)?),
-            17 => e.reason = Some(r.string(tag)?),
-            18 => e.observed = Some(r.string(tag)?),
+            17 => e.reason = Some(r.value(tag)?),
+            18 => e.observed = Some(r.value(tag)?),
             19 => e.from = Some(Timestamp(r.i64()?)),
             20 => e.until = Some(Timestamp(r.i64()?)),
             21 => e.version = Some(r.string(tag)?),
@@ -328,14 +357,14 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             41 => e.comm = Some(r.bytes()?),
             42 => e.command = Some(r.string(tag)?),
             43 => e.key = Some(r.string(tag)?),
-            44 => e.severity = Some(r.string(tag)?),
+            44 => e.severity = Some(r.value(tag)?),
             45 => e.line = Some(r.bytes()?),
             46 => e.actor = Some(r.string(tag)?),
-            47 => e.attribution = Some(r.string(tag)?),
+            47 => e.attribution = Some(r.value(tag)?),
             48 => e.candidates = Some(r.strings(tag)?),
             49 => e.rule = Some(r.string(tag)?),
-            50 => e.violation = Some(r.string(tag)?),
-            51 => e.action = Some(r.string(tag)?),
+            50 => e.violation = Some(r.value(tag)?),
+            51 => e.action = Some(r.value(tag)?),
             52 => e.sink = Some(r.string(tag)?),
             53 => e.timing = Some(r.string(tag)?),
             54 => e.confirmed = Some(r.bool(tag)?),
@@ -381,11 +410,11 @@ mod tests {
         e.cwd = Some(Bytes(b"/tmp/\xfe".to_vec()));
         e.exit_code = Some(-1);
         e.actor = Some("alice".into());
-        e.attribution = Some("inferred".into());
+        e.attribution = Some(crate::attribution::Confidence::Inferred);
         e.candidates = Some(vec!["alice".into(), "bob".into()]);
         e.rule = Some("prod".into());
-        e.violation = Some("user".into());
-        e.action = Some("detach".into());
+        e.violation = Some(crate::values::ViolationKind::User);
+        e.action = Some(crate::values::Action::Detach);
         e.sink = Some("webhook".into());
         e.timing = Some("exec".into());
         e.confirmed = Some(false);
@@ -453,6 +482,28 @@ mod tests {
         bytes.push(36);
         bytes.extend_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(decode(&bytes), Err(DecodeError::Truncated(_))));
+    }
+
+    #[test]
+    fn a_name_outside_a_fields_values_is_refused() {
+        let mut e = Event::new(Timestamp(1), Kind::ClientDetached, "h", "s");
+        e.reason = Some(crate::values::Reason::Kicked);
+        let mut bytes = encode(1, &e);
+        let at = bytes.len() - b"kicked".len();
+        assert_eq!(&bytes[at..], b"kicked");
+        bytes[at..].copy_from_slice(b"kidded");
+        assert_eq!(
+            decode(&bytes),
+            Err(DecodeError::UnknownValue {
+                tag: 17,
+                field: "reason",
+                value: "kidded".into()
+            })
+        );
+        assert_eq!(
+            decode(&bytes).unwrap_err().to_string(),
+            r#"unknown reason "kidded" (field tag 17)"#
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! part of the public interface. The byte form that is stored and hashed lives in
 //! [`crate::encoding`] and is frozen separately.
 
+pub use crate::attribution::Confidence;
 use crate::time::Timestamp;
+pub use crate::values::{Action, Observed, Reason, Severity, UnknownValue, ViolationKind};
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -187,60 +189,6 @@ impl Serialize for Kind {
     }
 }
 
-/// Why a client left a session (the `reason` field of `client-detached`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// The client detached itself (key binding, or `tmux detach` from inside its session).
-    Detach,
-    /// The client switched to another session.
-    Switch,
-    /// The client process went away without detaching: killed, or its terminal closed.
-    Exit,
-    /// Someone else detached it (`detach-client -t/-s/-a` from another client).
-    Kicked,
-    /// The whole tmux server went away.
-    ServerExit,
-    /// Its session was closed (killed, or its last pane exited).
-    SessionClosed,
-    /// It happened while nothing was watching (found at daemon start).
-    Unknown,
-}
-
-impl Reason {
-    /// The stored name, such as `kicked`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Detach => "detach",
-            Reason::Switch => "switch",
-            Reason::Exit => "exit",
-            Reason::Kicked => "kicked",
-            Reason::ServerExit => "server-exit",
-            Reason::SessionClosed => "session-closed",
-            Reason::Unknown => "unknown",
-        }
-    }
-}
-
-/// How an event was observed (the `observed` field).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Observed {
-    /// Seen as it happened.
-    Live,
-    /// Found already in place (or already gone) when the daemon (re)connected; the event time is
-    /// when it was found, not when it happened.
-    AtStart,
-}
-
-impl Observed {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Observed::Live => "live",
-            Observed::AtStart => "at-start",
-        }
-    }
-}
-
 /// One observed happening. Absent fields do not apply to the kind.
 ///
 /// `seq` and the chain hash are not here: the store assigns them when it appends (see
@@ -294,12 +242,12 @@ pub struct Event {
     /// Where the client came from: an SSH remote address, or `local`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-    /// Why (see [`Reason`] for `client-detached`).
+    /// Why (see [`Reason`]: which values go with which kinds).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// How it was observed (see [`Observed`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub observed: Option<String>,
+    pub observed: Option<Observed>,
     /// Start of the interval an `audit-gap` covers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<Timestamp>,
@@ -376,31 +324,32 @@ pub struct Event {
     /// The key binding that ran a `tmux-command`, when one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// `alert` for what blinds or weakens the audit (closing the recording pipe, hooks,
-    /// read-only cleared, the recorder kicked, the message log shortened).
+    /// [`Severity::Alert`] for what blinds or weakens the audit (closing the recording pipe,
+    /// hooks, read-only cleared, the recorder kicked, the message log shortened).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
+    pub severity: Option<Severity>,
     /// A `shell-command`'s line as typed, exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<Bytes>,
     /// Who did a `command`, `shell-command` or `tmux-command`, when one user can be named (see `attribution`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    /// How sure `actor` is: `exact`, `inferred` (several could type; this one typed last) or `unknown`.
+    /// How sure `actor` is: `exact`, `inferred` (several could type; this one typed last) or
+    /// `unknown` (see [`Confidence`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<String>,
+    pub attribution: Option<Confidence>,
     /// The users who could have done it (empty: nobody attached could type).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<String>>,
     /// The policy rule a `policy-violation` broke.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// What was violated: `user`, `read-only`, `origin`, `control-mode`, `readonly-cleared`.
+    /// What was violated (see [`ViolationKind`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub violation: Option<String>,
-    /// What the daemon did about a violation: `alert`, `detach` or `deny`.
+    pub violation: Option<ViolationKind>,
+    /// What the daemon did about a violation (see [`Action`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    pub action: Option<Action>,
     /// The forwarding sink a `sink-failed`/`sink-recovered` event is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink: Option<String>,
@@ -531,13 +480,13 @@ impl Event {
 
     /// Sets `observed`.
     pub fn observed(mut self, how: Observed) -> Self {
-        self.observed = Some(how.as_str().to_owned());
+        self.observed = Some(how);
         self
     }
 
     /// Sets `reason`.
     pub fn reason(mut self, why: Reason) -> Self {
-        self.reason = Some(why.as_str().to_owned());
+        self.reason = Some(why);
         self
     }
 }

@@ -7,7 +7,7 @@
 //! Both are driven only by events, in `seq` order, so any view of the past is reproducible from
 //! the log alone.
 
-use crate::event::{Event, Kind};
+use crate::event::{Event, Kind, Observed};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -360,7 +360,7 @@ impl SessionHistory {
                     session: name.clone(),
                     former_names: Vec::new(),
                     created: e.time,
-                    created_observed_at_start: e.observed.as_deref() == Some("at-start"),
+                    created_observed_at_start: e.observed == Some(Observed::AtStart),
                     closed: None,
                     participants: BTreeSet::new(),
                     attached_seconds: BTreeMap::new(),

@@ -10,6 +10,8 @@
 //! and every other crate depends on this one, never the reverse.
 //!
 //! * [`event`] — [`Event`] and [`Kind`]: what one stored record says.
+//! * [`values`] — the closed sets of names some of its fields take ([`Reason`], [`Observed`],
+//!   [`Severity`], [`ViolationKind`], [`Action`]), one table each.
 //! * [`encoding`] — the canonical byte encoding that is stored and hashed (frozen, versioned).
 //! * [`chain`] — linking each record's hash to the previous one.
 //! * [`inspect`] — checking a stored log against the chain and naming what was changed,
@@ -32,9 +34,12 @@ pub mod fuzzing;
 pub mod inspect;
 pub mod seal;
 pub mod time;
+pub mod values;
 
 pub use chain::ChainHash;
 pub use encoding::DecodeError;
-pub use event::{Bytes, Event, Kind, Observed, Reason, Stored};
+pub use event::{
+    Action, Bytes, Confidence, Event, Kind, Observed, Reason, Severity, Stored, ViolationKind,
+};
 pub use inspect::{ChunkPlace, Finding, InspectReport, Inspector};
 pub use time::Timestamp;

@@ -141,7 +141,7 @@ mod tests {
         stage.admit(command(10), &mut out);
         assert_eq!(out.len(), 2, "one possible typist: stamped at once");
         assert_eq!(out[1].actor.as_deref(), Some("alice"));
-        assert_eq!(out[1].attribution.as_deref(), Some("exact"));
+        assert_eq!(out[1].attribution, Some(Confidence::Exact));
 
         stage.admit(attach("/dev/pts/2", "bob"), &mut out);
         let mut typed = Event::new(Timestamp::from_secs(20), Kind::ClientActive, "h", "/s");
@@ -157,8 +157,8 @@ mod tests {
         let act = out.last().unwrap();
         assert_eq!(act.kind, Kind::Command);
         assert_eq!(
-            (act.actor.as_deref(), act.attribution.as_deref()),
-            (Some("bob"), Some("inferred"))
+            (act.actor.as_deref(), act.attribution),
+            (Some("bob"), Some(Confidence::Inferred))
         );
         assert_eq!(
             act.candidates.as_deref(),
@@ -170,8 +170,8 @@ mod tests {
         stage.release(Instant::now() + WAIT_FOR_LOOK, &mut out);
         let act = out.last().unwrap();
         assert_eq!(
-            (act.actor.as_deref(), act.attribution.as_deref()),
-            (None, Some("unknown")),
+            (act.actor.as_deref(), act.attribution),
+            (None, Some(Confidence::Unknown)),
             "no look came: no guess"
         );
         assert_eq!(stage.next_deadline(), None);

@@ -18,7 +18,7 @@
 use crate::attributing::Nudgers;
 use crate::clients::{Asking, TmuxClients};
 use crate::writer::ChannelSink;
-use audit_core::{Bytes, Event, Kind, Timestamp};
+use audit_core::{Bytes, Event, Kind, Reason, Timestamp};
 use audit_proc::connector::{Connector, ConnectorError, ProcEvent};
 use audit_proc::{procfs, Command, Ending, Scan, Tracker};
 use audit_tmux::clients::ClientRuns;
@@ -608,7 +608,7 @@ impl Lost {
     fn take(&mut self, host: &str) -> Option<Event> {
         let (from, until, _) = self.open.take()?;
         let mut e = Event::new(until, Kind::AuditGap, host, "");
-        e.reason = Some("process-events-lost".into());
+        e.reason = Some(Reason::ProcessEventsLost);
         e.from = Some(from);
         e.until = Some(until);
         e.message = Some("the kernel dropped process events before the daemon read them (its buffer overflowed): programs run in panes in this interval may be missing from the record".into());
@@ -722,7 +722,7 @@ fn event<K>(
     match c.ending {
         Ending::Exited(code) => e.exit_code = Some(i64::from(code)),
         Ending::Signalled(sig) => e.signal = Some(i64::from(sig)),
-        Ending::Replaced => e.reason = Some("exec".into()),
+        Ending::Replaced => e.reason = Some(Reason::Exec),
         Ending::Unknown => {}
     }
     e

@@ -10,7 +10,7 @@
 use crate::attributing::Nudgers;
 use crate::Config;
 use audit_core::fold::{Attachment, World};
-use audit_core::{Event, Kind, Timestamp};
+use audit_core::{Event, Kind, Reason, Timestamp};
 use audit_policy::{Action, ClientAccess, Policy, SystemAccounts};
 use audit_tmux::conn::Kick;
 use std::sync::{Arc, Mutex, RwLock};
@@ -230,7 +230,7 @@ fn violation(shown: &Event, v: &audit_policy::Violation) -> Event {
         &shown.host,
         &shown.server,
     );
-    e.observed = shown.observed.clone();
+    e.observed = shown.observed;
     e.session = shown.session.clone();
     e.session_id = shown.session_id.clone();
     e.client = shown.client.clone();
@@ -242,8 +242,8 @@ fn violation(shown: &Event, v: &audit_policy::Violation) -> Event {
     e.flags = shown.flags.clone();
     e.tty = shown.tty.clone();
     e.rule = Some(v.rule.clone());
-    e.violation = Some(v.what.as_str().to_owned());
-    e.action = Some(v.action.as_str().to_owned());
+    e.violation = Some(v.what);
+    e.action = Some(v.action);
     e.message = Some(v.detail.clone());
     e
 }
@@ -271,7 +271,7 @@ pub fn reload(config: &Config, scope_name: &str, enforcer: &Enforcer) -> Event {
     let now = Timestamp::now();
     let Some((path, _)) = &config.policy else {
         let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
-        e.reason = Some("no-policy".into());
+        e.reason = Some(Reason::NoPolicy);
         e.message =
             Some("SIGHUP: the daemon was started without a policy; nothing to read again".into());
         return e;
@@ -289,7 +289,7 @@ pub fn reload(config: &Config, scope_name: &str, enforcer: &Enforcer) -> Event {
         Err(error) => {
             tracing::error!("SIGHUP: {error}; the policy in force stays");
             let mut e = Event::new(now, Kind::PolicyLoaded, &config.host, scope_name);
-            e.reason = Some("refused".into());
+            e.reason = Some(Reason::Refused);
             e.message = Some(format!(
                 "SIGHUP: {error}; the policy in force before stays in force"
             ));

@@ -29,7 +29,7 @@ pub mod sealer;
 mod writer;
 
 use audit_core::fold::World;
-use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_core::{Event, Kind, Observed, Reason, Timestamp};
 use audit_store::{Access, EventStore, Filter, StoreError};
 use audit_tmux::capture::PaneMeta;
 use audit_tmux::discovery::{self, Scope};
@@ -133,7 +133,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         let mut gap = Event::new(now, Kind::AuditGap, &config.host, &scope_name);
         gap.from = Some(previous.latest);
         gap.until = Some(now);
-        gap.reason = Some("unclean-stop".into());
+        gap.reason = Some(Reason::UncleanStop);
         gap.message = Some(format!(
             "the previous daemon stopped without recording audit-stopped (killed, crashed or power lost); nothing was observed between its last event ({}) and this start",
             previous.latest
@@ -372,7 +372,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         &scope_name,
     );
     stopped.pid = Some(i64::from(std::process::id()));
-    stopped.reason = Some("signal".into());
+    stopped.reason = Some(Reason::Signal);
     writer.sink().send_now(vec![stopped]);
     writer.finish()?;
     if let Some(f) = forwarder {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use audit_core::{Kind, Stored};
+use audit_core::{Kind, Severity, Stored};
 use common::{event, spec, start, wait_until, Reports, TestStore};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, UdpSocket};
@@ -120,7 +120,7 @@ fn tcp_octet_counted_messages_survive_hostile_values() {
     hostile.rule = Some("r".repeat(100_000));
     hostile.host = "bad host\nname".into();
     let mut alert = event(Kind::TmuxCommand, "s");
-    alert.severity = Some("alert".into());
+    alert.severity = Some(Severity::Alert);
     store.append_events(&[hostile, alert]);
     store.append(300);
     let forwarder = start(

@@ -1,43 +1,9 @@
 //! What to do about a violation, ordered so the strongest of several wins.
+//!
+//! [`Action`] is part of the event model (a `policy-violation` records it), so it lives in
+//! `audit-core` with its one table of names; a policy file's `action` takes the same names.
 
-use std::fmt;
-
-/// What the daemon does when a rule is broken. Ordered: `Alert < Detach < Deny`, so the action
-/// for a client that breaks several rules is the [`Ord::max`] of theirs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Action {
-    /// Record the violation and forward it; the client stays.
-    Alert,
-    /// Also kick the client (`detach-client`).
-    Detach,
-    /// Also remove the user from the server (`server-access -d`, which exits all their
-    /// clients), so they cannot simply attach again.
-    Deny,
-}
-
-impl Action {
-    /// The name used in policy files and records: `alert`, `detach` or `deny`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Alert => "alert",
-            Action::Detach => "detach",
-            Action::Deny => "deny",
-        }
-    }
-
-    /// The action named `name` in a policy file, if it is one.
-    pub fn from_name(name: &str) -> Option<Action> {
-        [Action::Alert, Action::Detach, Action::Deny]
-            .into_iter()
-            .find(|a| a.as_str() == name)
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use audit_core::Action;
 
 #[cfg(test)]
 mod tests {
@@ -57,10 +23,10 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_names_are_refused() {
-        for a in [Action::Alert, Action::Detach, Action::Deny] {
-            assert_eq!(Action::from_name(a.as_str()), Some(a));
+        for &a in Action::ALL {
+            assert_eq!(a.as_str().parse(), Ok(a));
         }
-        assert_eq!(Action::from_name("kick"), None);
-        assert_eq!(Action::from_name("Deny"), None);
+        assert!("kick".parse::<Action>().is_err());
+        assert!("Deny".parse::<Action>().is_err());
     }
 }

@@ -30,41 +30,9 @@ pub struct ClientAccess<'a> {
     pub readonly_cleared: bool,
 }
 
-/// Which requirement of a rule a client broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViolationKind {
-    /// The user is in neither `allow` nor `read_only`.
-    User,
-    /// A read-only user is attached writable.
-    ReadOnly,
-    /// A read-only user is attached in control mode, where tmux 3.3a does not enforce
-    /// read-only.
-    ControlMode,
-    /// A read-only user cleared their client's read-only flag.
-    ReadonlyCleared,
-    /// The client came from an origin the rule does not list, or from one that is unknown.
-    Origin,
-}
-
-impl ViolationKind {
-    /// The name used in records: `user`, `read-only`, `control-mode`, `readonly-cleared` or
-    /// `origin`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ViolationKind::User => "user",
-            ViolationKind::ReadOnly => "read-only",
-            ViolationKind::ControlMode => "control-mode",
-            ViolationKind::ReadonlyCleared => "readonly-cleared",
-            ViolationKind::Origin => "origin",
-        }
-    }
-}
-
-impl fmt::Display for ViolationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which requirement of a rule a client broke: part of the event model (a `policy-violation`
+/// records it as `violation`), so it lives in `audit-core` with its one table of names.
+pub use audit_core::ViolationKind;
 
 /// One broken requirement of one rule.
 #[derive(Debug, Clone, PartialEq, Eq)]

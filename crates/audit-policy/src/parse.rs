@@ -102,8 +102,8 @@ fn rule(
     }
     let action = match &raw.action {
         None => Action::Alert,
-        Some(a) => Action::from_name(a.get_ref())
-            .ok_or_else(|| src.error(a.span(), Reason::UnknownAction(a.get_ref().clone())))?,
+        Some(a) => (a.get_ref().parse::<Action>())
+            .map_err(|_| src.error(a.span(), Reason::UnknownAction(a.get_ref().clone())))?,
     };
     let sessions = globs(src, "sessions", raw.sessions)?;
     let servers = raw.servers.map(|s| globs(src, "servers", s)).transpose()?;

@@ -25,7 +25,7 @@ use crate::conn::{ConnError, Connection, Nudger};
 use crate::hooks::BirthHooks;
 use crate::snapshot::{Pane, ServerView};
 use crate::spool_watch::SpoolWatch;
-use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_core::{Event, Kind, Observed, Reason, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -315,15 +315,15 @@ impl<'a> Piping<'a> {
             // Our pipe ended while the pane lives: closed (`pipe-pane` with no command), or
             // replaced by someone else's pipe.
             let cause = if pane.piped {
-                "pipe-replaced"
+                Reason::PipeReplaced
             } else {
-                "pipe-closed"
+                Reason::PipeClosed
             };
             let from = ours_closed.unwrap_or(piped.seen_open);
             let mut gap = Event::new(time, Kind::OutputGap, &self.host, &self.server)
                 .observed(Observed::Live);
             set_meta(&mut gap, pane_id, &meta);
-            gap.reason = Some(cause.to_owned());
+            gap.reason = Some(cause);
             gap.from = Some(from);
             gap.until = Some(time);
             gap.message = Some(if pane.piped {
@@ -534,7 +534,7 @@ impl<'a> Piping<'a> {
         let mut gap =
             Event::new(time, Kind::OutputGap, &self.host, &self.server).observed(Observed::Live);
         set_meta(&mut gap, pane_id, meta);
-        gap.reason = Some("pane-start".to_owned());
+        gap.reason = Some(Reason::PaneStart);
         gap.until = Some(time);
         gap.message = Some(format!(
             "pane {pane_id} was not piped at birth (made by a command inside a hook, before tmux-audit watched its server, or while tmux-audit's hook was missing): its first output is recorded only as the history tmux still held when tmux-audit piped it, redrawn, not as the bytes it printed"

@@ -65,9 +65,7 @@ impl ClientRun {
         e.argv = Some(self.argv.iter().cloned().map(Bytes).collect());
         e.cwd = self.cwd.clone().map(Bytes);
         // Every command it ran counts: `capture-pane ; kill-server` is an alert.
-        e.severity = (command.split(';'))
-            .find_map(|c| crate::watcher::severity(c.trim()))
-            .map(str::to_owned);
+        e.severity = (command.split(';')).find_map(|c| crate::watcher::severity(c.trim()));
         e.command = Some(command);
         self.time(&mut e);
         e.confirmed = Some(false);

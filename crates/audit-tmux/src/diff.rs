@@ -168,7 +168,7 @@ pub fn diff(old: &ServerView, new: &ServerView, ctx: &Context) -> Vec<Event> {
             }),
         };
         let mut e = client_event(ctx, Kind::ClientDetached, c, old);
-        e.reason = Some(reason.reason.as_str().to_owned());
+        e.reason = Some(reason.reason);
         e.by = reason.by;
         e.by_user = reason.by_user;
         e.message = reason.note;
@@ -283,10 +283,10 @@ mod tests {
         v
     }
 
-    fn kinds(events: &[Event]) -> Vec<(String, Option<String>)> {
+    fn kinds(events: &[Event]) -> Vec<(String, Option<Reason>)> {
         events
             .iter()
-            .map(|e| (e.kind.as_str().to_owned(), e.reason.clone()))
+            .map(|e| (e.kind.as_str().to_owned(), e.reason))
             .collect()
     }
 
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(
             kinds(&ev),
             [
-                ("client-detached".into(), Some("switch".into())),
+                ("client-detached".into(), Some(Reason::Switch)),
                 ("client-attached".into(), None)
             ]
         );
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(
             kinds(&ev),
             [
-                ("client-detached".into(), Some("kicked".into())),
+                ("client-detached".into(), Some(Reason::Kicked)),
                 ("client-readonly-changed".into(), None)
             ]
         );
@@ -378,6 +378,6 @@ mod tests {
             kinds(&ev).into_iter().map(|k| k.0).collect::<Vec<_>>(),
             ["session-created", "client-attached"]
         );
-        assert!(ev.iter().all(|e| e.observed.as_deref() == Some("at-start")));
+        assert!(ev.iter().all(|e| e.observed == Some(Observed::AtStart)));
     }
 }

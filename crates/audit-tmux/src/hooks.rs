@@ -27,7 +27,7 @@
 use crate::capture::{format_escape, parser_quote, sh_quote};
 use crate::conn::{ConnError, Connection};
 use crate::snapshot::ServerView;
-use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_core::{Event, Kind, Observed, Reason, Severity, Timestamp};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -175,9 +175,9 @@ impl BirthHooks {
             }
             global_bad[i] = true;
             let reason = if value.is_empty() {
-                "hook-removed"
+                Reason::HookRemoved
             } else {
-                "hook-replaced"
+                Reason::HookReplaced
             };
             let mut e = self.alert(host, server, time, i, reason);
             e.message = Some(format!(
@@ -193,7 +193,7 @@ impl BirthHooks {
             if global_bad[b.hook] {
                 continue;
             }
-            let mut e = self.alert(host, server, time, b.hook, "hook-overridden");
+            let mut e = self.alert(host, server, time, b.hook, Reason::HookOverridden);
             e.session_id = Some(b.session_id.clone());
             e.session = view.sessions.get(&b.session_id).map(|s| s.name.clone());
             e.message = Some(format!(
@@ -265,10 +265,17 @@ impl BirthHooks {
         )
     }
 
-    fn alert(&self, host: &str, server: &str, time: Timestamp, hook: usize, reason: &str) -> Event {
+    fn alert(
+        &self,
+        host: &str,
+        server: &str,
+        time: Timestamp,
+        hook: usize,
+        reason: Reason,
+    ) -> Event {
         let mut e = Event::new(time, Kind::AuditGap, host, server).observed(Observed::Live);
-        e.reason = Some(reason.to_owned());
-        e.severity = Some("alert".to_owned());
+        e.reason = Some(reason);
+        e.severity = Some(Severity::Alert);
         e.hook = Some(HOOKS[hook].to_owned());
         e.from = self.intact_since;
         e.until = Some(time);

@@ -353,10 +353,17 @@ fn one_changed_byte_makes_verify_fail_naming_the_seq() {
     );
     let hex = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(hex.len() >= 2, "seq 3 has data");
-    // Flip the lowest bit of the last byte: the bytes still decode (a string stays a string, an
-    // int an int, a bool a bool); only the hash chain can tell.
-    let last = u8::from_str_radix(&hex[hex.len() - 2..], 16).unwrap() ^ 0x01;
-    let changed = format!("{}{last:02X}", &hex[..hex.len() - 2]);
+    // Flip the lowest bit of the last byte of `host` (free text, in no index column): the bytes
+    // still decode, only the hash chain can tell. (The last byte of the record may end a field
+    // of a closed set, such as `observed`, where a changed name no longer decodes.) After `TAE1`,
+    // seq and time (20 bytes) come tag 1, `kind` (u32 length + name), tag 2 and `host`.
+    let byte = |i: usize| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    let len = |at: usize| (at..at + 4).fold(0usize, |n, i| n << 8 | usize::from(byte(i)));
+    let host_at = 21 + 4 + len(21);
+    assert_eq!(byte(host_at), 2, "tag 2 (host) follows the kind: {hex}");
+    let at = host_at + 1 + 4 + len(host_at + 1) - 1;
+    let flipped = byte(at) ^ 0x01;
+    let changed = format!("{}{flipped:02X}{}", &hex[..2 * at], &hex[2 * at + 2..]);
     let out = sqlite(
         &db,
         &format!("UPDATE events SET data = X'{changed}' WHERE seq = 3;"),

@@ -5,7 +5,7 @@ use super::tail::{Release, Tail};
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_capture::marks::{self, Mark};
 use audit_capture::spool;
-use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
+use audit_core::{Bytes, Event, Kind, Observed, Reason, Timestamp};
 use audit_screen::Terminal;
 use audit_store::Attachment;
 use audit_tmux::capture::{set_meta, PaneMeta};
@@ -395,7 +395,7 @@ impl PaneTrack {
         let mut e = Event::new(Timestamp::now(), Kind::OutputGap, &self.host, &self.server)
             .observed(Observed::Live);
         set_meta(&mut e, &self.pane_id, &self.meta);
-        e.reason = Some("spool-not-writable".into());
+        e.reason = Some(Reason::SpoolNotWritable);
         e.until = Some(Timestamp(time));
         e.bytes = Some(bytes as i64);
         e.message = Some(format!(

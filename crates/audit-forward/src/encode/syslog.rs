@@ -7,7 +7,7 @@
 //! never holds a raw control character. Framing (octet counting, datagrams) is the transport's.
 
 use crate::config::Facility;
-use audit_core::{Event, Kind, Stored};
+use audit_core::{Event, Kind, Severity, Stored};
 
 /// The SD-ID: ours, under the private enterprise number space (`name@PEN`).
 const SD_ID: &str = "tmux-audit@32473";
@@ -63,16 +63,16 @@ impl SyslogFormat {
 
 /// RFC 5424 severity: 1 alert for what blinds the audit, 4 warning for trouble, 6 info.
 fn severity(e: &Event) -> u8 {
-    if e.severity.as_deref() == Some("alert") {
-        return 1;
-    }
-    match e.kind {
-        Kind::PolicyViolation
-        | Kind::ClientIdentityMismatch
-        | Kind::AuditGap
-        | Kind::OutputGap
-        | Kind::SinkFailed => 4,
-        _ => 6,
+    match e.severity {
+        Some(Severity::Alert) => 1,
+        None => match e.kind {
+            Kind::PolicyViolation
+            | Kind::ClientIdentityMismatch
+            | Kind::AuditGap
+            | Kind::OutputGap
+            | Kind::SinkFailed => 4,
+            _ => 6,
+        },
     }
 }
 
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(pri(&stored(Kind::PolicyViolation)), "<84>");
         assert_eq!(pri(&stored(Kind::SinkFailed)), "<84>");
         let mut alert = stored(Kind::TmuxCommand);
-        alert.event.severity = Some("alert".into());
+        alert.event.severity = Some(Severity::Alert);
         assert_eq!(pri(&alert), "<81>");
     }
 

@@ -121,7 +121,7 @@ impl State<'_> {
         let mut detached = attached.clone();
         detached.kind = Kind::ClientDetached;
         detached.time = Timestamp::now();
-        detached.reason = Some(d.reason.as_str().to_owned());
+        detached.reason = Some(d.reason);
         detached.by = d.by;
         detached.by_user = d.by_user;
         detached.message = d.note.or(detached.message);
@@ -192,7 +192,7 @@ impl State<'_> {
         let mut e = self.event(Timestamp::now(), Kind::AuditGap, Observed::Live);
         e.from = Some(from);
         e.until = Some(until.max(from));
-        e.reason = Some("recorder-detached".into());
+        e.reason = Some(Reason::RecorderDetached);
         let departing = Departing {
             client: ours,
             session: "",

@@ -542,7 +542,7 @@ impl State<'_> {
         e.pid = self.running_pid.flatten();
         e.message = message;
         if observed == Observed::AtStart {
-            e.reason = Some(Reason::Unknown.as_str().to_owned());
+            e.reason = Some(Reason::Unknown);
         }
         events.push(e);
         self.sink.send(events);

@@ -19,7 +19,7 @@ use crate::clients::Claim;
 use crate::conn::{ConnError, Connection};
 use crate::messages::Entry;
 use crate::snapshot::ServerView;
-use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_core::{Event, Kind, Observed, Severity, Timestamp};
 
 impl State<'_> {
     /// A tmux client ran against the server (the kernel saw it end): read the log now, while
@@ -68,7 +68,7 @@ impl State<'_> {
                 let mut e = self.event(time, Kind::TmuxCommand, Observed::Live);
                 e.client = Some(entry.client.clone());
                 e.key = entry.key.clone();
-                e.severity = severity(&command).map(str::to_owned);
+                e.severity = severity(&command);
                 e.command = Some(command);
                 e.confirmed = Some(true);
                 self.place(&mut e, entry, view);
@@ -198,10 +198,10 @@ fn session_name(view: &ServerView, state: &State<'_>, id: &str) -> Option<String
         .map(|s| s.name.clone())
 }
 
-/// `alert` for commands that blind or weaken the audit: the recording pipe closed or replaced,
+/// [`Severity::Alert`] for commands that blind or weaken the audit: the recording pipe closed or replaced,
 /// hooks changed, read-only cleared, clients (the recorder among them) detached, the message log
 /// the attribution relies on shortened, access granted, the server killed.
-pub fn severity(command: &str) -> Option<&'static str> {
+pub fn severity(command: &str) -> Option<Severity> {
     let mut words = command.split_whitespace();
     let name = words.next()?;
     let args: Vec<&str> = words.collect();
@@ -215,7 +215,7 @@ pub fn severity(command: &str) -> Option<&'static str> {
         "set-option" | "set-window-option" => args.contains(&"message-limit"),
         _ => false,
     };
-    alert.then_some("alert")
+    alert.then_some(Severity::Alert)
 }
 
 #[cfg(test)]
@@ -235,7 +235,7 @@ mod tests {
             "server-access -a bob",
             "kill-server",
         ] {
-            assert_eq!(severity(c), Some("alert"), "{c}");
+            assert_eq!(severity(c), Some(Severity::Alert), "{c}");
         }
         for c in [
             "kill-window -t w:9",

@@ -5,7 +5,7 @@ use crate::render;
 use crate::timearg;
 use anyhow::Result;
 use audit_core::attribution::{Attribution, Attributor, Confidence};
-use audit_core::{Bytes, Kind, Stored, Timestamp};
+use audit_core::{Bytes, Kind, Reason, Stored, Timestamp};
 use audit_store::Filter;
 use audit_views::acts::{place_of, text_of};
 use serde::Serialize;
@@ -144,10 +144,10 @@ fn line(s: &Stored, who: &Attribution) -> String {
         _ if who.candidates.is_empty() => "? (nobody attached could type)".into(),
         _ => format!("? ({})", who.candidates.join(" or ")),
     };
-    let ending = match (e.exit_code, e.signal, e.reason.as_deref()) {
+    let ending = match (e.exit_code, e.signal, e.reason) {
         (Some(code), _, _) => format!("exit {code}"),
         (_, Some(sig), _) => format!("signal {sig}"),
-        (_, _, Some("exec")) => "exec'd".into(),
+        (_, _, Some(Reason::Exec)) => "exec'd".into(),
         _ if e.kind == Kind::TmuxCommand => "".into(),
         _ => "?".into(),
     };

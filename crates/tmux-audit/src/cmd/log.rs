@@ -5,7 +5,7 @@ use crate::common::{self, Global};
 use crate::render;
 use crate::timearg;
 use anyhow::Result;
-use audit_core::{Kind, Stored, Timestamp};
+use audit_core::{Kind, Observed, Stored, Timestamp};
 use audit_store::Filter;
 use std::io::Write;
 use std::path::PathBuf;
@@ -108,7 +108,7 @@ fn human(s: &Stored) -> String {
     );
     field("origin", e.origin.clone());
     field("flags", e.flags.clone());
-    field("reason", e.reason.clone());
+    field("reason", e.reason.map(|r| r.to_string()));
     field("by", e.by.clone());
     field("by_user", e.by_user.clone());
     field("from", e.from.map(render::time));
@@ -118,7 +118,7 @@ fn human(s: &Stored) -> String {
     if let (Some(w), Some(h)) = (e.width, e.height) {
         field("size", Some(format!("{w}x{h}")));
     }
-    field("severity", e.severity.clone());
+    field("severity", e.severity.map(|s| s.to_string()));
     field("command", e.command.clone().map(quote));
     field("key", e.key.clone());
     field(
@@ -134,7 +134,7 @@ fn human(s: &Stored) -> String {
     field("exit", e.exit_code.map(|c| c.to_string()));
     field("signal", e.signal.map(|s| s.to_string()));
     field("actor", e.actor.clone());
-    field("attribution", e.attribution.clone());
+    field("attribution", e.attribution.map(|a| a.to_string()));
     field(
         "candidates",
         e.candidates
@@ -143,8 +143,8 @@ fn human(s: &Stored) -> String {
             .map(|c| c.join(",")),
     );
     field("rule", e.rule.clone().map(quote));
-    field("violation", e.violation.clone());
-    field("action", e.action.clone());
+    field("violation", e.violation.map(|v| v.to_string()));
+    field("action", e.action.map(|a| a.to_string()));
     field("sink", e.sink.clone().map(quote));
     field("timing", e.timing.clone());
     field(
@@ -157,8 +157,8 @@ fn human(s: &Stored) -> String {
     field("hook", e.hook.clone());
     field("version", e.version.clone());
     field("pid", e.pid.map(|p| p.to_string()));
-    if e.observed.as_deref() == Some("at-start") {
-        field("observed", e.observed.clone());
+    if e.observed == Some(Observed::AtStart) {
+        field("observed", e.observed.map(|o| o.to_string()));
     }
     if e.kind.as_str().starts_with("server") || e.kind.as_str().starts_with("audit") {
         field("server", Some(e.server.clone()));

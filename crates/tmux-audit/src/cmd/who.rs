@@ -5,7 +5,7 @@ use crate::render::{self, Table};
 use crate::timearg;
 use anyhow::Result;
 use audit_core::fold::World;
-use audit_core::{Kind, Timestamp};
+use audit_core::{Kind, Reason, Timestamp};
 use audit_store::Filter;
 use std::process::ExitCode;
 
@@ -56,7 +56,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             &mut |s| {
                 // Lost process events leave who was attached known.
                 if s.event.kind == Kind::AuditGap
-                    && s.event.reason.as_deref() != Some("process-events-lost")
+                    && s.event.reason != Some(Reason::ProcessEventsLost)
                     && s.event.from.is_some_and(|f| f <= at)
                     && s.event.until.is_some_and(|u| u >= at)
                 {

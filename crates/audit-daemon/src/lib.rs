@@ -30,7 +30,7 @@ mod writer;
 
 use audit_core::fold::World;
 use audit_core::{Event, Kind, Observed, Timestamp};
-use audit_store::{Access, EventStore, Range, StoreError};
+use audit_store::{Access, EventStore, Location, Range, StoreError};
 use audit_tmux::capture::PaneMeta;
 use audit_tmux::discovery::{self, Scope};
 use audit_tmux::Shutdown;
@@ -44,7 +44,7 @@ pub use lock::{is_recording, LockError};
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The store.
-    pub db: PathBuf,
+    pub db: Location,
     /// Which servers.
     pub scope: Scope,
     /// The `tmux` program used to talk to servers.
@@ -77,7 +77,7 @@ pub struct Capture {
 impl Config {
     /// Where spools go: beside the store, owner-only.
     pub fn spool_dir(&self) -> PathBuf {
-        spool_dir_of(&self.db)
+        spool_dir_of(self.db.path())
     }
 }
 
@@ -123,7 +123,7 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// `audit-stopped` is committed.
 pub fn run(config: Config) -> Result<(), DaemonError> {
     let store = audit_store::open(&config.db, Access::Create)?;
-    let _lock = lock::Lock::take(&config.db)?;
+    let _lock = lock::Lock::take(config.db.path())?;
     let (world, previous) = replay(store.as_ref())?;
     let scope_name = config.scope.display();
     let now = Timestamp::now();
@@ -144,7 +144,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     started.pid = Some(i64::from(std::process::id()));
     started.version = Some(env!("CARGO_PKG_VERSION").to_owned());
 
-    let sealer = sealer::Sealer::load(&config.db, &config.host, &scope_name)?;
+    let sealer = sealer::Sealer::load(config.db.path(), &config.host, &scope_name)?;
     let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
     // Who did each act is stamped on its way to the store; watchers are asked for looks.
     let nudgers: Arc<attributing::Nudgers> = Arc::default();
@@ -309,7 +309,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             Some(f) => f.flush(event, on_commit),
             None => sink.send_then(event, on_commit),
         });
-        control::Control::start(&config.db, &config.host, record)
+        control::Control::start(config.db.path(), &config.host, record)
     };
     // Servers the log believes running but whose socket is gone are reported gone.
     registry.start_known();
@@ -337,7 +337,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             return Err(DaemonError::Watch { what, error });
         }
     }
-    tracing::info!(db = %config.db.display(), scope = %scope_name, "recording");
+    tracing::info!(db = %config.db, scope = %scope_name, "recording");
 
     let _ = stop_rx.recv();
     signal_handle.close();

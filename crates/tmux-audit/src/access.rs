@@ -11,9 +11,8 @@
 
 use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
 use audit_daemon::control::{self, protocol};
-use audit_store::Access;
+use audit_store::{Access, Location};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::Duration;
 
 /// What is being viewed.
@@ -42,8 +41,9 @@ pub enum Recorded {
 /// How long to wait for the daemon: its commit bound and a margin.
 const ASK_TIMEOUT: Duration = Duration::from_millis(2500);
 
-/// Records the view of the store `db` (see the module docs); notes on stderr what it could not.
-pub fn record(db: &Path, view: View) -> Recorded {
+/// Records the view of the store at `location` (see the module docs); notes on stderr what it
+/// could not.
+pub fn record(location: &Location, view: View) -> Recorded {
     let request = protocol::Request {
         view: view.view.into(),
         query: view.query.clone().map(|q| clip(&q)),
@@ -54,7 +54,7 @@ pub fn record(db: &Path, view: View) -> Recorded {
             .map(|a| clip(&a.to_string_lossy()))
             .collect(),
     };
-    let socket = control::socket_path(db);
+    let socket = control::socket_path(location.path());
     let daemon = match protocol::ask(&socket, &request, ASK_TIMEOUT) {
         Ok(reply) if reply.recorded => return Recorded::ByDaemon,
         Ok(reply) if reply.queued => {
@@ -67,9 +67,9 @@ pub fn record(db: &Path, view: View) -> Recorded {
         Ok(reply) => reply.error.unwrap_or_else(|| "it gave no reason".into()),
         Err(e) => e.to_string(),
     };
-    match append(db, &view) {
+    match append(location, &view) {
         Ok(()) => {
-            if audit_daemon::is_recording(db) == Some(true) {
+            if audit_daemon::is_recording(location.path()) == Some(true) {
                 eprintln!("tmux-audit: note: the daemon did not commit the panes' latest output for this view ({daemon}): output of the last --flush-after (30 s by default) may be missing");
             }
             Recorded::ByViewer
@@ -77,7 +77,7 @@ pub fn record(db: &Path, view: View) -> Recorded {
         Err(e) => {
             eprintln!(
                 "tmux-audit: note: this access to {} was NOT recorded: the daemon could not record it ({daemon}), and this user cannot write the store ({e:#})",
-                db.display()
+                location
             );
             Recorded::No
         }
@@ -85,9 +85,9 @@ pub fn record(db: &Path, view: View) -> Recorded {
 }
 
 /// Appends the event as this process (it can write the store).
-fn append(db: &Path, view: &View) -> anyhow::Result<()> {
+fn append(location: &Location, view: &View) -> anyhow::Result<()> {
     // `server` names what was accessed: the store (a view's -S/--server is in its argv).
-    let server = db.display().to_string();
+    let server = location.to_string();
     let host = crate::cmd::daemon::hostname();
     let mut e =
         Event::new(Timestamp::now(), Kind::AuditAccess, &host, &server).observed(Observed::Live);
@@ -106,7 +106,7 @@ fn append(db: &Path, view: &View) -> anyhow::Result<()> {
     );
     e.recorded_by = Some("viewer".into());
     e.message = Some("recorded by the viewer itself (it could write the store; no daemon answered): uid is its real uid".into());
-    let mut store = audit_store::open(db, Access::Create)?;
+    let mut store = audit_store::open(location, Access::Create)?;
     store.append(&[e])?;
     Ok(())
 }

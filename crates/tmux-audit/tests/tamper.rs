@@ -474,7 +474,11 @@ fn any_single_byte_changed_in_stored_events_or_output_is_detected() {
         }
         all
     };
-    let store = audit_store::open(&db, audit_store::Access::ReadOnly).unwrap();
+    let store = audit_store::open(
+        &audit_store::Location::Sqlite(db.clone()),
+        audit_store::Access::ReadOnly,
+    )
+    .unwrap();
     assert!(store.inspect().unwrap().intact());
     for round in 0..300 {
         let (table, column, seq) = places[rng.below(places.len())];

@@ -40,12 +40,17 @@ fn start(
     view: &'static str,
 ) -> Result<(Start, Box<dyn audit_store::EventStore>)> {
     let store = global.open_read()?;
-    let db = global.db_path()?;
-    crate::access::record(&db, target.access(view));
+    let location = global.location()?;
+    crate::access::record(&location, target.access(view));
     target.follow_now();
     let rec = Recording::find(global, store.as_ref(), target)?;
     let committed = rec.committed_until();
-    let follower = Follower::new(&db, &rec.server, &rec.pane_id, committed.as_micros())?;
+    let follower = Follower::new(
+        location.path(),
+        &rec.server,
+        &rec.pane_id,
+        committed.as_micros(),
+    )?;
     Ok((
         Start {
             rec,

@@ -145,8 +145,8 @@ pub fn write(
     let (Some(&first), Some(&last)) = (seqs.iter().min(), seqs.iter().max()) else {
         bail!("nothing was exported, so there is nothing to prove");
     };
-    let db = global.db_path()?;
-    let (prev_hash, records) = stretch(store, first, last, &db)?;
+    let location = global.location()?;
+    let (prev_hash, records) = stretch(store, first, last, location.path())?;
     let seal_seq = records.last().map_or(0, |s| s.seq);
     let header = Header {
         proof: MAGIC.into(),

@@ -86,7 +86,7 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
         return super::follow::replay(global, &mut args.target, args.force);
     }
     let store = global.open_read()?;
-    crate::access::record(&global.db_path()?, args.target.access("replay"));
+    crate::access::record(&global.location()?, args.target.access("replay"));
     let rec = Recording::find(global, store.as_ref(), &args.target)?;
     let playback = Playback::new(rec.chunks(store.as_ref()), rec.window);
     if !std::io::stdout().is_terminal() {

@@ -45,8 +45,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
 }
 
 fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
-    let db = global.db_path()?;
-    let path = sealer::state_path(&db);
+    let location = global.location()?;
+    let db = location.path();
+    let path = sealer::state_path(db);
     if path.exists() {
         bail!(
             "sealing is already on for {} ({} exists); its verification key was printed when it was made",

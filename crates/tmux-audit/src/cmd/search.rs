@@ -105,9 +105,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         Matcher::words(&args.pattern)?
     };
     let store = global.open_read()?;
-    let db = global.db_path()?;
+    let location = global.location()?;
     let recorded = crate::access::record(
-        &db,
+        &location,
         crate::access::View {
             view: "search",
             query: Some(args.pattern.clone()),
@@ -169,7 +169,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     // Output the daemon did not commit for this search: from the spools, marked so.
     let mut pending_shown = 0usize;
     if recorded != crate::access::Recorded::ByDaemon && !more {
-        for (s, f) in pending::hits(&db, store.as_ref(), &log.last, &matcher)? {
+        for (s, f) in pending::hits(location.path(), store.as_ref(), &log.last, &matcher)? {
             let e = &s.event;
             let t = Timestamp(f.time);
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);

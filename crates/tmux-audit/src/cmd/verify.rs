@@ -70,13 +70,14 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if let (Some(export), Some(proof)) = (&args.export, &args.proof) {
         return crate::cmd::proof::verify(export, proof, key.as_ref(), args.json);
     }
-    let db_path = global.db_path()?;
+    let location = global.location()?;
+    let db_path = location.path();
     let store = global.open_read()?;
-    let db = db_path.display().to_string();
+    let db = location.to_string();
     // The sealing state first: a seal it records is committed before it is recorded, so the
     // store read next holds it — read the other way round, a seal made in between would look
     // like a cut tail.
-    let state = sealing_state(&db_path);
+    let state = sealing_state(db_path);
     let report = store.inspect()?;
     let seals = key
         .as_ref()
@@ -86,7 +87,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
 
     let mut out = std::io::stdout().lock();
     let seals_view = SealsView::new(
-        &db_path,
+        db_path,
         state.as_ref(),
         &report,
         key.as_ref(),

@@ -20,16 +20,16 @@ mod attributing;
 mod binary_watch;
 mod clients;
 mod commands;
-pub mod control;
+mod control;
 mod enforce;
 mod ingest;
-mod lock;
 mod registry;
-pub mod sealer;
+mod sealer;
 mod writer;
 
 use audit_core::fold::World;
 use audit_core::{Event, Kind, Observed, Timestamp};
+use audit_state::{LockError, StateDir};
 use audit_store::{Access, EventStore, Location, Range, StoreError};
 use audit_tmux::capture::PaneMeta;
 use audit_tmux::discovery::{self, Scope};
@@ -38,7 +38,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
 
-pub use lock::{is_recording, LockError};
+pub use sealer::SealerError;
 
 /// What to record and where.
 #[derive(Clone, Debug)]
@@ -75,17 +75,15 @@ pub struct Capture {
 }
 
 impl Config {
-    /// Where spools go: beside the store, owner-only.
-    pub fn spool_dir(&self) -> PathBuf {
-        spool_dir_of(self.db.path())
+    /// Where this daemon's own state lives (lock, spools, sealing state, control socket).
+    pub fn state(&self) -> StateDir {
+        StateDir::of(&self.db)
     }
-}
 
-/// Where the spools of the store `db` are (`DB.spool`), for views that follow a pane live.
-pub fn spool_dir_of(db: &std::path::Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(".spool");
-    db.with_file_name(name)
+    /// Where spools go: in the state, owner-only.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.state().spool_dir().to_path_buf()
+    }
 }
 
 /// Why the daemon could not run.
@@ -107,7 +105,7 @@ pub enum DaemonError {
     },
     /// The sealing state is unusable.
     #[error(transparent)]
-    Seal(#[from] sealer::SealerError),
+    Seal(#[from] SealerError),
     /// Signals could not be set up.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -123,7 +121,8 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// `audit-stopped` is committed.
 pub fn run(config: Config) -> Result<(), DaemonError> {
     let store = audit_store::open(&config.db, Access::Create)?;
-    let _lock = lock::Lock::take(config.db.path())?;
+    let state = config.state();
+    let _lock = audit_state::Lock::take(&state)?;
     let (world, previous) = replay(store.as_ref())?;
     let scope_name = config.scope.display();
     let now = Timestamp::now();
@@ -144,7 +143,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
     started.pid = Some(i64::from(std::process::id()));
     started.version = Some(env!("CARGO_PKG_VERSION").to_owned());
 
-    let sealer = sealer::Sealer::load(config.db.path(), &config.host, &scope_name)?;
+    let sealer = sealer::Sealer::load(&state, &config.host, &scope_name)?;
     let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
     // Who did each act is stamped on its way to the store; watchers are asked for looks.
     let nudgers: Arc<attributing::Nudgers> = Arc::default();
@@ -309,7 +308,7 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             Some(f) => f.flush(event, on_commit),
             None => sink.send_then(event, on_commit),
         });
-        control::Control::start(config.db.path(), &config.host, record)
+        control::Control::start(&state, &config.host, record)
     };
     // Servers the log believes running but whose socket is gone are reported gone.
     registry.start_known();

@@ -2,7 +2,7 @@
 //! logs"), and getting the output panes printed a moment ago committed before the view reads.
 //!
 //! First the daemon recording into the store is asked over its control socket
-//! ([`audit_daemon::control`]): it commits every pane's pending output, then the `audit-access`
+//! ([`audit_state::control`]): it commits every pane's pending output, then the `audit-access`
 //! event, with the uid the kernel attests for the connection, and answers once both are stored
 //! (within 1.5 s). With no daemon answering, the viewer appends the event itself when it can
 //! write the store. When neither works (no daemon, store read-only to this user) the view still
@@ -10,7 +10,8 @@
 //! whoever can read the store file can read it without tmux-audit.
 
 use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
-use audit_daemon::control::{self, protocol};
+use audit_state::control as protocol;
+use audit_state::StateDir;
 use audit_store::{Access, Location};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
@@ -54,8 +55,8 @@ pub fn record(location: &Location, view: View) -> Recorded {
             .map(|a| clip(&a.to_string_lossy()))
             .collect(),
     };
-    let socket = control::socket_path(location.path());
-    let daemon = match protocol::ask(&socket, &request, ASK_TIMEOUT) {
+    let state = StateDir::of(location);
+    let daemon = match protocol::ask(state.control_socket(), &request, ASK_TIMEOUT) {
         Ok(reply) if reply.recorded => return Recorded::ByDaemon,
         Ok(reply) if reply.queued => {
             eprintln!(
@@ -69,7 +70,7 @@ pub fn record(location: &Location, view: View) -> Recorded {
     };
     match append(location, &view) {
         Ok(()) => {
-            if audit_daemon::is_recording(location.path()) == Some(true) {
+            if state.is_recording() == Some(true) {
                 eprintln!("tmux-audit: note: the daemon did not commit the panes' latest output for this view ({daemon}): output of the last --flush-after (30 s by default) may be missing");
             }
             Recorded::ByViewer

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 use audit_core::{Stored, Timestamp};
+use audit_state::StateDir;
 use audit_store::{Access, EventStore, Location, Range};
 use audit_tmux::discovery;
 use clap::builder::{PathBufValueParser, TypedValueParser};
@@ -73,6 +74,12 @@ impl Global {
     /// The store: flag, environment, user file, system file, default (see [`crate::config`]).
     pub fn location(&self) -> Result<Location> {
         crate::config::view_db(self.db.as_ref())
+    }
+
+    /// Where the state of the daemon recording into the store is (its lock, spools, sealing
+    /// state, control socket): what views ask about the daemon, without the daemon.
+    pub fn state_dir(&self) -> Result<StateDir> {
+        Ok(StateDir::of(&self.location()?))
     }
 
     /// The one server `-L`/`-S` names, if any.

@@ -18,6 +18,7 @@ use audit_core::Timestamp;
 use audit_screen::asciicast::{Encoder, Version};
 use audit_screen::paint::Painter;
 use audit_screen::{Playback, Step, Terminal};
+use audit_state::StateDir;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -46,7 +47,7 @@ fn start(
     let rec = Recording::find(global, store.as_ref(), target)?;
     let committed = rec.committed_until();
     let follower = Follower::new(
-        location.path(),
+        &StateDir::of(&location),
         &rec.server,
         &rec.pane_id,
         committed.as_micros(),

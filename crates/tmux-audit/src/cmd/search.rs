@@ -20,6 +20,7 @@ use crate::timearg;
 use anyhow::{bail, Context, Result};
 use audit_core::fold::World;
 use audit_core::{Kind, Stored, Timestamp};
+use audit_state::StateDir;
 use audit_store::{EventStore, Range};
 use presence::Presence;
 use print::Printer;
@@ -169,7 +170,12 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     // Output the daemon did not commit for this search: from the spools, marked so.
     let mut pending_shown = 0usize;
     if recorded != crate::access::Recorded::ByDaemon && !more {
-        for (s, f) in pending::hits(location.path(), store.as_ref(), &log.last, &matcher)? {
+        for (s, f) in pending::hits(
+            &StateDir::of(&location),
+            store.as_ref(),
+            &log.last,
+            &matcher,
+        )? {
             let e = &s.event;
             let t = Timestamp(f.time);
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);

@@ -20,17 +20,17 @@ mod attributing;
 mod binary_watch;
 mod clients;
 mod commands;
-pub mod control;
+mod control;
 mod enforce;
 mod ingest;
-mod lock;
 mod registry;
-pub mod sealer;
+mod sealer;
 mod writer;
 
 use audit_core::fold::World;
 use audit_core::{Event, Kind, Observed, Reason, Timestamp};
-use audit_store::{Access, EventStore, Filter, StoreError};
+use audit_state::{LockError, StateDir};
+use audit_store::{Access, EventStore, Filter, Location, StoreError};
 use audit_tmux::capture::PaneMeta;
 use audit_tmux::discovery::{self, Scope};
 use audit_tmux::Shutdown;
@@ -38,13 +38,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
 
-pub use lock::{is_recording, LockError};
+pub use sealer::SealerError;
 
 /// What to record and where.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The store.
-    pub db: PathBuf,
+    pub db: Location,
     /// Which servers.
     pub scope: Scope,
     /// The `tmux` program used to talk to servers.
@@ -75,17 +75,15 @@ pub struct Capture {
 }
 
 impl Config {
-    /// Where spools go: beside the store, owner-only.
-    pub fn spool_dir(&self) -> PathBuf {
-        spool_dir_of(&self.db)
+    /// Where this daemon's own state lives (lock, spools, sealing state, control socket).
+    pub fn state(&self) -> StateDir {
+        StateDir::of(&self.db)
     }
-}
 
-/// Where the spools of the store `db` are (`DB.spool`), for views that follow a pane live.
-pub fn spool_dir_of(db: &std::path::Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(".spool");
-    db.with_file_name(name)
+    /// Where spools go: in the state, owner-only.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.state().spool_dir().to_path_buf()
+    }
 }
 
 /// Why the daemon could not run.
@@ -107,7 +105,7 @@ pub enum DaemonError {
     },
     /// The sealing state is unusable.
     #[error(transparent)]
-    Seal(#[from] sealer::SealerError),
+    Seal(#[from] SealerError),
     /// Signals could not be set up.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -123,14 +121,87 @@ const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// `audit-stopped` is committed.
 pub fn run(config: Config) -> Result<(), DaemonError> {
     let store = audit_store::open(&config.db, Access::Create)?;
-    let _lock = lock::Lock::take(&config.db)?;
+    let state = config.state();
+    let _lock = audit_state::Lock::take(&state)?;
     let (world, previous) = replay(store.as_ref())?;
+    let (running, stop) = start(&config, &state, store, world, previous)?;
+    let _ = stop.recv();
+    running.stop(&config)
+}
+
+/// Starts everything that records, in order: the writer (and sinks), commands, the opening
+/// events, signals, output, the watchers, the control socket, discovery. Returns what runs and
+/// where SIGTERM or SIGINT will be reported.
+fn start(
+    config: &Config,
+    state: &StateDir,
+    store: Box<dyn EventStore>,
+    world: World,
+    previous: Option<Previous>,
+) -> Result<(Running, std::sync::mpsc::Receiver<()>), DaemonError> {
     let scope_name = config.scope.display();
     let now = Timestamp::now();
+    let sealer = sealer::Sealer::load(state, &config.host, &scope_name)?;
+    let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
+    // Who did each act is stamped on its way to the store; watchers are asked for looks.
+    let nudgers: Arc<attributing::Nudgers> = Arc::default();
+    let (writer, forwarder) = start_writer(config, store, sealer, &world, &nudgers)?;
+    let enforcer = Arc::new(start_enforcer(config, &world));
+    if let Some(every) = seal_every {
+        start_seal_timer(writer.sink(), every);
+    }
+    let (commands, commands_note) = start_commands(config, &writer, &world, &nudgers);
+    let opening = opening(config, &scope_name, previous, now, commands_note);
+    writer.sink().send_now(opening);
 
-    let mut opening = Vec::new();
+    let shutdown = Arc::new(Shutdown::default());
+    let signals = watch_signals(config, &scope_name, &shutdown, &enforcer, &nudgers, &writer)?;
+    let ingester = start_ingester(config, &world, &writer);
+    let taps = registry::Taps {
+        roots: commands.as_ref().map(|c| c.roots().clone()),
+        clients: Some(client_runs(config, commands.as_ref(), &nudgers)),
+        nudgers,
+        enforcer,
+    };
+    let registry = registry::Registry::new(
+        config.clone(),
+        world,
+        writer.sink(),
+        ingester.as_ref().map(|i| i.handle()),
+        taps,
+        Arc::clone(&shutdown),
+    );
+    let control = start_control(state, config, &writer, ingester.as_ref());
+    // Servers the log believes running but whose socket is gone are reported gone.
+    registry.start_known();
+    start_discovery(&config.scope, &registry, &shutdown)?;
+    tracing::info!(db = %config.db, scope = %scope_name, "recording");
+    let running = Running {
+        scope_name,
+        signals: signals.handle,
+        control,
+        registry,
+        shutdown,
+        ingester,
+        commands,
+        writer,
+        forwarder,
+    };
+    Ok((running, signals.stop))
+}
+
+/// What the daemon records first, at `now`: a gap after a `previous` daemon that did not stop
+/// cleanly, `audit-started` (saying how commands are recorded), and the policy in force.
+fn opening(
+    config: &Config,
+    scope_name: &str,
+    previous: Option<Previous>,
+    now: Timestamp,
+    commands_note: Option<String>,
+) -> Vec<Event> {
+    let mut events = Vec::new();
     if let Some(previous) = previous.filter(|p| p.head.kind != Kind::AuditStopped) {
-        let mut gap = Event::new(now, Kind::AuditGap, &config.host, &scope_name);
+        let mut gap = Event::new(now, Kind::AuditGap, &config.host, scope_name);
         gap.from = Some(previous.latest);
         gap.until = Some(now);
         gap.reason = Some(Reason::UncleanStop);
@@ -138,19 +209,34 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
             "the previous daemon stopped without recording audit-stopped (killed, crashed or power lost); nothing was observed between its last event ({}) and this start",
             previous.latest
         ));
-        opening.push(gap);
+        events.push(gap);
     }
-    let mut started = Event::new(now, Kind::AuditStarted, &config.host, &scope_name);
+    let mut started = Event::new(now, Kind::AuditStarted, &config.host, scope_name);
     started.pid = Some(i64::from(std::process::id()));
     started.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+    started.message = commands_note;
+    events.push(started);
+    events.extend(
+        config
+            .policy
+            .as_ref()
+            .map(|(path, policy)| enforce::loaded(config, scope_name, path, policy, now)),
+    );
+    events
+}
 
-    let sealer = sealer::Sealer::load(&config.db, &config.host, &scope_name)?;
-    let seal_every = sealer.as_ref().map(sealer::Sealer::interval);
-    // Who did each act is stamped on its way to the store; watchers are asked for looks.
-    let nudgers: Arc<attributing::Nudgers> = Arc::default();
+/// Starts the writer (which owns the store, the sealer and the attribution stage) and, when
+/// there are sinks, the forwarder it wakes after each commit.
+fn start_writer(
+    config: &Config,
+    store: Box<dyn EventStore>,
+    sealer: Option<sealer::Sealer>,
+    world: &World,
+    nudgers: &Arc<attributing::Nudgers>,
+) -> Result<(writer::Writer, Option<audit_forward::Forwarder>), DaemonError> {
     let stage = attributing::Attributing::new(
         audit_core::attribution::Attributor::with_world(world.clone()),
-        Arc::clone(&nudgers),
+        Arc::clone(nudgers),
     );
     // The forwarder wakes on each commit; it starts once the writer can record its reports.
     let forward_wake: Arc<std::sync::OnceLock<audit_forward::Waker>> = Arc::default();
@@ -163,223 +249,271 @@ pub fn run(config: Config) -> Result<(), DaemonError> {
         })
     };
     let writer = writer::Writer::start(store, sealer, stage, committed);
-    let forwarder = if config.sinks.is_empty() {
-        None
-    } else {
-        let sink = writer.sink();
-        let report: audit_forward::Report = Arc::new(move |e: Event| sink.send_now(vec![e]));
-        let f = audit_forward::Forwarder::start(
-            config.db.clone(),
-            config.host.clone(),
-            config.sinks.clone(),
-            report,
-        )?;
-        let _ = forward_wake.set(f.waker());
-        Some(f)
-    };
-    // Who is attached where matters to the enforcer only when there is a policy to enforce.
-    let enforcer = Arc::new(enforce::Enforcer::new(
+    if config.sinks.is_empty() {
+        return Ok((writer, None));
+    }
+    let sink = writer.sink();
+    let report: audit_forward::Report = Arc::new(move |e: Event| sink.send_now(vec![e]));
+    let forwarder = audit_forward::Forwarder::start(
+        config.db.clone(),
+        config.host.clone(),
+        config.sinks.clone(),
+        report,
+    )?;
+    let _ = forward_wake.set(forwarder.waker());
+    Ok((writer, Some(forwarder)))
+}
+
+/// The policy in force, and who is attached where — which matters to the enforcer only when
+/// there is a policy to enforce.
+fn start_enforcer(config: &Config, world: &World) -> enforce::Enforcer {
+    enforce::Enforcer::new(
         config.policy.as_ref().map(|(_, p)| p.clone()),
         if config.policy.is_some() {
             world.clone()
         } else {
             World::default()
         },
-    ));
-    let policy_event = config
-        .policy
-        .as_ref()
-        .map(|(path, policy)| enforce::loaded(&config, &scope_name, path, policy, now));
-    if let Some(every) = seal_every {
-        let sink = writer.sink();
-        std::thread::Builder::new()
-            .name("seal-timer".into())
-            .spawn(move || {
-                while sink.request_seal() {
-                    std::thread::sleep(every);
-                }
-            })
-            .expect("spawn seal timer");
-        tracing::info!("sealing the chain every {every:?}");
-    }
-    // Commands: from the kernel, when it lets us listen; the log says when it does not.
-    let commands = if config.commands {
-        match commands::CommandSource::start(
-            &config.host,
-            writer.sink(),
-            known_roots(&world),
-            config.commands_by_scan,
-            Arc::clone(&nudgers),
-            config.tmux.clone(),
-        ) {
-            Ok((source, note)) => {
-                started.message = note;
-                Some(source)
-            }
-            Err(e) => {
-                tracing::warn!("{e}: commands run in panes are not recorded");
-                started.message = Some(format!("commands run in panes are not recorded: {e}"));
-                None
-            }
-        }
-    } else {
-        None
-    };
-    opening.push(started);
-    opening.extend(policy_event);
-    writer.sink().send_now(opening);
+    )
+}
 
-    let shutdown = Arc::new(Shutdown::default());
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+/// Asks the writer for a seal every `every`, for as long as it runs.
+fn start_seal_timer(sink: writer::ChannelSink, every: std::time::Duration) {
+    std::thread::Builder::new()
+        .name("seal-timer".into())
+        .spawn(move || {
+            while sink.request_seal() {
+                std::thread::sleep(every);
+            }
+        })
+        .expect("spawn seal timer");
+    tracing::info!("sealing the chain every {every:?}");
+}
+
+/// Commands: from the kernel, when it lets us listen. Returns the source, if any, and what
+/// `audit-started` says about it (the log says when commands are not recorded).
+fn start_commands(
+    config: &Config,
+    writer: &writer::Writer,
+    world: &World,
+    nudgers: &Arc<attributing::Nudgers>,
+) -> (Option<commands::CommandSource>, Option<String>) {
+    if !config.commands {
+        return (None, None);
+    }
+    match commands::CommandSource::start(
+        &config.host,
+        writer.sink(),
+        known_roots(world),
+        config.commands_by_scan,
+        Arc::clone(nudgers),
+        config.tmux.clone(),
+    ) {
+        Ok((source, note)) => (Some(source), note),
+        Err(e) => {
+            tracing::warn!("{e}: commands run in panes are not recorded");
+            let note = format!("commands run in panes are not recorded: {e}");
+            (None, Some(note))
+        }
+    }
+}
+
+/// The signal thread's ends: `stop` receives once SIGTERM or SIGINT came; `handle` closes it.
+struct Signals {
+    stop: std::sync::mpsc::Receiver<()>,
+    handle: signal_hook::iterator::Handle,
+}
+
+/// Listens for signals: SIGHUP puts the policy file in force again (everyone attached is
+/// judged by it), SIGTERM and SIGINT tell every watcher to stop and `stop` to return.
+fn watch_signals(
+    config: &Config,
+    scope_name: &str,
+    shutdown: &Arc<Shutdown>,
+    enforcer: &Arc<enforce::Enforcer>,
+    nudgers: &Arc<attributing::Nudgers>,
+    writer: &writer::Writer,
+) -> Result<Signals, DaemonError> {
+    let (stop_tx, stop) = std::sync::mpsc::channel::<()>();
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGHUP,
     ])
     .map_err(DaemonError::Signals)?;
-    let signal_handle = signals.handle();
-    {
-        let shutdown = Arc::clone(&shutdown);
-        let enforcer = Arc::clone(&enforcer);
-        let nudgers = Arc::clone(&nudgers);
-        let sink = writer.sink();
-        let config = config.clone();
-        let scope_name = scope_name.clone();
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if sig == signal_hook::consts::SIGHUP {
-                    let loaded = enforce::reload(&config, &scope_name, &enforcer);
-                    let replaced = loaded.reason.is_none();
-                    let mut events = vec![loaded];
-                    if replaced {
-                        // Everyone attached now is judged by the policy now in force.
-                        events.extend(enforcer.recheck_all(&config.host, &nudgers));
-                    }
-                    sink.send_now(events);
-                    continue;
+    let handle = signals.handle();
+    let shutdown = Arc::clone(shutdown);
+    let enforcer = Arc::clone(enforcer);
+    let nudgers = Arc::clone(nudgers);
+    let sink = writer.sink();
+    let config = config.clone();
+    let scope_name = scope_name.to_owned();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if sig == signal_hook::consts::SIGHUP {
+                let loaded = enforce::reload(&config, &scope_name, &enforcer);
+                let replaced = loaded.reason.is_none();
+                let mut events = vec![loaded];
+                if replaced {
+                    // Everyone attached now is judged by the policy now in force.
+                    events.extend(enforcer.recheck_all(&config.host, &nudgers));
                 }
-                tracing::info!("signal {sig}: stopping");
-                shutdown.trigger();
-                let _ = stop_tx.send(());
-                return;
+                sink.send_now(events);
+                continue;
             }
-        });
-    }
-
-    let ingester = config.capture.as_ref().map(|capture| {
-        ingest::Ingester::start(
-            ingest::IngestConfig {
-                host: config.host.clone(),
-                spool_dir: config.spool_dir(),
-                flush_after: capture.flush_after,
-                known_panes: known_panes(&world),
-            },
-            writer.sink(),
-            writer.healthy(),
-        )
-    });
-    // tmux clients: from the kernel's process events with the commands thread; else woken by
-    // the tmux binary's opens and closes (inotify).
-    let client_runs = match commands.as_ref().and_then(|c| c.client_runs()) {
-        Some(runs) => runs,
-        None => {
-            let runs = Arc::new(audit_tmux::clients::ClientRuns::default());
-            binary_watch::start(Arc::clone(&runs), config.tmux.clone(), Arc::clone(&nudgers));
-            runs
-        }
-    };
-    let registry = registry::Registry::new(
-        config.clone(),
-        world,
-        writer.sink(),
-        ingester.as_ref().map(|i| i.handle()),
-        registry::Taps {
-            roots: commands.as_ref().map(|c| c.roots().clone()),
-            clients: Some(client_runs),
-            nudgers,
-            enforcer: Arc::clone(&enforcer),
-        },
-        Arc::clone(&shutdown),
-    );
-    // Views ask here to have their access recorded and pending output committed first.
-    let control = {
-        let sink = writer.sink();
-        let flusher = ingester.as_ref().map(|i| i.handle());
-        let record: control::Record = Arc::new(move |event, on_commit| match &flusher {
-            Some(f) => f.flush(event, on_commit),
-            None => sink.send_then(event, on_commit),
-        });
-        control::Control::start(&config.db, &config.host, record)
-    };
-    // Servers the log believes running but whose socket is gone are reported gone.
-    registry.start_known();
-    {
-        let registry = registry.clone();
-        let scope = config.scope.clone();
-        let what = scope.display();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("discovery".into())
-            .spawn(move || {
-                let result = discovery::run(&scope, |socket, initial| {
-                    registry.found(socket, initial);
-                });
-                let _ = ready_tx.send(result);
-            })
-            .map_err(|error| DaemonError::Watch {
-                what: what.clone(),
-                error,
-            })?;
-        // discovery::run only returns on failure; give it a moment to fail on a bad path.
-        if let Ok(Err(error)) = ready_rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            tracing::info!("signal {sig}: stopping");
             shutdown.trigger();
-            shutdown.kill_remaining();
-            return Err(DaemonError::Watch { what, error });
+            let _ = stop_tx.send(());
+            return;
         }
-    }
-    tracing::info!(db = %config.db.display(), scope = %scope_name, "recording");
+    });
+    Ok(Signals { stop, handle })
+}
 
-    let _ = stop_rx.recv();
-    signal_handle.close();
-    if let Some(control) = &control {
-        control.stop();
+/// Starts reading the panes' spools, when output is recorded.
+fn start_ingester(
+    config: &Config,
+    world: &World,
+    writer: &writer::Writer,
+) -> Option<ingest::Ingester> {
+    let capture = config.capture.as_ref()?;
+    Some(ingest::Ingester::start(
+        ingest::IngestConfig {
+            host: config.host.clone(),
+            spool_dir: config.spool_dir(),
+            flush_after: capture.flush_after,
+            known_panes: known_panes(world),
+        },
+        writer.sink(),
+        writer.healthy(),
+    ))
+}
+
+/// tmux clients: from the kernel's process events with the commands thread; else woken by
+/// the tmux binary's opens and closes (inotify).
+fn client_runs(
+    config: &Config,
+    commands: Option<&commands::CommandSource>,
+    nudgers: &Arc<attributing::Nudgers>,
+) -> Arc<audit_tmux::clients::ClientRuns> {
+    if let Some(runs) = commands.and_then(|c| c.client_runs()) {
+        return runs;
     }
-    // Watchers take a last look and return; any still busy after a while are cut off.
+    let runs = Arc::new(audit_tmux::clients::ClientRuns::default());
+    binary_watch::start(Arc::clone(&runs), config.tmux.clone(), Arc::clone(nudgers));
+    runs
+}
+
+/// The control socket, where views ask to have their access recorded and pending output
+/// committed first.
+fn start_control(
+    state: &StateDir,
+    config: &Config,
+    writer: &writer::Writer,
+    ingester: Option<&ingest::Ingester>,
+) -> Option<control::Control> {
+    let sink = writer.sink();
+    let flusher = ingester.map(|i| i.handle());
+    let record: control::Record = Arc::new(move |event, on_commit| match &flusher {
+        Some(f) => f.flush(event, on_commit),
+        None => sink.send_then(event, on_commit),
+    });
+    control::Control::start(state, &config.host, record)
+}
+
+/// Starts looking for servers in `scope`, each found one handed to `registry`; fails when the
+/// scope cannot be watched (ending what watchers already started).
+fn start_discovery(
+    scope: &Scope,
+    registry: &registry::Registry,
+    shutdown: &Shutdown,
+) -> Result<(), DaemonError> {
+    let registry = registry.clone();
+    let scope = scope.clone();
+    let what = scope.display();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("discovery".into())
+        .spawn(move || {
+            let result = discovery::run(&scope, |socket, initial| {
+                registry.found(socket, initial);
+            });
+            let _ = ready_tx.send(result);
+        })
+        .map_err(|error| DaemonError::Watch {
+            what: what.clone(),
+            error,
+        })?;
+    // discovery::run only returns on failure; give it a moment to fail on a bad path.
+    if let Ok(Err(error)) = ready_rx.recv_timeout(std::time::Duration::from_millis(200)) {
+        shutdown.trigger();
+        shutdown.kill_remaining();
+        return Err(DaemonError::Watch { what, error });
+    }
+    Ok(())
+}
+
+/// What runs while the daemon records, stopped in order by [`Running::stop`].
+struct Running {
+    /// What the daemon's events name as their server.
+    scope_name: String,
+    signals: signal_hook::iterator::Handle,
+    control: Option<control::Control>,
+    registry: registry::Registry,
+    shutdown: Arc<Shutdown>,
+    ingester: Option<ingest::Ingester>,
+    commands: Option<commands::CommandSource>,
+    writer: writer::Writer,
+    forwarder: Option<audit_forward::Forwarder>,
+}
+
+impl Running {
+    /// Stops taking requests, lets the watchers take their last look, commits what the
+    /// sources still hold, then `audit-stopped`, and lets the sinks deliver it.
+    fn stop(self, config: &Config) -> Result<(), DaemonError> {
+        self.signals.close();
+        if let Some(control) = &self.control {
+            control.stop();
+        }
+        join_watchers(&self.registry, &self.shutdown);
+        if let Some(ingester) = self.ingester {
+            // Output the copiers wrote before their pipes closed is committed before the stop.
+            ingester.finish();
+        }
+        if let Some(commands) = self.commands {
+            commands.finish();
+        }
+        let mut stopped = Event::new(
+            Timestamp::now(),
+            Kind::AuditStopped,
+            &config.host,
+            &self.scope_name,
+        );
+        stopped.pid = Some(i64::from(std::process::id()));
+        stopped.reason = Some(Reason::Signal);
+        self.writer.sink().send_now(vec![stopped]);
+        self.writer.finish()?;
+        if let Some(f) = self.forwarder {
+            // What was committed goes out before the daemon ends (bounded when a sink is down).
+            f.stop();
+        }
+        Ok(())
+    }
+}
+
+/// Watchers take a last look and return; any still busy after [`STOP_GRACE`] are cut off.
+fn join_watchers(registry: &registry::Registry, shutdown: &Shutdown) {
     let (joined_tx, joined_rx) = std::sync::mpsc::channel();
-    {
-        let registry = registry.clone();
-        std::thread::spawn(move || {
-            registry.join_all();
-            let _ = joined_tx.send(());
-        });
-    }
+    let registry = registry.clone();
+    std::thread::spawn(move || {
+        registry.join_all();
+        let _ = joined_tx.send(());
+    });
     if joined_rx.recv_timeout(STOP_GRACE).is_err() {
         tracing::warn!("watchers still busy after {STOP_GRACE:?}: ending their control clients");
         shutdown.kill_remaining();
         let _ = joined_rx.recv();
     }
-    if let Some(ingester) = ingester {
-        // Output the copiers wrote before their pipes closed is committed before the stop.
-        ingester.finish();
-    }
-    if let Some(commands) = commands {
-        commands.finish();
-    }
-    let mut stopped = Event::new(
-        Timestamp::now(),
-        Kind::AuditStopped,
-        &config.host,
-        &scope_name,
-    );
-    stopped.pid = Some(i64::from(std::process::id()));
-    stopped.reason = Some(Reason::Signal);
-    writer.sink().send_now(vec![stopped]);
-    writer.finish()?;
-    if let Some(f) = forwarder {
-        // What was committed goes out before the daemon ends (bounded when a sink is down).
-        f.stop();
-    }
-    Ok(())
 }
 
 /// Folds the whole log: the state it describes, and its last event that is not a seal.

@@ -1,74 +1,32 @@
 //! Sealing the chain: the daemon's half of forward-secure seals (`audit_core::seal`).
 //!
-//! The state file (`DB.seal`, owner-only) holds only the current epoch's key. Each tick the key
-//! is moved to the current epoch and written back — the old key is overwritten, so a thief gets
+//! The state file (`DB.seal`, owner-only, read and written through `audit_state`) holds only
+//! the current epoch's key. Each tick the key is moved to the current epoch and written back — the old key is overwritten, so a thief gets
 //! no earlier epoch's key — and, when the chain grew since the last seal, a `seal` record is
 //! appended over the head, in the same transaction that reads it. Then the state records that
 //! seal's seq and time, so that `verify` can tell a store whose sealed tail was cut off.
 
-use audit_core::seal::{SealError, SealingKey};
+use audit_core::seal::SealingKey;
 use audit_core::{Event, Kind, Timestamp};
+use audit_state::{SealStateError, StateDir};
 use audit_store::{EventStore, StoreError};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Why sealing failed.
 #[derive(Debug, Error)]
 pub enum SealerError {
-    /// The state file could not be read or written.
-    #[error("sealing state {}: {error}", path.display())]
-    State {
-        /// Which file.
-        path: PathBuf,
-        /// Why.
-        error: std::io::Error,
-    },
-    /// The state file is not sealing state.
-    #[error("sealing state {}: {error}", path.display())]
-    Corrupt {
-        /// Which file.
-        path: PathBuf,
-        /// Why.
-        error: SealError,
-    },
+    /// The state file could not be read or written, or is not sealing state.
+    #[error(transparent)]
+    State(#[from] SealStateError),
     /// The store refused the seal.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Where the sealing state of the store at `db` lives.
-pub fn state_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(".seal");
-    db.with_file_name(name)
-}
-
-/// Writes sealing state: a new file, flushed, renamed over the old one (owner-only).
-pub fn write_state(path: &Path, key: &SealingKey) -> Result<(), SealerError> {
-    let err = |error| SealerError::State {
-        path: path.to_owned(),
-        error,
-    };
-    let tmp = path.with_extension("seal.new");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(&key.to_bytes()).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)?;
-    Ok(())
-}
-
 /// The daemon's sealer.
 pub struct Sealer {
     key: SealingKey,
-    path: PathBuf,
+    state: StateDir,
     host: String,
     scope: String,
     /// The seq the last seal covered.
@@ -76,21 +34,14 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// Loads the sealing state of `db`, if `seal init` made one.
-    pub fn load(db: &Path, host: &str, scope: &str) -> Result<Option<Sealer>, SealerError> {
-        let path = state_path(db);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(SealerError::State { path, error }),
+    /// Loads the sealing state in `state`, if `seal init` made one.
+    pub fn load(state: &StateDir, host: &str, scope: &str) -> Result<Option<Sealer>, SealerError> {
+        let Some(key) = state.sealing_key()? else {
+            return Ok(None);
         };
-        let key = SealingKey::from_bytes(&bytes).map_err(|error| SealerError::Corrupt {
-            path: path.clone(),
-            error,
-        })?;
         Ok(Some(Sealer {
             key,
-            path,
+            state: state.clone(),
             host: host.to_owned(),
             scope: scope.to_owned(),
             sealed: None,
@@ -115,7 +66,7 @@ impl Sealer {
         }
         if epoch > self.key.epoch() {
             self.key.advance_to(epoch).expect("forward");
-            write_state(&self.path, &self.key)?;
+            self.state.write_sealing_key(&self.key)?;
         }
         let head = store.head()?.map(|h| h.seq);
         if head.is_none() || head == self.sealed {
@@ -135,7 +86,7 @@ impl Sealer {
         // Only once the seal is stored: the state must never claim a seal the store lacks, or
         // `verify` would take an honest store for a cut one.
         self.key.sealed(stored.seq, now);
-        write_state(&self.path, &self.key)?;
+        self.state.write_sealing_key(&self.key)?;
         Ok(())
     }
 }

@@ -5,9 +5,8 @@ use crate::deliver;
 use crate::error::ForwardError;
 use crate::worker::Worker;
 use audit_core::{Event, Timestamp};
-use audit_store::{Access, EventStore};
+use audit_store::{Access, EventStore, Location};
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -68,7 +67,7 @@ impl Forwarder {
     /// from its saved cursor (a sink never seen before starts at the first stored event).
     /// `host` names this machine in the events given to `report`.
     pub fn start(
-        db: PathBuf,
+        db: Location,
         host: String,
         specs: Vec<SinkSpec>,
         report: Report,

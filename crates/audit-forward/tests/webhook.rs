@@ -130,7 +130,7 @@ fn an_outage_is_reported_once_and_nothing_is_lost_or_reordered() {
 
     // Reports are recorded in the store, as the daemon's writer does, so they are forwarded too.
     let reports = Reports::default();
-    let recorder = Mutex::new(audit_store::open(&store.path, Access::Create).unwrap());
+    let recorder = Mutex::new(audit_store::open(&store.location(), Access::Create).unwrap());
     let collected = reports.clone();
     let report: audit_forward::Report = Arc::new(move |e| {
         recorder
@@ -141,7 +141,7 @@ fn an_outage_is_reported_once_and_nothing_is_lost_or_reordered() {
         collected.0.lock().unwrap().push(e);
     });
     let forwarder =
-        audit_forward::Forwarder::start(store.path.clone(), "testhost".into(), vec![sink], report)
+        audit_forward::Forwarder::start(store.location(), "testhost".into(), vec![sink], report)
             .unwrap();
     wait_until("the first 10", || hook.seqs().len() == 10);
 

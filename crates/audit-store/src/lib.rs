@@ -11,21 +11,23 @@
 //! are not part of the record. [`EventStore`] is all three. [`Reader::inspect`] re-checks every
 //! stored byte against the chain.
 //!
-//! The backend is chosen once, at the edge, by [`open`]: today the embedded SQLite store
-//! ([`SqliteStore`]); a PostgreSQL backend for fleets can implement the same trait without
-//! touching the sources or the views. `tests/conformance.rs` is the suite every backend passes.
+//! The backend is chosen once, at the edge, by [`open`] from a [`Location`] (parsed once from
+//! what the user wrote): today the embedded SQLite store ([`SqliteStore`]); a PostgreSQL backend
+//! for fleets can implement the same trait without touching the sources or the views.
+//! `tests/conformance.rs` is the suite every backend passes.
 #![deny(missing_docs)]
 
 mod error;
+mod location;
 mod query;
 mod sqlite;
 
 pub use error::StoreError;
+pub use location::{Location, LocationError};
 pub use query::{server_matches, Filter};
 pub use sqlite::SqliteStore;
 
 use audit_core::{ChainHash, Event, InspectReport, Stored};
-use std::path::Path;
 
 /// Reading the log: every query a view asks, each answered by the backend's own indexes.
 ///
@@ -128,8 +130,10 @@ pub enum Access {
     ReadOnly,
 }
 
-/// Opens the store at `location`. Today every location is an SQLite file; a `postgres://` URL
-/// will select another backend here and nowhere else.
-pub fn open(location: &Path, access: Access) -> Result<Box<dyn EventStore>, StoreError> {
-    Ok(Box::new(SqliteStore::open(location, access)?))
+/// Opens the store at `location`: the one place a location's kind picks its backend (a
+/// PostgreSQL backend will be one more arm here, and nowhere else).
+pub fn open(location: &Location, access: Access) -> Result<Box<dyn EventStore>, StoreError> {
+    match location {
+        Location::Sqlite(path) => Ok(Box::new(SqliteStore::open(path, access)?)),
+    }
 }

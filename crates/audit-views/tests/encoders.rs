@@ -39,8 +39,8 @@ fn records() -> Vec<Record> {
 }
 
 fn rows() -> Vec<(Event, Option<Attachment>)> {
-    let mut started = Event::new(Timestamp(T0 - S), Kind::ServerStarted, "h", SERVER)
-        .observed(Observed::Live);
+    let mut started =
+        Event::new(Timestamp(T0 - S), Kind::ServerStarted, "h", SERVER).observed(Observed::Live);
     started.pid = Some(7);
     let mut rows = vec![(started, None)];
     let chunks: Vec<Chunk> = audit_screen::rechunk::rechunk((60, 12), &records(), &[4]);

@@ -2,7 +2,7 @@
 //! logs"), and getting the output panes printed a moment ago committed before the view reads.
 //!
 //! First the daemon recording into the store is asked over its control socket
-//! ([`audit_daemon::control`]): it commits every pane's pending output, then the `audit-access`
+//! ([`audit_state::control`]): it commits every pane's pending output, then the `audit-access`
 //! event, with the uid the kernel attests for the connection, and answers once both are stored
 //! (within 1.5 s). With no daemon answering, the viewer appends the event itself when it can
 //! write the store. When neither works (no daemon, store read-only to this user) the view still
@@ -10,10 +10,10 @@
 //! whoever can read the store file can read it without tmux-audit.
 
 use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
-use audit_daemon::control::{self, protocol};
-use audit_store::Access;
+use audit_state::control as protocol;
+use audit_state::StateDir;
+use audit_store::{Access, Location};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::time::Duration;
 
 /// What is being viewed.
@@ -42,8 +42,9 @@ pub enum Recorded {
 /// How long to wait for the daemon: its commit bound and a margin.
 const ASK_TIMEOUT: Duration = Duration::from_millis(2500);
 
-/// Records the view of the store `db` (see the module docs); notes on stderr what it could not.
-pub fn record(db: &Path, view: View) -> Recorded {
+/// Records the view of the store at `location` (see the module docs); notes on stderr what it
+/// could not.
+pub fn record(location: &Location, view: View) -> Recorded {
     let request = protocol::Request {
         view: view.view.into(),
         query: view.query.clone().map(|q| clip(&q)),
@@ -54,8 +55,8 @@ pub fn record(db: &Path, view: View) -> Recorded {
             .map(|a| clip(&a.to_string_lossy()))
             .collect(),
     };
-    let socket = control::socket_path(db);
-    let daemon = match protocol::ask(&socket, &request, ASK_TIMEOUT) {
+    let state = StateDir::of(location);
+    let daemon = match protocol::ask(state.control_socket(), &request, ASK_TIMEOUT) {
         Ok(reply) if reply.recorded => return Recorded::ByDaemon,
         Ok(reply) if reply.queued => {
             eprintln!(
@@ -67,9 +68,9 @@ pub fn record(db: &Path, view: View) -> Recorded {
         Ok(reply) => reply.error.unwrap_or_else(|| "it gave no reason".into()),
         Err(e) => e.to_string(),
     };
-    match append(db, &view) {
+    match append(location, &view) {
         Ok(()) => {
-            if audit_daemon::is_recording(db) == Some(true) {
+            if state.is_recording() == Some(true) {
                 eprintln!("tmux-audit: note: the daemon did not commit the panes' latest output for this view ({daemon}): output of the last --flush-after (30 s by default) may be missing");
             }
             Recorded::ByViewer
@@ -77,7 +78,7 @@ pub fn record(db: &Path, view: View) -> Recorded {
         Err(e) => {
             eprintln!(
                 "tmux-audit: note: this access to {} was NOT recorded: the daemon could not record it ({daemon}), and this user cannot write the store ({e:#})",
-                db.display()
+                location
             );
             Recorded::No
         }
@@ -85,9 +86,9 @@ pub fn record(db: &Path, view: View) -> Recorded {
 }
 
 /// Appends the event as this process (it can write the store).
-fn append(db: &Path, view: &View) -> anyhow::Result<()> {
+fn append(location: &Location, view: &View) -> anyhow::Result<()> {
     // `server` names what was accessed: the store (a view's -S/--server is in its argv).
-    let server = db.display().to_string();
+    let server = location.to_string();
     let host = crate::cmd::daemon::hostname();
     let mut e =
         Event::new(Timestamp::now(), Kind::AuditAccess, &host, &server).observed(Observed::Live);
@@ -106,7 +107,7 @@ fn append(db: &Path, view: &View) -> anyhow::Result<()> {
     );
     e.recorded_by = Some("viewer".into());
     e.message = Some("recorded by the viewer itself (it could write the store; no daemon answered): uid is its real uid".into());
-    let mut store = audit_store::open(db, Access::Create)?;
+    let mut store = audit_store::open(location, Access::Create)?;
     store.append(&[e])?;
     Ok(())
 }

@@ -3,9 +3,12 @@
 
 use anyhow::{bail, Result};
 use audit_core::Stored;
-use audit_store::{Access, EventStore, Filter};
+use audit_state::StateDir;
+use audit_store::{Access, EventStore, Filter, Location};
 use audit_tmux::discovery;
+use clap::builder::{PathBufValueParser, TypedValueParser};
 use clap::Args;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 /// Options every subcommand takes.
@@ -13,8 +16,8 @@ use std::path::PathBuf;
 pub struct Global {
     /// The store [default: $TMUX_AUDIT_DB, else `db` in the config files, else
     /// $XDG_DATA_HOME/tmux-audit/audit.db]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    #[arg(long, global = true, value_name = "PATH", value_parser = LocationArg)]
+    pub db: Option<Location>,
     /// The tmux server with this socket name (like `tmux -L`)
     #[arg(
         short = 'L',
@@ -26,6 +29,33 @@ pub struct Global {
     /// The tmux server with this socket path (like `tmux -S`)
     #[arg(short = 'S', global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+}
+
+/// `--db` parsed into a location by clap, so that a refused one is a usage error. Written out
+/// rather than `try_map`, whose message repeats the value: a URL may hold a password.
+#[derive(Clone)]
+struct LocationArg;
+
+impl TypedValueParser for LocationArg {
+    type Value = Location;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Location, clap::Error> {
+        // An empty value is refused as every path flag refuses it.
+        let path = PathBufValueParser::new().parse_ref(cmd, arg, value)?;
+        Location::parse(path).map_err(|e| {
+            let name = arg.map_or_else(|| "--db".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{name}: {e}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 /// The effective user id of this process.
@@ -41,10 +71,15 @@ pub fn uid() -> u32 {
 }
 
 impl Global {
-    /// The store path: flag, environment, user file, system file, default (see
-    /// [`crate::config`]).
-    pub fn db_path(&self) -> Result<PathBuf> {
-        crate::config::view_db(self.db.as_deref())
+    /// The store: flag, environment, user file, system file, default (see [`crate::config`]).
+    pub fn location(&self) -> Result<Location> {
+        crate::config::view_db(self.db.as_ref())
+    }
+
+    /// Where the state of the daemon recording into the store is (its lock, spools, sealing
+    /// state, control socket): what views ask about the daemon, without the daemon.
+    pub fn state_dir(&self) -> Result<StateDir> {
+        Ok(StateDir::of(&self.location()?))
     }
 
     /// The one server `-L`/`-S` names, if any.
@@ -58,8 +93,7 @@ impl Global {
 
     /// Opens the store for reading.
     pub fn open_read(&self) -> Result<Box<dyn EventStore>> {
-        let path = self.db_path()?;
-        Ok(audit_store::open(&path, Access::ReadOnly)?)
+        Ok(audit_store::open(&self.location()?, Access::ReadOnly)?)
     }
 }
 

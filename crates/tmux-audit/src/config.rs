@@ -14,7 +14,8 @@
 
 use anyhow::{anyhow, Context, Result};
 use audit_forward::SinkSpec;
-use serde::Deserialize;
+use audit_store::Location;
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -31,8 +32,9 @@ pub const SYSTEM_DB: &str = "/var/lib/tmux-audit/audit.db";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
-    /// The store.
-    pub db: Option<PathBuf>,
+    /// The store: a file path (a `postgres://` URL is refused here, with the line).
+    #[serde(default, deserialize_with = "location")]
+    pub db: Option<Location>,
     /// The policy file.
     pub policy: Option<PathBuf>,
     /// The tmux program.
@@ -110,7 +112,7 @@ pub struct Flags {
     /// `--config`.
     pub config: Option<PathBuf>,
     /// `--db`.
-    pub db: Option<PathBuf>,
+    pub db: Option<Location>,
     /// `--policy`.
     pub policy: Option<PathBuf>,
     /// `--tmux`.
@@ -129,7 +131,7 @@ pub struct Settings {
     /// The files read, in order.
     pub files: Vec<PathBuf>,
     /// The store.
-    pub db: Sourced<PathBuf>,
+    pub db: Sourced<Location>,
     /// The policy file; `None` when there is none to enforce.
     pub policy: Sourced<Option<PathBuf>>,
     /// The tmux program.
@@ -160,6 +162,14 @@ impl fmt::Display for FileError {
 }
 
 impl std::error::Error for FileError {}
+
+/// `db = "…"`: parsed into a location where it is read, so a refused one names its line.
+fn location<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Location>, D::Error> {
+    let text = String::deserialize(d)?;
+    Location::parse(text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
 
 /// Parses one config file's text; errors name `file`, the line and the column.
 pub fn parse(text: &str, file: &Path) -> Result<FileSettings, FileError> {
@@ -240,13 +250,9 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
             layers.push((Source::File(path), settings));
         }
     }
-    let default_db = match mode {
-        Mode::System => PathBuf::from(SYSTEM_DB),
-        Mode::User => user_db().unwrap_or_default(),
-    };
     let mut s = Settings {
         files,
-        db: Sourced::new(default_db, Source::Default),
+        db: resolve_db(mode, &layers, flags)?,
         policy: Sourced::new(
             Some(default_policy()).filter(|p| p.exists()),
             Source::Default,
@@ -260,7 +266,6 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
     };
     // Each layer overrides what it says, in precedence order.
     for (source, f) in layers {
-        s.db.set(f.db, &source);
         s.policy.set(f.policy.map(Some), &source);
         s.tmux.set(f.tmux, &source);
         s.output.set(f.output, &source);
@@ -270,13 +275,10 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
         s.sinks.set(f.sink, &source);
     }
     let env = |name| (env_path(name), Source::Env(name));
-    let (db, from) = env("TMUX_AUDIT_DB");
-    s.db.set(db, &from);
     let (policy, from) = env("TMUX_AUDIT_POLICY");
     s.policy.set(policy.map(Some), &from);
     let (tmux, from) = env("TMUX_AUDIT_TMUX");
     s.tmux.set(tmux, &from);
-    s.db.set(flags.db.clone(), &Source::Flag("db"));
     s.policy
         .set(flags.policy.clone().map(Some), &Source::Flag("policy"));
     s.tmux.set(flags.tmux.clone(), &Source::Flag("tmux"));
@@ -288,11 +290,6 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
     );
     s.flush_after
         .set(flags.flush_after, &Source::Flag("flush-after"));
-    if s.db.value.as_os_str().is_empty() {
-        return Err(anyhow!(
-            "cannot find a place for the store: set XDG_DATA_HOME or HOME, or pass --db"
-        ));
-    }
     if !(s.flush_after.value > 0.0 && s.flush_after.value <= 3600.0) {
         return Err(anyhow!(
             "flush_after {} (from {}) is out of range: give seconds between 0 and 3600",
@@ -303,6 +300,35 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
     Ok(s)
 }
 
+/// The store's location, by the same layers. Files and flags hold parsed locations already; the
+/// environment's is parsed here.
+fn resolve_db(
+    mode: Mode,
+    layers: &[(Source, FileSettings)],
+    flags: &Flags,
+) -> Result<Sourced<Location>> {
+    let default = match mode {
+        Mode::System => Some(Location::Sqlite(PathBuf::from(SYSTEM_DB))),
+        Mode::User => user_db().map(Location::Sqlite),
+    };
+    let mut db = Sourced::new(default, Source::Default);
+    for (source, f) in layers {
+        db.set(f.db.clone().map(Some), source);
+    }
+    const ENV: &str = "TMUX_AUDIT_DB";
+    let from_env = env_path(ENV)
+        .map(Location::parse)
+        .transpose()
+        .with_context(|| format!("${ENV}"))?;
+    db.set(from_env.map(Some), &Source::Env(ENV));
+    db.set(flags.db.clone().map(Some), &Source::Flag("db"));
+    let Sourced { value, source } = db;
+    let value = value.ok_or_else(|| {
+        anyhow!("cannot find a place for the store: set XDG_DATA_HOME or HOME, or pass --db")
+    })?;
+    Ok(Sourced::new(value, source))
+}
+
 /// `$XDG_DATA_HOME/tmux-audit/audit.db`, else `~/.local/share/…`.
 fn user_db() -> Option<PathBuf> {
     env_path("XDG_DATA_HOME")
@@ -311,9 +337,9 @@ fn user_db() -> Option<PathBuf> {
 }
 
 /// The store views read: `--db`, else the layers (user mode).
-pub fn view_db(flag: Option<&Path>) -> Result<PathBuf> {
+pub fn view_db(flag: Option<&Location>) -> Result<Location> {
     let flags = Flags {
-        db: flag.map(Path::to_path_buf),
+        db: flag.cloned(),
         ..Flags::default()
     };
     resolve(Mode::User, &flags)

@@ -13,6 +13,7 @@
 
 use anyhow::{Context, Result};
 use audit_capture::spool::{self, Record};
+use audit_state::StateDir;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -41,9 +42,9 @@ struct Tail {
 }
 
 impl Follower {
-    /// Follows `pane_id` of `server`, recorded into `db`, from after `after` (µs).
-    pub fn new(db: &Path, server: &str, pane_id: &str, after: i64) -> Result<Follower> {
-        let folder = audit_daemon::spool_dir_of(db).join(spool::folder_name(server));
+    /// Follows `pane_id` of `server`, in the spools of `state`, from after `after` (µs).
+    pub fn new(state: &StateDir, server: &str, pane_id: &str, after: i64) -> Result<Follower> {
+        let folder = state.spool_dir().join(spool::folder_name(server));
         std::fs::read_dir(&folder).with_context(|| {
             format!(
                 "cannot read the spools of {server} in {} (following a pane live needs the rights of the server's owner, or root; the daemon must record its output)",
@@ -165,8 +166,8 @@ mod tests {
     #[test]
     fn reads_new_records_of_its_pane_only_skipping_what_was_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("a.db");
-        let folder = audit_daemon::spool_dir_of(&db).join(spool::folder_name("/s"));
+        let state = StateDir::of(&audit_store::Location::Sqlite(dir.path().join("a.db")));
+        let folder = state.spool_dir().join(spool::folder_name("/s"));
         std::fs::create_dir_all(&folder).unwrap();
         let mut bytes = spool::MAGIC.to_vec();
         spool::encode_output(&mut bytes, 5, b"committed");
@@ -175,7 +176,7 @@ mod tests {
         let mut other = spool::MAGIC.to_vec();
         spool::encode_output(&mut other, 11, b"another pane");
         std::fs::write(folder.join("33-1.tas"), &other).unwrap();
-        let mut f = Follower::new(&db, "/s", "%3", 5).unwrap();
+        let mut f = Follower::new(&state, "/s", "%3", 5).unwrap();
         assert_eq!(
             f.poll().unwrap(),
             vec![Record::Output {
@@ -192,8 +193,8 @@ mod tests {
     #[test]
     fn links_and_files_with_two_names_are_not_read() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("a.db");
-        let folder = audit_daemon::spool_dir_of(&db).join(spool::folder_name("/s"));
+        let state = StateDir::of(&audit_store::Location::Sqlite(dir.path().join("a.db")));
+        let folder = state.spool_dir().join(spool::folder_name("/s"));
         std::fs::create_dir_all(&folder).unwrap();
         let mut bytes = spool::MAGIC.to_vec();
         spool::encode_output(&mut bytes, 10, b"elsewhere");
@@ -201,7 +202,7 @@ mod tests {
         std::fs::write(&other, &bytes).unwrap();
         std::fs::hard_link(&other, folder.join("3-1.tas")).unwrap();
         std::os::unix::fs::symlink(&other, folder.join("3-2.tas")).unwrap();
-        let mut f = Follower::new(&db, "/s", "%3", 0).unwrap();
+        let mut f = Follower::new(&state, "/s", "%3", 0).unwrap();
         assert!(f.poll().unwrap().is_empty());
     }
 }

@@ -178,7 +178,7 @@ fn a_viewer_who_cannot_write_the_store_is_recorded_by_the_daemon_under_its_kerne
     let daemon = Daemon::start(&server);
     daemon.wait_ready("work");
     server.wait_piped(&pane, &daemon);
-    let ctl = Path::new(&format!("{}.ctl", db.display())).to_owned();
+    let ctl = state_of(&db).control_socket().to_owned();
     let mode = std::fs::metadata(&ctl).unwrap().permissions().mode() & 0o777;
     assert_eq!(
         mode, 0o666,
@@ -280,7 +280,7 @@ fn without_a_daemon_the_viewer_records_itself_or_says_it_could_not() {
 fn stuck_clients_on_the_control_socket_block_neither_recording_nor_later_views() {
     let (server, mut daemon, pane) = recorded_pane();
     let db = server.db();
-    let ctl = Path::new(&format!("{}.ctl", db.display())).to_owned();
+    let ctl = state_of(&db).control_socket().to_owned();
     // More connections than the daemon serves at once, each sending half a request and no more.
     let stuck: Vec<_> = (0..24)
         .map(|_| {

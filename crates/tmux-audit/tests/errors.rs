@@ -69,6 +69,44 @@ fn store_from_the_environment_is_named_too() {
 }
 
 #[test]
+fn a_postgres_url_is_refused_until_this_build_has_that_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://auditor:s3cret@db.example/audit";
+    let mentions = ["PostgreSQL stores", "not supported"];
+    let check = |what: &str, out: &Output| {
+        assert_one_line_error(what, out, &mentions);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("s3cret"),
+            "{what}: the password is not repeated: {stderr}"
+        );
+    };
+    check("--db URL", &cli_in(dir.path(), &["--db", url, "who"]));
+    check(
+        "--db URL for the daemon",
+        &cli_in(
+            dir.path(),
+            &["--db", "postgresql://db.example/audit", "daemon"],
+        ),
+    );
+    let out = cli_env(dir.path(), &["who"], &[("TMUX_AUDIT_DB", OsStr::new(url))]);
+    check("TMUX_AUDIT_DB URL", &out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("$TMUX_AUDIT_DB"));
+    let config = dir.path().join("xdg-config/tmux-audit/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, format!("output = true\ndb = \"{url}\"\n")).unwrap();
+    let out = cli_in(dir.path(), &["who"]);
+    check("db = URL in the user file", &out);
+    let named = format!("{}:2:", config.display());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&named),
+        "names the file and line: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("xdg-data").exists(), "nothing was created");
+}
+
+#[test]
 fn unreadable_store_is_one_line_and_status_2() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.db");

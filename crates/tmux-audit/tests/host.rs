@@ -800,7 +800,7 @@ fn system_mode_records_every_users_servers_as_their_owner_and_skips_a_forged_fol
         .any(|e| e["server"] == serde_json::json!(nobody_sock.display().to_string())));
     // nobody owns their spool folder; a link they plant there is never written through by root.
     let key = blake3::hash(nobody_sock.display().to_string().as_bytes()).to_hex();
-    let spool = dir.join("system/audit.db.spool").join(&key.as_str()[..16]);
+    let spool = state_of(&db).spool_dir().join(&key.as_str()[..16]);
     let victim = write(&dir, "victim", "root's file\n");
     let planted = std::process::Command::new("setpriv")
         .args([

@@ -611,7 +611,7 @@ fn hooks_survive_a_store_path_with_quotes_dollars_and_hashes() {
         .filter(|e| kind(e) == "audit-gap")
         .collect();
     assert!(alerts.is_empty(), "{alerts:?}");
-    assert!(dir.join("audit.db.spool").is_dir());
+    assert!(state_of(&db).spool_dir().is_dir());
 }
 
 #[test]

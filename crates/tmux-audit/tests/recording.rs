@@ -156,7 +156,7 @@ fn panes_are_recorded_exactly_starting_from_what_they_showed() {
         "0",
         "pipe closed at stop"
     );
-    let spools: Vec<_> = walk(&db.with_file_name("audit.db.spool"))
+    let spools: Vec<_> = walk(state_of(&db).spool_dir())
         .into_iter()
         .filter(|p| p.extension() == Some(OsStr::new("tas")))
         .collect();
@@ -243,7 +243,7 @@ fn a_killed_copier_is_a_gap_and_the_panes_later_output_is_still_recorded() {
         || daemon.stderr(),
     );
     // The copier is the one process running `pane-pipe` with a spool in this test's store.
-    let spool_dir = format!("{}.spool/", db.display());
+    let spool_dir = format!("{}/", state_of(&db).spool_dir().display());
     let pids: Vec<i32> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -449,7 +449,7 @@ fn a_store_path_with_quotes_dollars_and_hashes_still_records() {
     wait_output(&db, &pane, b"quoted-9");
     daemon.stop();
     assert!(
-        dir.join("audit.db.spool").is_dir(),
+        state_of(&db).spool_dir().is_dir(),
         "the spool went where it was meant to"
     );
 }
@@ -462,9 +462,7 @@ fn a_large_spool_left_by_a_killed_daemon_is_recorded_whole() {
     // What a copier wrote while no daemon ran: far more than is ingested in one quiet period.
     // Named as the daemon names a server's folder: the first 16 hex digits of its hash.
     let key = blake3::hash(server.sock_str().as_bytes()).to_hex();
-    let folder = db
-        .with_file_name("audit.db.spool")
-        .join(&key.as_str()[..16]);
+    let folder = state_of(&db).spool_dir().join(&key.as_str()[..16]);
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("server"), server.sock_str()).unwrap();
     let mut bytes = spool::MAGIC.to_vec();
@@ -479,7 +477,7 @@ fn a_large_spool_left_by_a_killed_daemon_is_recorded_whole() {
     std::fs::write(folder.join(format!("77-{start}.tas")), &bytes).unwrap();
     // A folder whose name is not its server's hash (under a root daemon, a user owns their
     // server's folder and could write any `server` file there): not believed.
-    let forged = db.with_file_name("audit.db.spool").join("0123456789abcdef");
+    let forged = state_of(&db).spool_dir().join("0123456789abcdef");
     std::fs::create_dir_all(&forged).unwrap();
     std::fs::write(forged.join("server"), server.sock_str()).unwrap();
     let mut fake = spool::MAGIC.to_vec();

@@ -65,7 +65,7 @@ fn seals_check_with_the_key_and_the_last_one_follows_the_stop() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("present, not checked"), "{out}");
     // The state on disk holds a later epoch's key only.
-    let state = std::fs::read(db.with_file_name("audit.db.seal")).unwrap();
+    let state = std::fs::read(state_of(&db).seal_path()).unwrap();
     let sealing = audit_core::seal::SealingKey::from_bytes(&state).unwrap();
     assert!(sealing.epoch() >= 1, "the key moved on from epoch 0");
 }

@@ -331,11 +331,7 @@ fn a_seal_whose_time_or_epoch_goes_backwards_is_named() {
     let (db, key) = sealed_output_store(&server, 3);
     let copy = server.dir().join("copy.db");
     std::fs::copy(&db, &copy).unwrap();
-    std::fs::copy(
-        server.dir().join("audit.db.seal"),
-        server.dir().join("copy.db.seal"),
-    )
-    .unwrap();
+    std::fs::copy(state_of(&db).seal_path(), state_of(&copy).seal_path()).unwrap();
     for (store, what) in [(&db, "time"), (&copy, "epoch")] {
         let conn = forger(store);
         let all = records(&conn);
@@ -370,7 +366,7 @@ fn holding_the_current_key_does_not_let_a_thief_reseal_an_earlier_epoch() {
     let server = TmuxServer::start("work");
     let (db, key) = sealed_output_store(&server, 3);
     // The thief takes the machine's sealing state: the key of the current epoch only.
-    let state = std::fs::read(server.dir().join("audit.db.seal")).unwrap();
+    let state = std::fs::read(state_of(&db).seal_path()).unwrap();
     let stolen = SealingKey::from_bytes(&state).unwrap();
     let conn = forger(&db);
     let seq = seq_of(&conn, |e| e.session.as_deref() == Some("second"));
@@ -474,7 +470,11 @@ fn any_single_byte_changed_in_stored_events_or_output_is_detected() {
         }
         all
     };
-    let store = audit_store::open(&db, audit_store::Access::ReadOnly).unwrap();
+    let store = audit_store::open(
+        &audit_store::Location::Sqlite(db.clone()),
+        audit_store::Access::ReadOnly,
+    )
+    .unwrap();
     assert!(store.inspect().unwrap().intact());
     for round in 0..300 {
         let (table, column, seq) = places[rng.below(places.len())];

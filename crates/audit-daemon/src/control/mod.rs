@@ -1,4 +1,4 @@
-//! The daemon's local control socket, `STORE.ctl` beside the store and its lock: how a viewer
+//! The daemon's local control socket (`DB.ctl`, named by `audit_state`): how a viewer
 //! that cannot write the store gets its view of the log recorded (`audit-access`), and how any
 //! viewer gets the output panes printed a moment ago committed before it reads.
 //!
@@ -9,12 +9,14 @@
 //! [`protocol::MAX_REQUEST`] bytes and one second to send them, and each user a small budget of
 //! requests ([`limit`]); a slow or stuck client holds only its own thread, never the recording
 //! path (the ingester and the writer only ever receive from it through channels).
+//!
+//! This is the server half; the messages and the viewer's half are `audit_state::control`.
 
 mod limit;
-pub mod protocol;
 
 use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
-use protocol::{Reply, Request};
+use audit_state::control::{self as protocol, Reply, Request};
+use audit_state::StateDir;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -35,13 +37,6 @@ pub const COMMIT_WAIT: Duration = Duration::from_millis(1500);
 /// every pane, when output is recorded).
 pub type Record = Arc<dyn Fn(Event, crate::writer::OnCommit) + Send + Sync>;
 
-/// Where the control socket of the store `db` is.
-pub fn socket_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".ctl");
-    PathBuf::from(name)
-}
-
 /// The listening socket; removed when stopped.
 pub struct Control {
     path: PathBuf,
@@ -58,16 +53,17 @@ struct Ctx {
 }
 
 impl Control {
-    /// Listens beside `db`. `None` (with a warning) when the socket cannot be made: views then
-    /// record their access themselves when they can write the store, and say so when not.
-    pub fn start(db: &Path, host: &str, record: Record) -> Option<Control> {
-        let path = socket_path(db);
-        match listen(db, &path) {
+    /// Listens on `state`'s control socket. `None` (with a warning) when the socket cannot be
+    /// made: views then record their access themselves when they can write the store, and say
+    /// so when not.
+    pub fn start(state: &StateDir, host: &str, record: Record) -> Option<Control> {
+        let path = state.control_socket().to_path_buf();
+        match listen(state.store().path(), &path) {
             Ok(listener) => {
                 let stopping = Arc::new(AtomicBool::new(false));
                 let ctx = Arc::new(Ctx {
                     host: host.to_owned(),
-                    db: db.display().to_string(),
+                    db: state.store().to_string(),
                     record,
                     limiter: Mutex::default(),
                     clients: AtomicUsize::new(0),

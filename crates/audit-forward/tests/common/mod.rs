@@ -4,7 +4,7 @@
 
 use audit_core::{Event, Kind, Stored, Timestamp};
 use audit_forward::{Forwarder, Report, SinkSpec};
-use audit_store::{Access, EventStore};
+use audit_store::{Access, EventStore, Location};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ impl TestStore {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.db");
-        let store = audit_store::open(&path, Access::Create).unwrap();
+        let store = audit_store::open(&Location::Sqlite(path.clone()), Access::Create).unwrap();
         TestStore { dir, path, store }
     }
 
@@ -32,6 +32,11 @@ impl TestStore {
 
     pub fn append_events(&mut self, events: &[Event]) -> Vec<Stored> {
         self.store.append(events).unwrap()
+    }
+
+    /// Where the store is, as the daemon is given it.
+    pub fn location(&self) -> Location {
+        Location::Sqlite(self.path.clone())
     }
 
     pub fn all(&self) -> Vec<Stored> {
@@ -70,7 +75,7 @@ impl Reports {
 
 pub fn start(path: &Path, specs: Vec<SinkSpec>, reports: &Reports) -> Forwarder {
     Forwarder::start(
-        path.to_path_buf(),
+        Location::Sqlite(path.to_path_buf()),
         "testhost".into(),
         specs,
         reports.report(),

@@ -137,7 +137,7 @@ fn show(mode: Mode, flags: &Flags) -> Result<ExitCode> {
     let row = |name: &str, value: String, source: &config::Source| {
         println!("{name:<12} {value}  ({source})");
     };
-    row("db", s.db.value.display().to_string(), &s.db.source);
+    row("db", s.db.value.to_string(), &s.db.source);
     row(
         "policy",
         s.policy

@@ -149,7 +149,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         None
     };
     if args.system {
-        prepare_system_store(&db)?;
+        prepare_system_store(db.path())?;
     }
     let config = audit_daemon::Config {
         db,

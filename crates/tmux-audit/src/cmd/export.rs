@@ -109,7 +109,7 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = global.open_read()?;
-    crate::access::record(&global.db_path()?, args.target.access("export"));
+    crate::access::record(&global.location()?, args.target.access("export"));
     let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let sink = open_output(&args, to_stdout)?;
     let mut out = Hashing::new(BufWriter::new(sink));

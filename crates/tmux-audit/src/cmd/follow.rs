@@ -18,6 +18,7 @@ use audit_core::Timestamp;
 use audit_screen::asciicast::{Encoder, Version};
 use audit_screen::paint::Painter;
 use audit_screen::{Playback, Step, Terminal};
+use audit_state::StateDir;
 use audit_views::recording::Recording;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -41,12 +42,17 @@ fn start(
     view: &'static str,
 ) -> Result<(Start, Box<dyn audit_store::EventStore>)> {
     let store = global.open_read()?;
-    let db = global.db_path()?;
-    crate::access::record(&db, target.access(view));
+    let location = global.location()?;
+    crate::access::record(&location, target.access(view));
     target.follow_now();
     let rec = Recording::find(store.as_ref(), &target.query(global))?;
     let committed = rec.committed_until();
-    let follower = Follower::new(&db, &rec.server, &rec.pane_id, committed.as_micros())?;
+    let follower = Follower::new(
+        &StateDir::of(&location),
+        &rec.server,
+        &rec.pane_id,
+        committed.as_micros(),
+    )?;
     Ok((
         Start {
             rec,

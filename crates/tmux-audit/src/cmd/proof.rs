@@ -20,6 +20,7 @@ use audit_core::inspect::SealRecord;
 use audit_core::seal::{self, VerificationKey};
 use audit_core::{encoding, Kind, Stored};
 use audit_screen::Window;
+use audit_state::StateDir;
 use audit_store::EventStore;
 use audit_views::recording::{Recording, RecordingError};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -145,8 +146,7 @@ pub fn write(
     let (Some(&first), Some(&last)) = (seqs.iter().min(), seqs.iter().max()) else {
         bail!("nothing was exported, so there is nothing to prove");
     };
-    let db = global.db_path()?;
-    let (prev_hash, records) = stretch(store, first, last, &db)?;
+    let (prev_hash, records) = stretch(store, first, last, &global.state_dir()?)?;
     let seal_seq = records.last().map_or(0, |s| s.seq);
     let header = Header {
         proof: MAGIC.into(),
@@ -201,9 +201,9 @@ fn stretch(
     store: &dyn EventStore,
     first: u64,
     last: u64,
-    db: &Path,
+    daemon: &StateDir,
 ) -> Result<(ChainHash, Vec<Stored>)> {
-    let deadline = Instant::now() + wait_for_seal(db);
+    let deadline = Instant::now() + wait_for_seal(daemon);
     loop {
         let mut prev = GENESIS;
         let mut records = Vec::new();
@@ -226,11 +226,11 @@ fn stretch(
         if sealed {
             return Ok((prev, records));
         }
-        let recording = audit_daemon::is_recording(db) == Some(true);
+        let recording = daemon.is_recording() == Some(true);
         if !recording || Instant::now() >= deadline {
             let why = if recording {
                 "the daemon recording it has not sealed it in time"
-            } else if audit_daemon::sealer::state_path(db).exists() {
+            } else if daemon.seal_path().exists() {
                 "no daemon is recording, and the last records were never sealed (the daemon was killed?)"
             } else {
                 "this store has no sealing state (tmux-audit seal init)"
@@ -243,10 +243,11 @@ fn stretch(
 }
 
 /// How long to wait for the next seal: two sealing intervals (the state says), else 35 s.
-fn wait_for_seal(db: &Path) -> Duration {
-    std::fs::read(audit_daemon::sealer::state_path(db))
+fn wait_for_seal(daemon: &StateDir) -> Duration {
+    daemon
+        .sealing_key()
         .ok()
-        .and_then(|b| seal::SealingKey::from_bytes(&b).ok())
+        .flatten()
         .map_or(Duration::from_secs(35), |k| {
             Duration::from_micros(k.schedule().interval_us * 2) + Duration::from_secs(5)
         })

@@ -87,7 +87,7 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
         return super::follow::replay(global, &mut args.target, args.force);
     }
     let store = global.open_read()?;
-    crate::access::record(&global.db_path()?, args.target.access("replay"));
+    crate::access::record(&global.location()?, args.target.access("replay"));
     let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let chunks = rec
         .chunks(store.as_ref())

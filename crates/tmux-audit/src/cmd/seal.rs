@@ -5,7 +5,7 @@ use crate::render;
 use anyhow::{bail, Context, Result};
 use audit_core::seal::{Schedule, VerificationKey};
 use audit_core::Timestamp;
-use audit_daemon::sealer;
+use audit_state::StateDir;
 use std::process::ExitCode;
 
 /// Forward-secure seals: proof that the store was not rewritten, checked with a key kept elsewhere
@@ -45,12 +45,13 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
 }
 
 fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
-    let db = global.db_path()?;
-    let path = sealer::state_path(&db);
+    let location = global.location()?;
+    let state = StateDir::of(&location);
+    let path = state.seal_path();
     if path.exists() {
         bail!(
             "sealing is already on for {} ({} exists); its verification key was printed when it was made",
-            render::escape(&db.display().to_string()),
+            render::escape(&location.to_string()),
             render::escape(&path.display().to_string())
         );
     }
@@ -77,10 +78,10 @@ fn init(global: &Global, args: InitArgs) -> Result<ExitCode> {
             .create(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    sealer::write_state(&path, &key.sealing_key())?;
+    state.write_sealing_key(&key.sealing_key())?;
     println!(
         "sealing is on for {}: the daemon seals the chain every {} s and when it stops (restart a running daemon).",
-        render::escape(&db.display().to_string()),
+        render::escape(&location.to_string()),
         args.interval
     );
     println!("Verification key — shown once, not stored here. Keep it OFF this machine: with it anyone can check, and forge, seals.");

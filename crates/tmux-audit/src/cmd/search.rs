@@ -16,6 +16,7 @@ use crate::render;
 use crate::timearg;
 use anyhow::{bail, Context, Result};
 use audit_core::Timestamp;
+use audit_state::StateDir;
 use audit_views::hits::{Matcher, PaneScan};
 use audit_views::recording::load;
 use audit_views::search::{Log, SearchQuery};
@@ -107,9 +108,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let query = args.query(global)?;
     let matcher = &query.matcher;
     let store = global.open_read()?;
-    let db = global.db_path()?;
+    let location = global.location()?;
     let recorded = crate::access::record(
-        &db,
+        &location,
         crate::access::View {
             view: "search",
             query: Some(args.pattern.clone()),
@@ -162,7 +163,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     // Output the daemon did not commit for this search: from the spools, marked so.
     let mut pending_shown = 0usize;
     if recorded != crate::access::Recorded::ByDaemon && !more {
-        for (s, f) in pending::hits(&db, store.as_ref(), &log.last, matcher)? {
+        for (s, f) in pending::hits(&StateDir::of(&location), store.as_ref(), &log.last, matcher)? {
             let e = &s.event;
             let t = Timestamp(f.time);
             let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);

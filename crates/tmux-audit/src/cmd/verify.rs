@@ -7,8 +7,9 @@ use audit_core::chain;
 use audit_core::inspect::{Finding, InspectReport};
 use audit_core::seal::{self, SealProblem, SealReport, SealingKey, VerificationKey};
 use audit_core::Timestamp;
+use audit_state::{SealStateError, StateDir};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Findings printed in full at most (the rest are counted).
@@ -70,13 +71,14 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if let (Some(export), Some(proof)) = (&args.export, &args.proof) {
         return crate::cmd::proof::verify(export, proof, key.as_ref(), args.json);
     }
-    let db_path = global.db_path()?;
+    let location = global.location()?;
+    let daemon_state = StateDir::of(&location);
     let store = global.open_read()?;
-    let db = db_path.display().to_string();
+    let db = location.to_string();
     // The sealing state first: a seal it records is committed before it is recorded, so the
     // store read next holds it — read the other way round, a seal made in between would look
     // like a cut tail.
-    let state = sealing_state(&db_path);
+    let state = sealing_state(&daemon_state);
     let report = store.inspect()?;
     let seals = key
         .as_ref()
@@ -86,7 +88,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
 
     let mut out = std::io::stdout().lock();
     let seals_view = SealsView::new(
-        &db_path,
+        &daemon_state,
         state.as_ref(),
         &report,
         key.as_ref(),
@@ -299,13 +301,13 @@ impl CutTail {
     }
 }
 
-/// The sealing state beside the store, if there is one and it can be read.
-fn sealing_state(db: &Path) -> Option<Result<SealingKey, String>> {
-    let path = audit_daemon::sealer::state_path(db);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(SealingKey::from_bytes(&bytes).map_err(|e| e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(Err(e.to_string())),
+/// The daemon's sealing state, if there is one; why not, when it cannot be read.
+fn sealing_state(state: &StateDir) -> Option<Result<SealingKey, String>> {
+    match state.sealing_key() {
+        Ok(key) => key.map(Ok),
+        // The reason alone: the line it goes into says it is the sealing state.
+        Err(SealStateError::Io { error, .. }) => Some(Err(error.to_string())),
+        Err(SealStateError::Corrupt { error, .. }) => Some(Err(error.to_string())),
     }
 }
 
@@ -325,7 +327,7 @@ struct SealsView {
 
 impl SealsView {
     fn new(
-        db: &Path,
+        daemon: &StateDir,
         state: Option<&Result<SealingKey, String>>,
         report: &InspectReport,
         key: Option<&VerificationKey>,
@@ -381,7 +383,7 @@ impl SealsView {
             None => format!("none of {} checks with the key", s.seals),
         };
         if s.unsealed > 0 && s.good > 0 {
-            let recording = audit_daemon::is_recording(db) == Some(true);
+            let recording = daemon.is_recording() == Some(true);
             let (tail, why) = if recording {
                 (
                     "recording",

@@ -82,7 +82,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             );
         }
     }
-    if args.at.is_none() && audit_daemon::is_recording(&global.db_path()?) == Some(false) {
+    if args.at.is_none() && global.state_dir()?.is_recording() == Some(false) {
         let last = events.last().map(|s| render::time(s.event.time));
         eprintln!(
             "tmux-audit: warning: no daemon is recording into this store now; showing the state as of its last event ({})",

@@ -81,6 +81,12 @@ fn isolate(cmd: &mut Command, dir: &Path) {
         .env("LC_ALL", "C.UTF-8");
 }
 
+/// Where the daemon recording into the store file `db` keeps its state (spools, sealing
+/// state, control socket), as the daemon and the views find it.
+pub fn state_of(db: &Path) -> audit_state::StateDir {
+    audit_state::StateDir::of(&audit_store::Location::Sqlite(db.to_path_buf()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tmux server
 // ---------------------------------------------------------------------------------------------

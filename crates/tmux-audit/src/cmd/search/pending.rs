@@ -8,16 +8,16 @@ use crate::live::Follower;
 use anyhow::Result;
 use audit_capture::{chunk, spool};
 use audit_core::Stored;
+use audit_state::StateDir;
 use audit_store::EventStore;
 use audit_views::hits::{Found, Matcher, PaneScan};
 use audit_views::recording::load;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// The hits in what the spools hold after `last` (each pane's last committed chunk), with the
 /// event that chunk belongs to (for the pane's names).
 pub fn hits(
-    db: &Path,
+    state: &StateDir,
     store: &dyn EventStore,
     last: &HashMap<(String, String), Stored>,
     matcher: &Matcher,
@@ -25,7 +25,7 @@ pub fn hits(
     let mut out = Vec::new();
     for ((server, pane), s) in last {
         let until = s.event.until.unwrap_or(s.event.time).as_micros();
-        let Ok(mut follower) = Follower::new(db, server, pane, until) else {
+        let Ok(mut follower) = Follower::new(state, server, pane, until) else {
             continue;
         };
         let polled = match follower.poll() {

@@ -58,7 +58,7 @@ impl<'a> Printer<'a> {
             db: global
                 .db
                 .as_ref()
-                .map(|p| absolute(p).display().to_string()),
+                .map(|p| absolute(p.path()).display().to_string()),
             with_server: several_servers,
             width,
         }

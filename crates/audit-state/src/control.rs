@@ -1,7 +1,11 @@
-//! What a viewer and the daemon say over the control socket: one request line, one reply line,
-//! both JSON, then the connection closes. Requests are small and parsed strictly (unknown
+//! What a viewer and the daemon say over the control socket
+//! ([`StateDir::control_socket`](crate::StateDir::control_socket)): one request line, one reply
+//! line, both JSON, then the connection closes. Requests are small and parsed strictly (unknown
 //! fields, oversized values and anything but the views below are refused), so a hostile local
 //! user can neither confuse the daemon nor make it store much.
+//!
+//! Here are the messages, their limits and the viewer's half ([`ask`]); the daemon serves them
+//! (`audit-daemon/src/control/`). Both ends share these types, so the bytes cannot drift apart.
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -3,18 +3,14 @@
 use crate::config::SinkSpec;
 use crate::deliver;
 use crate::error::ForwardError;
+use crate::shared::{Report, Shared, SinkStatus};
 use crate::worker::Worker;
-use audit_core::{Event, Timestamp};
 use audit_store::{Access, EventStore, Location};
 use std::collections::HashSet;
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// How the forwarder hands the daemon its `sink-failed` / `sink-recovered` events to record.
-/// Called from sink threads; it should not block for long.
-pub type Report = Arc<dyn Fn(Event) + Send + Sync>;
 
 /// How long [`Forwarder::stop`] lets sinks deliver what is already stored.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -35,19 +31,6 @@ struct Running {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Where one sink stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkStatus {
-    /// The sink's name (its cursor key).
-    pub name: String,
-    /// The last `seq` delivered (or passed over by its `kinds`); `0`: none yet.
-    pub cursor: u64,
-    /// When its current outage began, if it is failing.
-    pub failing_since: Option<Timestamp>,
-    /// The last delivery error of the current outage.
-    pub last_error: Option<String>,
-}
-
 /// Tells the sinks that new events were committed, so they need not wait for their poll.
 /// Cheap to clone; `wake` never blocks on a sink.
 #[derive(Clone)]
@@ -56,9 +39,7 @@ pub struct Waker(Arc<Shared>);
 impl Waker {
     /// Call after each commit to the store.
     pub fn wake(&self) {
-        let mut state = self.0.lock();
-        state.generation = state.generation.wrapping_add(1);
-        self.0.changed.notify_all();
+        self.0.wake();
     }
 }
 
@@ -184,76 +165,5 @@ struct SendOnDrop(mpsc::Sender<usize>, usize);
 impl Drop for SendOnDrop {
     fn drop(&mut self) {
         let _ = self.0.send(self.1);
-    }
-}
-
-/// What the sinks share with the forwarder: the wake counter and the stop deadline.
-#[derive(Default)]
-pub(crate) struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    generation: u64,
-    stop_at: Option<Instant>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn stop(&self, deadline: Instant) {
-        let mut state = self.lock();
-        state.stop_at = Some(state.stop_at.map_or(deadline, |d| d.min(deadline)));
-        self.changed.notify_all();
-    }
-
-    /// When the sinks must be done, once `stop` was asked.
-    pub(crate) fn stop_at(&self) -> Option<Instant> {
-        self.lock().stop_at
-    }
-
-    /// The current wake count.
-    pub(crate) fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
-    /// Waits until a wake after `seen`, a stop, or `timeout`; returns the wake count.
-    pub(crate) fn wait_for_news(&self, seen: u64, timeout: Duration) -> u64 {
-        let end = Instant::now() + timeout;
-        let mut state = self.lock();
-        while state.generation == seen && state.stop_at.is_none() {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        state.generation
-    }
-
-    /// Waits `pause` (a backoff); a stop cuts it short to the stop deadline.
-    pub(crate) fn pause(&self, pause: Duration) {
-        let end = Instant::now() + pause;
-        let mut state = self.lock();
-        loop {
-            let until = state.stop_at.map_or(end, |d| d.min(end));
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
     }
 }

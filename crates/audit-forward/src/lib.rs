@@ -31,9 +31,11 @@ mod encode;
 mod error;
 mod forwarder;
 mod outage;
+mod shared;
 mod worker;
 
 pub use config::{Facility, SinkKind, SinkSpec, SyslogAddress, WebhookUrl};
 pub use encode::{jsonl_line, SyslogFormat};
 pub use error::ForwardError;
-pub use forwarder::{Forwarder, Report, SinkStatus, Waker};
+pub use forwarder::{Forwarder, Waker};
+pub use shared::{Report, SinkStatus};

@@ -16,8 +16,8 @@
 use crate::config::SinkSpec;
 use crate::deliver::Deliver;
 use crate::error::DeliverError;
-use crate::forwarder::{Report, Shared, SinkStatus};
 use crate::outage::{Health, Notice};
+use crate::shared::{Report, Shared, SinkStatus};
 use audit_core::{Event, Kind, Stored, Timestamp};
 use audit_store::EventStore;
 use std::sync::{Arc, Mutex};

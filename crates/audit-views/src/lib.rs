@@ -9,6 +9,7 @@
 //!               search ───── candidates → confirmation in each chunk (hits) → who was there
 //!               presence ─── who had a client attached where, and when
 //!               acts ─────── commands, command lines and tmux commands as text and place
+//!               live ─────── a pane followed in its spools, before the daemon commits it
 //!               show ─────── times, durations and recorded text made safe for people
 //!        │
 //!        ▼
@@ -23,6 +24,7 @@
 pub mod acts;
 pub mod encode;
 pub mod hits;
+pub mod live;
 pub mod presence;
 pub mod recording;
 pub mod search;

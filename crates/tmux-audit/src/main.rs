@@ -8,7 +8,6 @@ mod common;
 mod config;
 #[cfg(test)]
 mod fuzz_config;
-mod live;
 mod render;
 mod target;
 mod timearg;

@@ -10,7 +10,6 @@
 
 use super::replay::{stop_flag, Input, Screen};
 use crate::common::Global;
-use crate::live::Follower;
 use crate::target::Target;
 use anyhow::{bail, Context, Result};
 use audit_capture::spool::Record;
@@ -19,6 +18,7 @@ use audit_screen::asciicast::{Encoder, Version};
 use audit_screen::paint::Painter;
 use audit_screen::{Playback, Step, Terminal};
 use audit_state::StateDir;
+use audit_views::live::Follower;
 use audit_views::recording::Recording;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;

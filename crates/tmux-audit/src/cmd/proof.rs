@@ -494,7 +494,9 @@ fn render_again(
             };
             let format = audit_views::encode::Format::from_name(format)
                 .ok_or_else(|| format!("unknown export format {format}"))?;
-            crate::cmd::export::render(&rec, &load, format, false, &mut out)
+            let mut encoder = format.encoder(rec.describe(), false);
+            let mut write = |bytes: &[u8]| out.write_all(bytes);
+            audit_views::encode::encode(&rec, &load, encoder.as_mut(), &mut write)
                 .map_err(|e| format!("{e:#}"))?;
         }
     }

@@ -4,13 +4,13 @@
 //! are marked `committed: false`. Only spools this user may read (the server's owner, or root)
 //! are searched; the others are left out silently, as the store holds nothing of them yet.
 
-use crate::live::Follower;
 use anyhow::Result;
 use audit_capture::{chunk, spool};
 use audit_core::Stored;
 use audit_state::StateDir;
 use audit_store::EventStore;
 use audit_views::hits::{Found, Matcher, PaneScan};
+use audit_views::live::Follower;
 use audit_views::recording::load;
 use std::collections::HashMap;
 

@@ -11,7 +11,6 @@
 //! as regular files with one name owned by the folder's owner: reading them needs the rights of
 //! the server's owner (or root).
 
-use anyhow::{Context, Result};
 use audit_capture::spool::{self, Record};
 use audit_state::StateDir;
 use std::collections::BTreeMap;
@@ -19,6 +18,44 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a pane cannot be followed, or a spool not read.
+#[derive(Debug, Error)]
+pub enum FollowError {
+    /// The server's spool folder cannot be read.
+    #[error("cannot read the spools of {server} in {} (following a pane live needs the rights of the server's owner, or root; the daemon must record its output): {error}", folder.display())]
+    Folder {
+        /// The server.
+        server: String,
+        /// Its spool folder.
+        folder: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A spool cannot be read.
+    #[error("cannot read spool {}: {error}", path.display())]
+    Spool {
+        /// The spool.
+        path: PathBuf,
+        /// Why.
+        error: SpoolError,
+    },
+}
+
+/// What is wrong with one spool.
+#[derive(Debug, Error)]
+pub enum SpoolError {
+    /// Reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// It does not start as a spool does.
+    #[error("not a spool")]
+    NotASpool,
+    /// Its records do not parse.
+    #[error(transparent)]
+    Records(#[from] spool::ReadError),
+}
 
 /// Most bytes read from one spool per look.
 const READ_LIMIT: u64 = 4 << 20;
@@ -43,14 +80,20 @@ struct Tail {
 
 impl Follower {
     /// Follows `pane_id` of `server`, in the spools of `state`, from after `after` (µs).
-    pub fn new(state: &StateDir, server: &str, pane_id: &str, after: i64) -> Result<Follower> {
+    pub fn new(
+        state: &StateDir,
+        server: &str,
+        pane_id: &str,
+        after: i64,
+    ) -> Result<Follower, FollowError> {
         let folder = state.spool_dir().join(spool::folder_name(server));
-        std::fs::read_dir(&folder).with_context(|| {
-            format!(
-                "cannot read the spools of {server} in {} (following a pane live needs the rights of the server's owner, or root; the daemon must record its output)",
-                folder.display()
-            )
-        })?;
+        if let Err(error) = std::fs::read_dir(&folder) {
+            return Err(FollowError::Folder {
+                server: server.to_owned(),
+                folder,
+                error,
+            });
+        }
         let number = pane_id.trim_start_matches('%');
         Ok(Follower {
             folder,
@@ -61,13 +104,14 @@ impl Follower {
     }
 
     /// The records written since the last call, in time order.
-    pub fn poll(&mut self) -> Result<Vec<Record>> {
+    pub fn poll(&mut self) -> Result<Vec<Record>, FollowError> {
         self.discover();
         let mut out = Vec::new();
         for ((_, path), tail) in &mut self.tails {
-            let records = tail
-                .read()
-                .with_context(|| format!("cannot read spool {}", path.display()))?;
+            let records = tail.read().map_err(|error| FollowError::Spool {
+                path: path.clone(),
+                error,
+            })?;
             out.extend(records.into_iter().filter(|r| time_of(r) > self.after));
         }
         out.sort_by_key(time_of);
@@ -121,7 +165,7 @@ impl Follower {
 }
 
 impl Tail {
-    fn read(&mut self) -> Result<Vec<Record>> {
+    fn read(&mut self) -> Result<Vec<Record>, SpoolError> {
         let start = self.offset + self.pending.len() as u64;
         self.file.seek(SeekFrom::Start(start))?;
         (&self.file)
@@ -132,7 +176,9 @@ impl Tail {
             if self.pending.len() < spool::MAGIC.len() {
                 return Ok(Vec::new());
             }
-            anyhow::ensure!(&self.pending[..4] == spool::MAGIC, "not a spool");
+            if &self.pending[..4] != spool::MAGIC {
+                return Err(SpoolError::NotASpool);
+            }
             self.started = true;
             skip = 4;
         }

@@ -6,14 +6,13 @@
 //! The tests with a second user need root (`setpriv` to `nobody`), as CI runs them; otherwise
 //! they print why and return.
 
-mod support;
-
+use crate::support;
+use crate::support::shown::{assert_verifies, recorded_pane};
+use crate::support::*;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use support::shown::{assert_verifies, recorded_pane};
-use support::*;
 
 fn skip_unless_root(test: &str) -> bool {
     if is_root() {

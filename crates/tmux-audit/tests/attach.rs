@@ -2,12 +2,10 @@
 //! attached `new-session`, `detach-client -a`, `switch-client -r`, a killed session, a killed
 //! server. Each test checks the events the daemon recorded, field by field, and `who`.
 
-mod support;
-
+use crate::support::*;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use support::*;
 
 /// What an attach of `client` by root, recorded by the daemon, must carry.
 fn assert_root_attach(e: &Value, client: &PtyClient, session: &str, session_id: &str, sock: &str) {

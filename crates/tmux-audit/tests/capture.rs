@@ -2,13 +2,11 @@
 //! pane wrote, exactly and in order, with when it was read; a full disk loses output it then
 //! accounts for, and never stops the copy.
 
-mod support;
-
+use crate::support::*;
 use audit_capture::spool::{Reader, Record};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use support::*;
 
 /// The spool's output, lost bytes and record times; the copier must have left no record cut
 /// short.

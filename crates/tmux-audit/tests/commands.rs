@@ -3,10 +3,8 @@
 //! root) for the kernel's events: unprivileged, the daemon says in `audit-started` that it
 //! scans /proc instead, and that is what the first test checks.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 fn argv(e: &Value) -> Vec<String> {
     e["argv"]

@@ -1,11 +1,9 @@
 //! A full disk stops commits, not recording: the daemon says so once, holds what it saw, and
 //! commits it when space returns; nothing stored is damaged.
 
-mod support;
-
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::*;
 
 /// A small tmpfs of our own, unmounted when the test ends.
 struct SmallDisk(PathBuf);

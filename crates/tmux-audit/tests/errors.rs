@@ -2,11 +2,9 @@
 //! one line on stderr naming the thing, and exit status 2 — never a panic, a backtrace or a
 //! usage screen.
 
-mod support;
-
+use crate::support::*;
 use std::ffi::OsStr;
 use std::process::{Command, Output, Stdio};
-use support::*;
 
 /// Exit status 2 and exactly one non-empty line on stderr, containing each of `mentions`.
 fn assert_one_line_error(what: &str, out: &Output, mentions: &[&str]) {

@@ -2,8 +2,7 @@
 //! JSON-lines file, a syslog listener and a webhook server the tests start on loopback, and
 //! broken config or policy files refused with their line.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,7 +10,6 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
 
 /// What a loopback receiver has been sent, one entry per message.
 type Received = Arc<Mutex<Vec<String>>>;

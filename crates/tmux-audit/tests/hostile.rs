@@ -7,13 +7,11 @@
 //! what was asked for. tmux 3.3a keeps `new-window -n` names raw: escape sequences, C1 codes,
 //! DEL and even newlines reach the daemon as they are.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use support::*;
 
 /// Session names: spaces, quotes, `$(...)`, backticks, `;`, a format, a leading `-`, unicode,
 /// emoji, control characters, 300 characters.

@@ -2,12 +2,10 @@
 //! windows, panes, a client), `who --json` while it is attached, `sessions --json` afterwards,
 //! and the `log` filters and global options.
 
-mod support;
-
+use crate::support::*;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use support::*;
 
 const KINDS: [&str; 28] = [
     "server-started",

@@ -4,12 +4,10 @@
 //! finds what its copier still spooled, marked not yet committed. A real tmux, the real daemon
 //! with its default `--flush-after` of 30 s.
 
-mod support;
-
+use crate::support::shown::{assert_verifies, recorded_pane};
+use crate::support::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::shown::{assert_verifies, recorded_pane};
-use support::*;
 
 fn hits(db: &std::path::Path, word: &str) -> Vec<Value> {
     let out = cli(db, &["search", word, "--json"]);

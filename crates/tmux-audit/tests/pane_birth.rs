@@ -5,8 +5,7 @@
 //! is an alert and is put back; a pane whose start could not be caught gets a `pane-start`
 //! gap and the history tmux still held.
 
-mod support;
-
+use crate::support::*;
 use audit_capture::chunk::{self, Record};
 use audit_core::Kind;
 use audit_store::{Access, Filter, Reader, SqliteStore};
@@ -15,7 +14,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::*;
 
 /// Fast-side iterations per creation kind: races are holes, so each kind is tried many times.
 const TRIES: usize = 20;

@@ -1,14 +1,12 @@
 //! Portable proofs: an exported piece checked alone, without the store, with the verification
 //! key — and refused when one byte of the piece or of its proof changed.
 
-mod support;
-
+use crate::support::sealed::*;
+use crate::support::*;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use support::sealed::*;
-use support::*;
 
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = cli_in(dir, args);

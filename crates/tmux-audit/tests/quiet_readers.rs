@@ -8,14 +8,12 @@
 //! Needs root (the kernel's process events, and `setpriv`; CI runs as root). Otherwise each
 //! test prints why and returns: it then passes without having checked anything.
 
-mod support;
-
+use crate::support::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, User};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn skip_unless_root(test: &str) -> bool {
     if is_root() {

@@ -1,15 +1,13 @@
 //! Pane output recording end to end: a real tmux, the real daemon piping every pane through
 //! `tmux-audit pane-pipe`, chunks read back from the store.
 
-mod support;
-
+use crate::support::*;
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_core::Kind;
 use audit_store::{Access, Filter, Reader, SqliteStore};
 use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
-use support::*;
 
 /// Starts a daemon on `server` that commits output within a fraction of a second.
 fn recording_daemon(server: &TmuxServer, db: &Path) -> Daemon {

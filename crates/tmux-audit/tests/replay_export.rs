@@ -2,8 +2,8 @@
 //! (snapshots made by `audit_screen::Terminal`, as the recorder makes them), then the real
 //! binary. The asciicast tests play the files with the real `asciinema`.
 
-mod support;
-
+use crate::support;
+use crate::support::{bin, cli, PtyClient, TmuxServer};
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_core::{Event, Kind, Observed, Timestamp};
 use audit_screen::Terminal;
@@ -17,7 +17,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::{bin, cli, PtyClient, TmuxServer};
 
 /// 2025-11-28T14:26:40Z.
 const T0: i64 = 1_764_340_000_000_000;

@@ -2,12 +2,10 @@
 //! log names and `who --at` survives; SIGTERM stops cleanly; `verify` accepts an untouched store
 //! and names the event whose stored bytes were changed.
 
-mod support;
-
+use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-use support::*;
 
 fn assert_gapless(log: &[Value]) {
     let seqs: Vec<i64> = log.iter().map(seq).collect();

@@ -1,11 +1,9 @@
 //! Without -S or -L the daemon records every tmux server of the user: the sockets in
 //! $TMUX_TMPDIR/tmux-UID/, including servers started after it and servers that come back.
 
-mod support;
-
+use crate::support::*;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use support::*;
 
 /// Kills the named servers (on the test's own TMUX_TMPDIR) when the test ends.
 struct NamedServers<'a> {

@@ -1,13 +1,11 @@
 //! Forward-secure seals end to end: `seal init`, a daemon that seals, `verify --key`, and a
 //! store rewritten from scratch by someone without the key.
 
-mod support;
-
+use crate::support::sealed::seal_init;
+use crate::support::*;
 use audit_core::{chain, encoding};
 use std::ffi::OsStr;
 use std::path::Path;
-use support::sealed::seal_init;
-use support::*;
 
 /// A ready daemon recording access only (sealing when `seal init` ran on `db`).
 fn access_daemon(server: &TmuxServer, db: &Path) -> Daemon {

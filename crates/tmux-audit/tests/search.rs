@@ -2,8 +2,8 @@
 //! pane-output chunks with their digests and indexed text, as the daemon writes them — then the
 //! real binary.
 
-mod support;
-
+use crate::support;
+use crate::support::{cli, cli_in, parse_json_lines};
 use audit_capture::chunk::{self, Chunk, Record};
 use audit_core::{Event, Kind, Observed, Timestamp};
 use audit_screen::Terminal;
@@ -11,7 +11,6 @@ use audit_store::{Access, Attachment, SqliteStore, Writer};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
-use support::{cli, cli_in, parse_json_lines};
 use tempfile::TempDir;
 
 /// 2025-11-28T14:26:40Z.

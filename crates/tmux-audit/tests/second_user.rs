@@ -5,11 +5,9 @@
 //! Needs root (CI runs as root). Otherwise each test prints why and returns: it then passes
 //! without having checked anything.
 
-mod support;
-
+use crate::support::*;
 use nix::unistd::User;
 use serde_json::Value;
-use support::*;
 
 fn skip_unless_root(test: &str) -> bool {
     if is_root() {

@@ -2,12 +2,10 @@
 //! `verify` gives for each: what a forger with write access to the store (and, in the
 //! forward-security test, the machine's current sealing key) can and cannot hide.
 
-mod support;
-
+use crate::support::sealed::*;
+use crate::support::*;
 use audit_core::seal::SealingKey;
 use audit_core::{chain, encoding, Event, Kind, Timestamp};
-use support::sealed::*;
-use support::*;
 
 fn seq_of(conn: &rusqlite::Connection, what: impl Fn(&Event) -> bool) -> u64 {
     records(conn)

@@ -15,8 +15,6 @@
 //! Every child gets `TMUX` removed and `TMUX_TMPDIR` pointed at the temp dir, so nothing here can
 //! reach a tmux server the tests did not start. Processes are only ever ended by their own pid.
 
-#![allow(dead_code)]
-
 pub mod sealed;
 pub mod shown;
 
@@ -182,11 +180,6 @@ impl TmuxServer {
     /// The id (`$N`) of the session the server was started with.
     pub fn first_session_id(&self) -> &str {
         &self.first
-    }
-
-    /// The id of the session with exactly this (plain) name.
-    pub fn session_id_of(&self, name: &str) -> String {
-        self.display(&format!("={name}:"), "#{session_id}")
     }
 
     /// The temp dir everything of this test lives in.

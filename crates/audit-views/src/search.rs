@@ -85,10 +85,10 @@ pub struct Log {
 
 impl Log {
     /// Reads what `query` needs, asking the full-text index for candidates when the pattern
-    /// allows.
+    /// allows: who was where and the commands from every event but output, then the output of
+    /// the servers and session asked for.
     pub fn read(store: &dyn Reader, query: &SearchQuery) -> Result<Log, SearchError> {
-        let (args, matcher) = (query, &query.matcher);
-        let candidates = match matcher.index_words() {
+        let candidates = match query.matcher.index_words() {
             Some(words) => {
                 let mut seqs = HashSet::new();
                 store.search_candidates(&[words.to_owned()], &Filter::all(), &mut |seq| {
@@ -99,116 +99,165 @@ impl Log {
             }
             None => None,
         };
-        let candidates = candidates.as_ref();
-        let socket = query.socket.clone();
-        let on_server = |server: &str| {
-            socket.as_deref().is_none_or(|s| s == server)
-                && args
-                    .server
-                    .as_deref()
-                    .is_none_or(|want| server_matches(server, want))
-        };
-        let mut world = World::default();
-        let mut presence = Presence::default();
-        let mut servers = BTreeSet::new();
-        let mut seen_server = false;
-        let mut sessions: BTreeSet<(String, String)> = BTreeSet::new();
-        let mut chunks = Vec::new();
-        let mut acts = Vec::new();
-        let mut before_since: HashMap<(String, String), Stored> = HashMap::new();
-        let mut last: HashMap<(String, String), Stored> = HashMap::new();
-        // Who was where, and the commands: every event but output, which is the bulk.
+        let mut reading = Reading::new(query, candidates);
         let mut others: Vec<Kind> = Kind::ALL.to_vec();
         others.retain(|k| !matches!(k, Kind::PaneOutput | Kind::AuditAccess));
         store.events(&Filter::kinds(&others), &mut |s| {
-            let e = &s.event;
-            world.apply(e);
-            presence.follow(&world, e.time);
-            if !matches!(
-                e.kind,
-                Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap
-            ) {
-                // The daemon's own events name what it watched, not a tmux server.
-                servers.insert(e.server.clone());
-            }
-            if !on_server(&e.server) {
-                return true;
-            }
-            seen_server = true;
-            if let (Some(want), Some(id)) = (&args.session, &e.session_id) {
-                if e.session.as_deref() == Some(want) || id == want {
-                    sessions.insert((e.server.clone(), id.clone()));
-                }
-            }
-            if acts::matches(&s, matcher) {
-                let at = e.from.unwrap_or(e.time);
-                if args.since.is_none_or(|t| at >= t) && args.until.is_none_or(|t| at <= t) {
-                    acts.push(s);
-                }
-            }
+            reading.other(s);
             true
         })?;
-        // The output of the servers and session asked for (each chunk's event comes after its
-        // end, so nothing before --since can end after it).
+        // Each chunk's event comes after its end, so nothing before --since can end after it.
         let outputs = Filter {
-            server: socket.clone(),
-            session: args.session.clone(),
+            server: query.socket.clone(),
+            session: query.session.clone(),
             ..Filter::kinds(&[Kind::PaneOutput])
         };
         store.events(&outputs, &mut |s| {
-            let e = &s.event;
-            if !on_server(&e.server) {
-                return true;
-            }
-            seen_server = true;
-            if let (Some(want), Some(id)) = (&args.session, &e.session_id) {
-                if e.session.as_deref() == Some(want) || id == want {
-                    sessions.insert((e.server.clone(), id.clone()));
-                }
-            }
-            let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
-            last.insert(key.clone(), s.clone());
-            if candidates.is_some_and(|c| !c.contains(&s.seq)) {
-                return true;
-            }
-            let (from, until) = (e.from.unwrap_or(e.time), e.until.unwrap_or(e.time));
-            if args.since.is_some_and(|t| until < t) {
-                before_since.insert(key, s);
-            } else if args.until.is_none_or(|t| from <= t) {
-                if let Some(before) = before_since.remove(&key) {
-                    chunks.push((before, true));
-                }
-                chunks.push((s, false));
-            }
+            reading.output(s);
             true
         })?;
-        if !seen_server && (socket.is_some() || args.server.is_some()) {
-            let name = socket.or(args.server.clone()).unwrap_or_default();
+        reading.finish()
+    }
+}
+
+/// A [`Log`] being read.
+struct Reading<'q> {
+    query: &'q SearchQuery,
+    candidates: Option<HashSet<u64>>,
+    world: World,
+    presence: Presence,
+    servers: BTreeSet<String>,
+    seen_server: bool,
+    /// The (server, session id)s the asked session had.
+    sessions: BTreeSet<(String, String)>,
+    chunks: Vec<(Stored, bool)>,
+    acts: Vec<Stored>,
+    /// Each pane's latest chunk ending before --since: the picture the next one starts from.
+    before_since: HashMap<(String, String), Stored>,
+    last: HashMap<(String, String), Stored>,
+}
+
+impl<'q> Reading<'q> {
+    fn new(query: &'q SearchQuery, candidates: Option<HashSet<u64>>) -> Self {
+        Reading {
+            query,
+            candidates,
+            world: World::default(),
+            presence: Presence::default(),
+            servers: BTreeSet::new(),
+            seen_server: false,
+            sessions: BTreeSet::new(),
+            chunks: Vec::new(),
+            acts: Vec::new(),
+            before_since: HashMap::new(),
+            last: HashMap::new(),
+        }
+    }
+
+    /// Whether `server` is one the query asks for (and notes that it was seen).
+    fn on_server(&mut self, server: &str) -> bool {
+        let q = self.query;
+        let asked = q.socket.as_deref().is_none_or(|s| s == server)
+            && q.server
+                .as_deref()
+                .is_none_or(|want| server_matches(server, want));
+        self.seen_server |= asked;
+        asked
+    }
+
+    /// Notes the session ids the asked session had.
+    fn note_session(&mut self, e: &audit_core::Event) {
+        if let (Some(want), Some(id)) = (&self.query.session, &e.session_id) {
+            if e.session.as_deref() == Some(want) || id == want {
+                self.sessions.insert((e.server.clone(), id.clone()));
+            }
+        }
+    }
+
+    /// An event that is not output: who was where, and the commands that match.
+    fn other(&mut self, s: Stored) {
+        let e = &s.event;
+        self.world.apply(e);
+        self.presence.follow(&self.world, e.time);
+        if !matches!(
+            e.kind,
+            Kind::AuditStarted | Kind::AuditStopped | Kind::AuditGap
+        ) {
+            // The daemon's own events name what it watched, not a tmux server.
+            self.servers.insert(e.server.clone());
+        }
+        if !self.on_server(&e.server) {
+            return;
+        }
+        self.note_session(e);
+        let q = self.query;
+        if acts::matches(&s, &q.matcher) {
+            let at = e.from.unwrap_or(e.time);
+            if q.since.is_none_or(|t| at >= t) && q.until.is_none_or(|t| at <= t) {
+                self.acts.push(s);
+            }
+        }
+    }
+
+    /// A `pane-output` event: a chunk to read, or one that only leaves its picture.
+    fn output(&mut self, s: Stored) {
+        let e = &s.event;
+        if !self.on_server(&e.server) {
+            return;
+        }
+        self.note_session(e);
+        let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
+        self.last.insert(key.clone(), s.clone());
+        if self
+            .candidates
+            .as_ref()
+            .is_some_and(|c| !c.contains(&s.seq))
+        {
+            return;
+        }
+        let (from, until) = (e.from.unwrap_or(e.time), e.until.unwrap_or(e.time));
+        let q = self.query;
+        if q.since.is_some_and(|t| until < t) {
+            self.before_since.insert(key, s);
+        } else if q.until.is_none_or(|t| from <= t) {
+            if let Some(before) = self.before_since.remove(&key) {
+                self.chunks.push((before, true));
+            }
+            self.chunks.push((s, false));
+        }
+    }
+
+    /// The log, or why the query names what was never recorded.
+    fn finish(mut self) -> Result<Log, SearchError> {
+        let q = self.query;
+        if !self.seen_server && (q.socket.is_some() || q.server.is_some()) {
+            let name = q.socket.clone().or(q.server.clone()).unwrap_or_default();
             return Err(SearchError::UnknownServer {
                 name,
-                known: servers.into_iter().collect(),
+                known: self.servers.into_iter().collect(),
             });
         }
-        if let Some(want) = &args.session {
-            if sessions.is_empty() {
+        if let Some(want) = &q.session {
+            if self.sessions.is_empty() {
                 return Err(SearchError::UnknownSession(want.clone()));
             }
+            let sessions = &self.sessions;
             let in_session = |s: &Stored| {
                 let e = &s.event;
                 e.session_id
                     .as_ref()
                     .is_some_and(|id| sessions.contains(&(e.server.clone(), id.clone())))
             };
-            chunks.retain(|(s, _)| in_session(s));
-            acts.retain(in_session);
-            last.retain(|_, s| in_session(s));
+            self.chunks.retain(|(s, _)| in_session(s));
+            self.acts.retain(in_session);
+            self.last.retain(|_, s| in_session(s));
         }
         Ok(Log {
-            presence,
-            servers,
-            chunks,
-            acts,
-            last,
+            presence: self.presence,
+            servers: self.servers,
+            chunks: self.chunks,
+            acts: self.acts,
+            last: self.last,
         })
     }
 }

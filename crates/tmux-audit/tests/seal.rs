@@ -111,8 +111,8 @@ fn a_store_rewritten_from_scratch_passes_the_chain_but_not_the_seals() {
         let data = encoding::encode(seq as u64, &event);
         let hash = chain::link(&prev, &data);
         conn.execute(
-            "UPDATE events SET data = ?1, hash = ?2, session = ?3 WHERE seq = ?4",
-            rusqlite::params![data, &hash[..], event.session, seq],
+            "UPDATE events SET data = ?1, hash = ?2, session = ?3, host = ?5 WHERE seq = ?4",
+            rusqlite::params![data, &hash[..], event.session, seq, event.host],
         )
         .unwrap();
         prev = hash;
@@ -170,7 +170,7 @@ fn records_appended_after_the_last_seal_are_reported_as_not_proven() {
     event.session = Some("added-later".into());
     let data = encoding::encode(seq as u64 + 1, &event);
     conn.execute(
-        "INSERT INTO events (seq, time, kind, server, session, data, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (seq, time, kind, server, session, data, hash, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         rusqlite::params![
             seq + 1,
             event.time.as_micros(),
@@ -178,7 +178,8 @@ fn records_appended_after_the_last_seal_are_reported_as_not_proven() {
             event.server,
             event.session,
             data,
-            &chain::link(&prev, &data)[..]
+            &chain::link(&prev, &data)[..],
+            event.host
         ],
     )
     .unwrap();

@@ -224,8 +224,8 @@ fn an_inserted_event_is_named_even_when_chained_in() {
     event.session = Some("work".into());
     let data = encoding::encode(at, &event);
     conn.execute(
-        "INSERT INTO events (seq, time, kind, server, session, data, hash) VALUES (?1, ?2, 'client-detached', ?3, 'work', ?4, ?5)",
-        rusqlite::params![at as i64, event.time.as_micros(), event.server, data, &chain::link(&prev, &data)[..]],
+        "INSERT INTO events (seq, time, kind, server, session, data, hash, host) VALUES (?1, ?2, 'client-detached', ?3, 'work', ?4, ?5, ?6)",
+        rusqlite::params![at as i64, event.time.as_micros(), event.server, data, &chain::link(&prev, &data)[..], event.host],
     )
     .unwrap();
     let (code, report) = verify_json(&db, Some(&key));

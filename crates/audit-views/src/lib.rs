@@ -8,6 +8,7 @@
 //!               encode ───── asciicast / txt / raw, one Encoder shape, no I/O
 //!               search ───── candidates → confirmation in each chunk (hits) → who was there
 //!               presence ─── who had a client attached where, and when
+//!               access ───── a view recorded as `audit-access` (by the daemon, else itself)
 //!               acts ─────── commands, command lines and tmux commands as text and place
 //!               live ─────── a pane followed in its spools, before the daemon commits it
 //!               show ─────── times, durations and recorded text made safe for people
@@ -21,6 +22,7 @@
 //! [`audit_store::Reader`], so it works on any backend.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod acts;
 pub mod encode;
 pub mod hits;

@@ -1,0 +1,140 @@
+//! Recording that someone views the log (`audit-access`; PCI DSS 10.2.1.3: "all access to audit
+//! logs"), and getting the output panes printed a moment ago committed before the view reads.
+//!
+//! First the daemon recording into the store is asked over its control socket
+//! ([`audit_state::control`]): it commits every pane's pending output, then the `audit-access`
+//! event, with the uid the kernel attests for the connection, and answers once both are stored
+//! (within 1.5 s). With no daemon answering, the viewer appends the event itself when it can
+//! write the store. When neither works (no daemon, store read-only to this user) the view still
+//! runs, and the front end is given a note saying the access was not recorded: refusing would not protect anything, since
+//! whoever can read the store file can read it without tmux-audit.
+
+use audit_core::{Bytes, Event, Kind, Observed, Timestamp};
+use audit_state::control as protocol;
+use audit_state::StateDir;
+use audit_store::{Access, Location, StoreError};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+/// Who is viewing, as the front end knows it: the kernel's answer about this process.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// This host's name.
+    pub host: String,
+    /// The viewer's real uid.
+    pub uid: u32,
+    /// Its user name.
+    pub user: Option<String>,
+    /// The viewing process.
+    pub pid: u32,
+    /// Its arguments (the CLI's; a web UI passes what it was asked).
+    pub argv: Vec<OsString>,
+}
+
+/// What is being viewed.
+pub struct View {
+    /// One of [`protocol::VIEWS`].
+    pub view: &'static str,
+    /// The search pattern.
+    pub query: Option<String>,
+    /// The pane as named on the command line.
+    pub pane: Option<String>,
+}
+
+/// How the access was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// By the daemon, which committed pending output first.
+    ByDaemon,
+    /// Accepted by the daemon but not committed in time (nor the pending output).
+    Queued,
+    /// By this process.
+    ByViewer,
+    /// Not at all.
+    No,
+}
+
+/// How the access was recorded, and what the viewer should be told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// How.
+    pub recorded: Recorded,
+    /// A note for the person viewing, when something is short of a recorded access with the
+    /// latest output committed.
+    pub note: Option<String>,
+}
+
+/// How long to wait for the daemon: its commit bound and a margin.
+const ASK_TIMEOUT: Duration = Duration::from_millis(2500);
+
+/// Records `viewer`'s view of the store at `location` (see the module docs).
+pub fn record(location: &Location, viewer: &Viewer, view: View) -> Outcome {
+    let request = protocol::Request {
+        view: view.view.into(),
+        query: view.query.clone().map(|q| clip(&q)),
+        pane: view.pane.clone().map(|p| clip(&p)),
+        argv: (viewer.argv.iter())
+            .take(64)
+            .map(|a| clip(&a.to_string_lossy()))
+            .collect(),
+    };
+    let state = StateDir::of(location);
+    let outcome = |recorded, note| Outcome { recorded, note };
+    let daemon = match protocol::ask(state.control_socket(), &request, ASK_TIMEOUT) {
+        Ok(reply) if reply.recorded => return outcome(Recorded::ByDaemon, None),
+        Ok(reply) if reply.queued => {
+            let note = format!(
+                "the daemon queued this access but has not committed it (nor the panes' latest output) yet: {}",
+                reply.error.unwrap_or_default()
+            );
+            return outcome(Recorded::Queued, Some(note));
+        }
+        Ok(reply) => reply.error.unwrap_or_else(|| "it gave no reason".into()),
+        Err(e) => e.to_string(),
+    };
+    match append(location, viewer, &view) {
+        Ok(()) => {
+            let note = (state.is_recording() == Some(true)).then(|| format!("the daemon did not commit the panes' latest output for this view ({daemon}): output of the last --flush-after (30 s by default) may be missing"));
+            outcome(Recorded::ByViewer, note)
+        }
+        Err(e) => {
+            let note = format!(
+                "this access to {location} was NOT recorded: the daemon could not record it ({daemon}), and this user cannot write the store ({e})"
+            );
+            outcome(Recorded::No, Some(note))
+        }
+    }
+}
+
+/// Appends the event as this process (it can write the store).
+fn append(location: &Location, viewer: &Viewer, view: &View) -> Result<(), StoreError> {
+    // `server` names what was accessed: the store (a view's -S/--server is in its argv).
+    let server = location.to_string();
+    let mut e = Event::new(Timestamp::now(), Kind::AuditAccess, &viewer.host, &server)
+        .observed(Observed::Live);
+    e.uid = Some(i64::from(viewer.uid));
+    e.user = viewer.user.clone();
+    e.pid = Some(i64::from(viewer.pid));
+    e.view = Some(view.view.into());
+    e.query = view.query.clone().or_else(|| view.pane.clone());
+    e.pane_id = view.pane.clone().filter(|p| p.starts_with('%'));
+    e.argv = Some(
+        (viewer.argv.iter())
+            .map(|a| Bytes(a.as_bytes().to_vec()))
+            .collect(),
+    );
+    e.recorded_by = Some("viewer".into());
+    e.message = Some("recorded by the viewer itself (it could write the store; no daemon answered): uid is its real uid".into());
+    let mut store = audit_store::open(location, Access::Create)?;
+    store.append(&[e])?;
+    Ok(())
+}
+/// At most 1024 bytes, cut at a character boundary (the daemon refuses longer values).
+fn clip(text: &str) -> String {
+    let mut end = text.len().min(1024);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}

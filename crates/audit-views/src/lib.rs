@@ -7,6 +7,7 @@
 //! audit-views:  recording ── find a pane's chunks, load and check them
 //!               encode ───── asciicast / txt / raw, one Encoder shape, no I/O
 //!               search ───── candidates → confirmation in each chunk (hits) → who was there
+//!               proof ────── a piece's proof written from the store, checked without it
 //!               presence ─── who had a client attached where, and when
 //!               access ───── a view recorded as `audit-access` (by the daemon, else itself)
 //!               acts ─────── commands, command lines and tmux commands as text and place
@@ -28,6 +29,7 @@ pub mod encode;
 pub mod hits;
 pub mod live;
 pub mod presence;
+pub mod proof;
 pub mod recording;
 pub mod search;
 pub mod show;

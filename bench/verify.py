@@ -137,10 +137,11 @@ def build_store(binary, tmp, work, knobs):
     total = knobs["BENCH_VERIFY_MB"] << 20
     per = total // panes
     db = os.path.join(work, "store", "audit.db")
-    folder = os.path.join(work, "store", "audit.db.spool", "synthetic")
-    os.makedirs(folder)
     key = seal_init(binary, db)
     server = views.private_server(tmp, "build", panes)
+    # Named as the daemon names a server's folder (it ignores any other name).
+    folder = os.path.join(work, "store", "audit.db.spool", views.folder_name(server.sock))
+    os.makedirs(folder)
     try:
         with open(os.path.join(folder, "server"), "w") as f:
             f.write(server.sock)

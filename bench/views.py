@@ -49,6 +49,8 @@ import tempfile
 import time
 import zlib
 
+from blake3_short import folder_name
+
 import synth
 from lab import Daemon, TmuxServer, files_under, pane_output, poll, sqlite_pages
 from report import machine, snapshot_binary
@@ -243,7 +245,8 @@ def seek_part(binary, tmp, knobs):
     server = private_server(tmp, "seek", 1)
     try:
         db = os.path.join(work, "store", "audit.db")
-        folder = os.path.join(work, "store", "audit.db.spool", "synthetic")
+        # Named as the daemon names a server's folder (it ignores any other name).
+        folder = os.path.join(work, "store", "audit.db.spool", folder_name(server.sock))
         os.makedirs(folder)
         with open(os.path.join(folder, "server"), "w") as f:
             f.write(server.sock)
@@ -399,7 +402,7 @@ def build_search_store(binary, work, server, knobs):
     per = total // panes
     days = 3
     db = os.path.join(work, "store", "audit.db")
-    folder = os.path.join(work, "store", "audit.db.spool", "synthetic")
+    folder = os.path.join(work, "store", "audit.db.spool", folder_name(server.sock))
     os.makedirs(folder)
     with open(os.path.join(folder, "server"), "w") as f:
         f.write(server.sock)

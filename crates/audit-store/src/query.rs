@@ -1,8 +1,8 @@
 //! What a query asks for: one [`Filter`] every view and every backend shares.
 //!
 //! A backend answers a filter with its own indexes (SQLite: `WHERE` clauses over indexed
-//! columns); [`Filter::admits`] says the same thing about one event, for what is not in a store
-//! yet (a spool a killed daemon left) and for the conformance suite to check backends against.
+//! columns); [`Filter::admits`] says the same thing about one event, the oracle the conformance
+//! suite checks every backend against.
 
 use audit_core::{Event, Kind, Timestamp};
 use std::path::Path;
@@ -71,7 +71,7 @@ impl Filter {
     }
 
     /// Whether `event` passes every field but `session`, whose match needs the session's other
-    /// names (see [`Filter::admits_session`]).
+    /// names and ids, which only the store knows.
     pub fn admits(&self, event: &Event) -> bool {
         let eq = |want: &Option<String>, got: &Option<String>| {
             want.as_ref().is_none_or(|w| got.as_ref() == Some(w))
@@ -86,15 +86,6 @@ impl Filter {
             && eq(&self.user, &event.user)
             && self.since.is_none_or(|t| event.time >= t)
             && self.until.is_none_or(|t| event.time <= t)
-    }
-
-    /// Whether `event` names the session this filter asks for by the session's name or id at
-    /// that event (no session asked: true). A store also follows the session's id to events
-    /// that name it otherwise.
-    pub fn admits_session(&self, event: &Event) -> bool {
-        self.session.as_ref().is_none_or(|want| {
-            event.session.as_ref() == Some(want) || event.session_id.as_ref() == Some(want)
-        })
     }
 }
 

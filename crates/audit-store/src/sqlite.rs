@@ -195,6 +195,8 @@ impl SqliteStore {
         self.conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(self.sql_err())?;
+        // A fresh store, or one brought up to this schema, writes many pages at once.
+        let new_schema = !has_events || version < SCHEMA_VERSION;
         if has_events && version < SCHEMA_VERSION {
             schema::upgrade(&self.conn, &self.path)?;
         }
@@ -202,11 +204,15 @@ impl SqliteStore {
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(self.sql_err())?;
-        // The schema's pages go into the file and the WAL starts empty: a store on a nearly
-        // full disk keeps its room for records (best effort: a reader may hold the WAL).
-        let _ = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        if new_schema {
+            // The schema's pages go into the file and the WAL starts empty: a store on a nearly
+            // full disk keeps its room for records. Only then: a checkpoint waits for the
+            // writer, and every other writable open (forwarders, a viewer recording its
+            // access) would wait behind the daemon. Best effort: a reader may hold the WAL.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
         Ok(())
     }
 

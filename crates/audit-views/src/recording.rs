@@ -223,14 +223,16 @@ impl Recording {
             _ => Timestamp::now(),
         };
         // First: which pane is meant (one candidate chunk per server), and server starts.
-        let pane = match &target.pane {
-            PaneName::Id(id) => Some(id.clone()),
-            PaneName::Position { .. } => None,
+        // By its id, or by its session (any name it had: a superset the candidates narrow).
+        let (pane, session) = match &target.pane {
+            PaneName::Id(id) => (Some(id.clone()), None),
+            PaneName::Position { session, .. } => (None, Some(session.clone())),
         };
         let mut candidates = Candidates::new(&target.pane, at);
         let outputs = Filter {
             server: socket.clone(),
             pane,
+            session,
             ..Filter::kinds(&[Kind::PaneOutput])
         };
         store.events(&outputs, &mut |s| {

@@ -126,7 +126,7 @@ pub fn events(global: &Global, store: &dyn EventStore, mut filter: Filter) -> Re
 }
 
 /// Whether the store holds any event of `server`.
-pub fn store_knows(store: &dyn EventStore, server: &str) -> Result<bool> {
+fn store_knows(store: &dyn EventStore, server: &str) -> Result<bool> {
     let mut any = false;
     store.events(&Filter::all().on_server(server), &mut |_| {
         any = true;

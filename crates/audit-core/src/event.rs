@@ -75,11 +75,16 @@ pub enum Kind {
     /// Someone viewed the audit log (`replay`, `export`, `search`, `--follow`): who (`uid`,
     /// `user`, kernel-attested), what (`view`, `query`, `pane_id`, `argv`), recorded by whom.
     AuditAccess,
+    /// A central store refused a host's shipped record because it does not link to that
+    /// host's record before it (a history rewritten after shipping, a replayed or forged
+    /// batch): recorded in the center's own chain, `host` the enrolled host, `message` why,
+    /// `digest` the BLAKE3 hash of the refused batch kept aside as evidence.
+    ChainFork,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 31] = [
         Kind::ServerStarted,
         Kind::ServerExited,
         Kind::SessionCreated,
@@ -110,6 +115,7 @@ impl Kind {
         Kind::ClientIdentityMismatch,
         Kind::ClientConnection,
         Kind::AuditAccess,
+        Kind::ChainFork,
     ];
 
     /// The stored and displayed name, such as `client-attached`.
@@ -145,6 +151,7 @@ impl Kind {
             Kind::ClientIdentityMismatch => "client-identity-mismatch",
             Kind::ClientConnection => "client-connection",
             Kind::AuditAccess => "audit-access",
+            Kind::ChainFork => "chain-fork",
         }
     }
 }

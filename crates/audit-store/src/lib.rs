@@ -17,6 +17,7 @@
 //! `tests/conformance.rs` is the suite every backend passes.
 #![deny(missing_docs)]
 
+pub mod central;
 mod error;
 mod location;
 mod query;

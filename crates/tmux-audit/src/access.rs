@@ -10,7 +10,7 @@ pub use audit_views::access::{Recorded, View};
 pub fn record(location: &Location, view: View) -> Recorded {
     let uid = crate::common::uid();
     let viewer = Viewer {
-        host: crate::cmd::daemon::hostname(),
+        host: crate::config::view_host_name(),
         uid,
         user: audit_tmux::users::name_of(uid),
         pid: std::process::id(),

@@ -29,6 +29,10 @@ pub struct Global {
     /// The tmux server with this socket path (like `tmux -S`)
     #[arg(short = 'S', global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Only the records of this host: the name it records under (`host_name`); on a central
+    /// store, the name it was enrolled as
+    #[arg(long, global = true, value_name = "NAME")]
+    pub host: Option<String>,
 }
 
 /// `--db` parsed into a location by clap, so that a refused one is a usage error. Written out
@@ -112,6 +116,7 @@ pub fn absolute(path: &std::path::Path) -> PathBuf {
 pub fn events(global: &Global, store: &dyn EventStore, mut filter: Filter) -> Result<Vec<Stored>> {
     let server = global.server().map(|p| p.display().to_string());
     filter.server = server.clone().or(filter.server);
+    filter.host = global.host.clone().or(filter.host);
     let mut out = Vec::new();
     store.events(&filter, &mut |s| {
         out.push(s);

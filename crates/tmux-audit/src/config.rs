@@ -49,6 +49,9 @@ pub struct FileSettings {
     pub socket_dirs: Option<Vec<PathBuf>>,
     /// Where events are forwarded.
     pub sink: Option<Vec<SinkSpec>>,
+    /// The name this host records under (default: the system's host name).
+    #[serde(default, deserialize_with = "host_name")]
+    pub host_name: Option<String>,
 }
 
 /// Where a setting's value came from.
@@ -123,6 +126,8 @@ pub struct Flags {
     pub no_commands: bool,
     /// `--flush-after`.
     pub flush_after: Option<f64>,
+    /// `--host-name`.
+    pub host_name: Option<String>,
 }
 
 /// The settings in force.
@@ -146,6 +151,8 @@ pub struct Settings {
     pub socket_dirs: Sourced<Vec<PathBuf>>,
     /// Sinks.
     pub sinks: Sourced<Vec<SinkSpec>>,
+    /// The name the daemon records as the `host` of its events.
+    pub host_name: Sourced<String>,
 }
 
 /// A file that could not be used, with the line and the reason.
@@ -169,6 +176,41 @@ fn location<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Location>, D::Erro
     Location::parse(text)
         .map(Some)
         .map_err(serde::de::Error::custom)
+}
+
+/// `host_name = "…"`: checked where it is read, so a refused one names its line.
+fn host_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    check_host_name(&text)
+        .map(|()| Some(text))
+        .map_err(serde::de::Error::custom)
+}
+
+/// A host name as records carry it: 1 to 253 printable characters, no spaces or controls (it
+/// is printed in every view and sent to every sink).
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    let printable = name
+        .chars()
+        .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_control()));
+    if name.is_empty() || name.len() > 253 || !printable {
+        return Err(format!(
+            "host name {name:?} is not usable: give 1 to 253 characters, without spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The system's host name (`gethostname`), else `unknown`.
+pub fn system_host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// Parses one config file's text; errors name `file`, the line and the column.
@@ -263,6 +305,7 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
         flush_after: Sourced::new(30.0, Source::Default),
         socket_dirs: Sourced::new(vec![PathBuf::from("/tmp")], Source::Default),
         sinks: Sourced::new(Vec::new(), Source::Default),
+        host_name: Sourced::new(system_host_name(), Source::Default),
     };
     // Each layer overrides what it says, in precedence order.
     for (source, f) in layers {
@@ -273,6 +316,7 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
         s.flush_after.set(f.flush_after, &source);
         s.socket_dirs.set(f.socket_dirs, &source);
         s.sinks.set(f.sink, &source);
+        s.host_name.set(f.host_name, &source);
     }
     let env = |name| (env_path(name), Source::Env(name));
     let (policy, from) = env("TMUX_AUDIT_POLICY");
@@ -290,6 +334,8 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
     );
     s.flush_after
         .set(flags.flush_after, &Source::Flag("flush-after"));
+    s.host_name
+        .set(flags.host_name.clone(), &Source::Flag("host-name"));
     if !(s.flush_after.value > 0.0 && s.flush_after.value <= 3600.0) {
         return Err(anyhow!(
             "flush_after {} (from {}) is out of range: give seconds between 0 and 3600",
@@ -345,4 +391,12 @@ pub fn view_db(flag: Option<&Location>) -> Result<Location> {
     resolve(Mode::User, &flags)
         .map(|s| s.db.value)
         .context("reading settings")
+}
+
+/// The name this host records under, as views recording their access use it (user mode's
+/// layers; the system's host name when the settings cannot be read).
+pub fn view_host_name() -> String {
+    resolve(Mode::User, &Flags::default())
+        .map(|s| s.host_name.value)
+        .unwrap_or_else(|_| system_host_name())
 }

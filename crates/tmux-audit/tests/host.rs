@@ -515,7 +515,7 @@ fn settings_follow_defaults_then_system_file_then_user_file_then_environment_the
     write(
         d,
         "xdg-config/tmux-audit/config.toml",
-        "flush_after = 7\ntmux = \"/user/tmux\"\n",
+        "flush_after = 7\ntmux = \"/user/tmux\"\nhost_name = \"web-1\"\n",
     );
     let show = |env: &[(&str, &OsStr)], args: &[&str]| {
         let mut all = args.to_vec();
@@ -548,6 +548,7 @@ fn settings_follow_defaults_then_system_file_then_user_file_then_environment_the
     assert_eq!(row(&text, "db"), format!("/sys.db ({sys})"));
     assert_eq!(row(&text, "flush_after"), format!("7 ({user})"));
     assert_eq!(row(&text, "tmux"), format!("/user/tmux ({user})"));
+    assert_eq!(row(&text, "host_name"), format!("web-1 ({user})"));
     let env = [
         ("TMUX_AUDIT_DB", OsStr::new("/env.db")),
         ("TMUX_AUDIT_TMUX", OsStr::new("/env/tmux")),
@@ -567,6 +568,18 @@ fn settings_follow_defaults_then_system_file_then_user_file_then_environment_the
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("config.toml:1:15"), "{said}");
+    write(
+        d,
+        "xdg-config/tmux-audit/config.toml",
+        "host_name = \"web 1\\u001b\"\n",
+    );
+    let out = cli_env(d, &["config", "show"], &[]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("config.toml:1:") && said.contains("not usable"),
+        "{said}"
+    );
 }
 
 #[test]

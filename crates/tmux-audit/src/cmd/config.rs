@@ -146,6 +146,7 @@ fn show(mode: Mode, flags: &Flags) -> Result<ExitCode> {
             .map_or("none".into(), |p| p.display().to_string()),
         &s.policy.source,
     );
+    row("host_name", s.host_name.value.clone(), &s.host_name.source);
     row("tmux", s.tmux.value.display().to_string(), &s.tmux.source);
     row("output", s.output.value.to_string(), &s.output.source);
     row("commands", s.commands.value.to_string(), &s.commands.source);

@@ -63,6 +63,15 @@ pub struct Args {
     /// (and can be replayed or searched) [default: 30]
     #[arg(long, value_name = "SECONDS")]
     flush_after: Option<f64>,
+
+    /// The name this host records under, in every event and at a central collector [default:
+    /// `host_name` in the config, else the system's host name]
+    #[arg(long, value_name = "NAME", value_parser = parse_host_name)]
+    host_name: Option<String>,
+}
+
+fn parse_host_name(text: &str) -> Result<String, String> {
+    config::check_host_name(text).map(|()| text.to_owned())
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -85,6 +94,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             no_output: args.no_output,
             no_commands: args.no_commands,
             flush_after: args.flush_after,
+            host_name: args.host_name.clone(),
         },
     )?;
     let db = settings.db.value.clone();
@@ -155,7 +165,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         db,
         scope,
         tmux,
-        host: hostname(),
+        host: settings.host_name.value.clone(),
         capture,
         commands: settings.commands.value,
         commands_by_scan: args.commands_by_scan,
@@ -190,16 +200,4 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-}
-
-pub(crate) fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
-    // truncates, and we stop at the first NUL.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }

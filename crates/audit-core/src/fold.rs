@@ -110,6 +110,24 @@ fn key(server: &str, id: &Option<String>) -> Option<(String, String)> {
 }
 
 impl World {
+    /// Every kind [`World::apply`] reads: a store asked for only these (an indexed query)
+    /// folds to the same world as the whole log, without reading output and commands.
+    pub const KINDS: [Kind; 13] = [
+        Kind::ServerStarted,
+        Kind::ServerExited,
+        Kind::WindowCreated,
+        Kind::WindowRenamed,
+        Kind::WindowClosed,
+        Kind::PaneCreated,
+        Kind::PaneExited,
+        Kind::SessionCreated,
+        Kind::SessionRenamed,
+        Kind::SessionClosed,
+        Kind::ClientAttached,
+        Kind::ClientDetached,
+        Kind::ClientReadonlyChanged,
+    ];
+
     /// Applies one event.
     pub fn apply(&mut self, e: &Event) {
         match e.kind {
@@ -288,6 +306,16 @@ fn participant(e: &Event) -> String {
 }
 
 impl SessionHistory {
+    /// Every kind [`SessionHistory::apply`] reads (see [`World::KINDS`]).
+    pub const KINDS: [Kind; 6] = [
+        Kind::SessionCreated,
+        Kind::SessionRenamed,
+        Kind::SessionClosed,
+        Kind::ServerExited,
+        Kind::ClientAttached,
+        Kind::ClientDetached,
+    ];
+
     /// Applies one event.
     pub fn apply(&mut self, e: &Event) {
         match e.kind {
@@ -423,6 +451,45 @@ mod tests {
         let mut e = ev(t, Kind::ClientDetached);
         e.client = Some(client.into());
         e
+    }
+
+    /// What `KINDS` promises: an event of any other kind, however full, changes nothing.
+    #[test]
+    fn the_folds_read_only_their_kinds() {
+        let mut w = World::default();
+        let mut h = SessionHistory::default();
+        for e in [
+            ev(0, Kind::SessionCreated),
+            attach(10, "/dev/pts/1", "alice"),
+        ] {
+            w.apply(&e);
+            h.apply(&e);
+        }
+        let (world, history) = (format!("{w:?}"), format!("{h:?}"));
+        for kind in Kind::ALL {
+            let mut e = attach(20, "/dev/pts/1", "bob");
+            e.kind = kind;
+            e.window_id = Some("@1".into());
+            e.pane_id = Some("%1".into());
+            e.readonly = Some(true);
+            e.pid = Some(7);
+            if !World::KINDS.contains(&kind) {
+                let mut w = w.clone();
+                w.apply(&e);
+                assert_eq!(format!("{w:?}"), world, "{kind:?}");
+            }
+            if !SessionHistory::KINDS.contains(&kind) {
+                let mut h2 = SessionHistory::default();
+                for e in [
+                    ev(0, Kind::SessionCreated),
+                    attach(10, "/dev/pts/1", "alice"),
+                ] {
+                    h2.apply(&e);
+                }
+                h2.apply(&e);
+                assert_eq!(format!("{h2:?}"), history, "{kind:?}");
+            }
+        }
     }
 
     #[test]

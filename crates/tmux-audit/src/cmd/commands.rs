@@ -5,6 +5,7 @@ use crate::render;
 use crate::timearg;
 use anyhow::Result;
 use audit_core::attribution::{Attribution, Attributor, Confidence};
+use audit_core::fold::World;
 use audit_core::{Bytes, Kind, Reason, Stored, Timestamp};
 use audit_store::Filter;
 use audit_views::acts::{place_of, text_of};
@@ -63,7 +64,17 @@ struct Row<'a> {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
-    let events = common::events(global, store.as_ref(), Filter::all())?;
+    // The acts and what attributing them reads (who was attached, who typed last): an indexed
+    // query that skips output, the bulk of any log. Not bounded in time: who was attached
+    // at an act's start is folded from the beginning, and an act is stored when it ends.
+    let mut kinds = World::KINDS.to_vec();
+    kinds.extend([
+        Kind::ClientActive,
+        Kind::Command,
+        Kind::ShellCommand,
+        Kind::TmuxCommand,
+    ]);
+    let events = common::events(global, store.as_ref(), Filter::kinds(&kinds))?;
     // Commands are stored when they end; who could type is read as of when each started.
     let mut commands: Vec<&Stored> = events
         .iter()

@@ -27,7 +27,8 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
     let mut history = SessionHistory::default();
-    for s in common::events(global, store.as_ref(), Filter::all())? {
+    let only = Filter::kinds(&SessionHistory::KINDS);
+    for s in common::events(global, store.as_ref(), only)? {
         history.apply(&s.event);
     }
     let sessions = history.finish(Timestamp::now());

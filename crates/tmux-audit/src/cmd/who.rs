@@ -33,7 +33,11 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let store = global.open_read()?;
-    let events = common::events(global, store.as_ref(), Filter::all().until(args.at))?;
+    // Only what the fold reads, and the daemon's starts and stops: an indexed query that
+    // skips output and commands, the bulk of any log.
+    let mut kinds = World::KINDS.to_vec();
+    kinds.extend([Kind::AuditStarted, Kind::AuditStopped]);
+    let events = common::events(global, store.as_ref(), Filter::kinds(&kinds).until(args.at))?;
     let mut world = World::default();
     let mut recording = false;
     let mut last_change = None;

@@ -99,6 +99,64 @@ impl Global {
     pub fn open_read(&self) -> Result<Box<dyn EventStore>> {
         Ok(audit_store::open(&self.location()?, Access::ReadOnly)?)
     }
+
+    /// The records views read, one host at a time: a host's own store is one; a central store
+    /// is one chain per enrolled host (only `--host`'s, when given). Folds (who was where, each
+    /// session's life) never mix two hosts: their servers may share a socket path.
+    pub fn open_hosts(&self) -> Result<Vec<HostStore>> {
+        let location = self.location()?;
+        let store = audit_store::open(&location, Access::ReadOnly)?;
+        Ok(vec![HostStore {
+            host: None,
+            location,
+            store,
+        }])
+    }
+
+    /// The one host a view of one pane reads (`--host` names it on a central store of many).
+    pub fn open_host(&self) -> Result<HostStore> {
+        let mut hosts = self.open_hosts()?;
+        match hosts.len() {
+            1 => Ok(hosts.remove(0)),
+            0 => bail!("the store holds no host's records yet"),
+            _ => {
+                let names: Vec<String> = hosts.iter().filter_map(|h| h.host.clone()).collect();
+                bail!(
+                    "the store holds the records of several hosts ({}): name one with --host",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// One host's records, as a view reads them.
+pub struct HostStore {
+    /// The enrolled host, for a central store (views then name it in what they print); `None`
+    /// for a host's own store.
+    pub host: Option<String>,
+    /// Where to read them (and record a view of them).
+    pub location: Location,
+    /// The store, opened read-only (on a central store, scoped to this host's chain).
+    pub store: Box<dyn EventStore>,
+}
+
+/// `value` as one JSON line, with `"host": HOST` added when it comes from a central store (rows
+/// that are records carry the record's own `host` already and are written as they are).
+pub fn json_line_of(
+    out: &mut impl std::io::Write,
+    host: Option<&str>,
+    value: &impl serde::Serialize,
+) -> Result<()> {
+    let Some(host) = host else {
+        return Ok(crate::render::json_line(out, value)?);
+    };
+    let mut value = serde_json::to_value(value)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("host".into(), host.into());
+    }
+    crate::render::json_line(out, &value)?;
+    Ok(())
 }
 
 /// `path` made absolute against the current folder (event `server` fields are absolute).

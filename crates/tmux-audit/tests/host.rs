@@ -583,6 +583,70 @@ fn settings_follow_defaults_then_system_file_then_user_file_then_environment_the
 }
 
 #[test]
+fn config_show_says_how_far_behind_each_sink_is() {
+    use audit_store::{Access, SinkCursors, SqliteStore, Writer};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("audit.db");
+    let mut store = SqliteStore::open(&db, Access::Create).unwrap();
+    let an_hour_ago =
+        audit_core::Timestamp(audit_core::Timestamp::now().as_micros() - 3_600_000_000);
+    let events: Vec<_> = (0..5)
+        .map(|_| audit_core::Event::new(an_hour_ago, audit_core::Kind::AuditStarted, "h", "/s"))
+        .collect();
+    store.append(&events).unwrap();
+    store.set_sink_cursor("archive", 2).unwrap();
+    store.set_sink_cursor("mirror", 5).unwrap();
+    drop(store);
+    let config = write(
+        d,
+        "config.toml",
+        &format!(
+            "db = {:?}\n[[sink]]\nname = \"archive\"\ntype = \"jsonl\"\npath = {:?}\n[[sink]]\nname = \"mirror\"\ntype = \"jsonl\"\npath = {:?}\n[[sink]]\nname = \"new\"\ntype = \"jsonl\"\npath = {:?}\n",
+            db.display().to_string(),
+            d.join("a.jsonl").display().to_string(),
+            d.join("m.jsonl").display().to_string(),
+            d.join("n.jsonl").display().to_string(),
+        ),
+    );
+    let config = config.display().to_string();
+    let out = cli_env(
+        d,
+        &["config", "show"],
+        &[("TMUX_AUDIT_CONFIG", OsStr::new(&config))],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name}: {text}"))
+            .to_owned()
+    };
+    let archive = line("archive");
+    assert!(
+        archive.contains("delivered up to seq 2; 3 records ("),
+        "{archive}"
+    );
+    let seconds: i64 = archive
+        .split('(')
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{archive}"));
+    assert!((3590..3700).contains(&seconds), "{archive}");
+    assert!(line("mirror").contains("up to date (seq 5)"), "{text}");
+    assert!(
+        line("new").contains("nothing delivered yet; 5 records to send"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_kernel_shows_connections_tmux_does_not_list_and_a_client_lying_about_its_pid() {
     if !is_root() {
         println!("skipped: reading the server's connections needs root (CI runs as root)");

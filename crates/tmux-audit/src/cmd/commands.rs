@@ -1,6 +1,6 @@
 //! `tmux-audit commands`: the timeline of programs run in panes, and who ran each.
 
-use crate::common::{self, Global};
+use crate::common::{self, Global, HostStore};
 use crate::render;
 use crate::timearg;
 use anyhow::Result;
@@ -63,7 +63,16 @@ struct Row<'a> {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let store = global.open_read()?;
+    let mut out = std::io::stdout().lock();
+    for host in global.open_hosts()? {
+        print_host(global, &args, &host, &mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one host's acts that the arguments admit.
+fn print_host(global: &Global, args: &Args, host: &HostStore, out: &mut impl Write) -> Result<()> {
+    let store = host.store.as_ref();
     // The acts and what attributing them reads (who was attached, who typed last): an indexed
     // query that skips output, the bulk of any log. Not bounded in time: who was attached
     // at an act's start is folded from the beginning, and an act is stored when it ends.
@@ -74,7 +83,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         Kind::ShellCommand,
         Kind::TmuxCommand,
     ]);
-    let events = common::events(global, store.as_ref(), Filter::kinds(&kinds))?;
+    let events = common::events(global, store, Filter::kinds(&kinds))?;
     // Commands are stored when they end; who could type is read as of when each started.
     let mut commands: Vec<&Stored> = events
         .iter()
@@ -88,7 +97,6 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     commands.sort_by_key(|s| (start(s), s.seq));
     let mut attributor = Attributor::default();
     let mut next = 0;
-    let mut out = std::io::stdout().lock();
     for c in commands {
         let at = start(c);
         while next < events.len() && events[next].event.time <= at {
@@ -131,12 +139,14 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         }
         if args.json {
             let who = stamped.is_none().then_some(who);
-            render::json_line(&mut out, &Row { stored: c, who })?;
+            render::json_line(out, &Row { stored: c, who })?;
+        } else if let Some(h) = &host.host {
+            writeln!(out, "{}  {}", render::escape(h), line(c, &who))?;
         } else {
             writeln!(out, "{}", line(c, &who))?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn start(s: &Stored) -> Timestamp {

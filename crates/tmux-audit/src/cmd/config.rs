@@ -174,5 +174,39 @@ fn show(mode: Mode, flags: &Flags) -> Result<ExitCode> {
         },
         &s.sinks.source,
     );
+    for sink in &s.sinks.value {
+        println!("  {}: {}", sink.name, sink_lag(&s.db.value, &sink.name));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How far behind the store's head the sink `name` is, from its cursor in the store (for a
+/// collector, the seq the collector acknowledged): records and seconds.
+fn sink_lag(db: &audit_store::Location, name: &str) -> String {
+    let store = match audit_store::open(db, audit_store::Access::ReadOnly) {
+        Ok(store) => store,
+        Err(e) => return format!("lag unknown ({e})"),
+    };
+    let lag = || -> Result<String, audit_store::StoreError> {
+        let head = store.head()?.map_or(0, |h| h.seq);
+        let Some(cursor) = store.sink_cursor(name)? else {
+            return Ok(format!("nothing delivered yet; {head} records to send"));
+        };
+        let behind = head.saturating_sub(cursor);
+        if behind == 0 {
+            return Ok(format!("up to date (seq {cursor})"));
+        }
+        let mut oldest = None;
+        store.events_after(cursor, 1, &mut |s| {
+            oldest = Some(s.event.time);
+            false
+        })?;
+        let seconds = oldest.map_or(0, |t| {
+            (audit_core::Timestamp::now().as_micros() - t.as_micros()).max(0) / 1_000_000
+        });
+        Ok(format!(
+            "delivered up to seq {cursor}; {behind} records ({seconds} s) behind"
+        ))
+    };
+    lag().unwrap_or_else(|e| format!("lag unknown ({e})"))
 }

@@ -108,7 +108,7 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
         super::follow::export(global, &mut args.target, version, &mut out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = global.open_read()?;
+    let store = global.open_host()?.store;
     crate::access::record(&global.location()?, args.target.access("export"));
     let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let sink = open_output(&args, to_stdout)?;

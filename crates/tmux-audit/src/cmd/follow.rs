@@ -41,7 +41,7 @@ fn start(
     target: &mut Target,
     view: &'static str,
 ) -> Result<(Start, Box<dyn audit_store::EventStore>)> {
-    let store = global.open_read()?;
+    let store = global.open_host()?.store;
     let location = global.location()?;
     crate::access::record(&location, target.access(view));
     target.follow_now();

@@ -49,7 +49,11 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let store = global.open_read()?;
+    // A proof covers what one chain holds: one host.
+    let hosts = match args.proof {
+        Some(_) => vec![global.open_host()?],
+        None => global.open_hosts()?,
+    };
     let filter = Filter {
         session: args.session.clone(),
         kinds: args.kind.clone(),
@@ -58,21 +62,26 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         until: args.until,
         ..Filter::all()
     };
-    let events = common::events(global, store.as_ref(), filter)?;
     let mut out = Hashing::new(std::io::stdout().lock());
-    let mut printed = Vec::new();
-    for s in &events {
-        if args.json {
-            render::json_line(&mut out, s)?;
-            printed.push(s.seq);
-        } else {
-            writeln!(out, "{}", human(s))?;
+    for host in &hosts {
+        let events = common::events(global, host.store.as_ref(), filter.clone())?;
+        let mut printed = Vec::new();
+        for s in &events {
+            if args.json {
+                render::json_line(&mut out, s)?;
+                printed.push(s.seq);
+            } else {
+                match &host.host {
+                    Some(h) => writeln!(out, "{}  {}", render::escape(h), human(s))?,
+                    None => writeln!(out, "{}", human(s))?,
+                }
+            }
         }
-    }
-    out.flush()?;
-    if let Some(path) = &args.proof {
-        let piece = Piece::Events { seqs: printed };
-        proof::write(global, store.as_ref(), piece, out.digest(), path)?;
+        out.flush()?;
+        if let Some(path) = &args.proof {
+            let piece = Piece::Events { seqs: printed };
+            proof::write(global, host.store.as_ref(), piece, out.digest(), path)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -86,7 +86,7 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
     if args.follow {
         return super::follow::replay(global, &mut args.target, args.force);
     }
-    let store = global.open_read()?;
+    let store = global.open_host()?.store;
     crate::access::record(&global.location()?, args.target.access("replay"));
     let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let chunks = rec

@@ -11,7 +11,7 @@ mod acts;
 mod pending;
 mod print;
 
-use crate::common::Global;
+use crate::common::{Global, HostStore};
 use crate::render;
 use crate::timearg;
 use anyhow::{bail, Context, Result};
@@ -106,8 +106,7 @@ impl Args {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let query = args.query(global)?;
-    let matcher = &query.matcher;
-    let store = global.open_read()?;
+    let hosts = global.open_hosts()?;
     let location = global.location()?;
     let recorded = crate::access::record(
         &location,
@@ -117,95 +116,31 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             pane: None,
         },
     );
-    let log = Log::read(store.as_ref(), &query)?;
-    let printer = Printer::new(global, &args, matcher, log.servers.len() > 1);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut panes: HashMap<(String, String), PaneScan> = HashMap::new();
-    let (mut shown, mut more, mut unreadable) = (0usize, false, 0usize);
-    'chunks: for (s, context_only) in &log.chunks {
-        let e = &s.event;
-        let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
-        let found = load(store.as_ref(), s)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| {
-                let pane = panes.entry(key.clone()).or_default();
-                pane.scan(&c, matcher)
-                    .with_context(|| format!("the output chunk of event {} is corrupt", s.seq))
-            });
-        let found = match found {
-            Ok(found) => found,
-            Err(err) => {
-                eprintln!("tmux-audit: warning: skipped: {err:#}");
-                panes.remove(&key);
-                unreadable += 1;
-                continue;
-            }
-        };
-        if *context_only {
-            continue;
+    let mut tally = Tally::default();
+    for host in &hosts {
+        let daemon_committed = recorded == crate::access::Recorded::ByDaemon;
+        if !search_host(
+            global,
+            &args,
+            &query,
+            host,
+            daemon_committed,
+            &mut out,
+            &mut tally,
+        )? {
+            return Ok(ExitCode::SUCCESS);
         }
-        for f in found {
-            let t = Timestamp(f.time);
-            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if !query.admits(t, &attached) {
-                continue;
-            }
-            if args.limit > 0 && shown == args.limit {
-                more = true;
-                break 'chunks;
-            }
-            if !printer.hit(&mut out, args.json, s, &f, &attached, shown == 0, true)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-            shown += 1;
-        }
-    }
-    // Output the daemon did not commit for this search: from the spools, marked so.
-    let mut pending_shown = 0usize;
-    if recorded != crate::access::Recorded::ByDaemon && !more {
-        for (s, f) in pending::hits(&StateDir::of(&location), store.as_ref(), &log.last, matcher)? {
-            let e = &s.event;
-            let t = Timestamp(f.time);
-            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if !query.admits(t, &attached) {
-                continue;
-            }
-            if args.limit > 0 && shown == args.limit {
-                more = true;
-                break;
-            }
-            if !printer.hit(&mut out, args.json, &s, &f, &attached, shown == 0, false)? {
-                return Ok(ExitCode::SUCCESS);
-            }
-            shown += 1;
-            pending_shown += 1;
-        }
-    }
-    // Then command lines: what was run, and who did it.
-    let mut first_act = true;
-    for s in &log.acts {
-        if more {
+        if tally.more {
             break;
         }
-        if !query.admits_act(s) {
-            continue;
-        }
-        if args.limit > 0 && shown == args.limit {
-            more = true;
-            break;
-        }
-        let written = if args.json {
-            acts::json(&mut out, s)
-        } else {
-            acts::text(&mut out, s, first_act)
-        };
-        first_act = false;
-        match written.and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-            r => r?,
-        }
-        shown += 1;
     }
+    let Tally {
+        shown,
+        more,
+        unreadable,
+        pending_shown,
+    } = tally;
     if more {
         eprintln!(
             "tmux-audit: showing the first {shown} {}; there are more (raise --limit, or narrow with --since, --until, --session)",
@@ -227,4 +162,119 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         bail!("{unreadable} output chunks could not be searched (warnings above); run tmux-audit verify");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the hosts searched so far have shown.
+#[derive(Default)]
+struct Tally {
+    shown: usize,
+    /// `--limit` was reached with more to show.
+    more: bool,
+    unreadable: usize,
+    pending_shown: usize,
+}
+
+/// Searches one host's output, then its command lines; `Ok(false)` once the reader has gone.
+fn search_host(
+    global: &Global,
+    args: &Args,
+    query: &SearchQuery,
+    host: &HostStore,
+    daemon_committed: bool,
+    out: &mut impl Write,
+    tally: &mut Tally,
+) -> Result<bool> {
+    let matcher = &query.matcher;
+    let store = host.store.as_ref();
+    let log = Log::read(store, query)?;
+    let printer = Printer::new(
+        global,
+        args,
+        matcher,
+        log.servers.len() > 1,
+        host.host.as_deref(),
+    );
+    let mut panes: HashMap<(String, String), PaneScan> = HashMap::new();
+    'chunks: for (s, context_only) in &log.chunks {
+        let e = &s.event;
+        let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
+        let found = load(store, s).map_err(anyhow::Error::from).and_then(|c| {
+            let pane = panes.entry(key.clone()).or_default();
+            pane.scan(&c, matcher)
+                .with_context(|| format!("the output chunk of event {} is corrupt", s.seq))
+        });
+        let found = match found {
+            Ok(found) => found,
+            Err(err) => {
+                eprintln!("tmux-audit: warning: skipped: {err:#}");
+                panes.remove(&key);
+                tally.unreadable += 1;
+                continue;
+            }
+        };
+        if *context_only {
+            continue;
+        }
+        for f in found {
+            let t = Timestamp(f.time);
+            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
+            if !query.admits(t, &attached) {
+                continue;
+            }
+            if args.limit > 0 && tally.shown == args.limit {
+                tally.more = true;
+                break 'chunks;
+            }
+            if !printer.hit(out, args.json, s, &f, &attached, tally.shown == 0, true)? {
+                return Ok(false);
+            }
+            tally.shown += 1;
+        }
+    }
+    // Output the daemon did not commit for this search: from the spools, marked so.
+    if !daemon_committed && !tally.more {
+        for (s, f) in pending::hits(&StateDir::of(&host.location), store, &log.last, matcher)? {
+            let e = &s.event;
+            let t = Timestamp(f.time);
+            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
+            if !query.admits(t, &attached) {
+                continue;
+            }
+            if args.limit > 0 && tally.shown == args.limit {
+                tally.more = true;
+                break;
+            }
+            if !printer.hit(out, args.json, &s, &f, &attached, tally.shown == 0, false)? {
+                return Ok(false);
+            }
+            tally.shown += 1;
+            tally.pending_shown += 1;
+        }
+    }
+    // Then command lines: what was run, and who did it.
+    let mut first_act = true;
+    for s in &log.acts {
+        if tally.more {
+            break;
+        }
+        if !query.admits_act(s) {
+            continue;
+        }
+        if args.limit > 0 && tally.shown == args.limit {
+            tally.more = true;
+            break;
+        }
+        let written = if args.json {
+            acts::json(out, s)
+        } else {
+            acts::text(out, s, first_act)
+        };
+        first_act = false;
+        match written.and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(false),
+            r => r?,
+        }
+        tally.shown += 1;
+    }
+    Ok(true)
 }

@@ -25,29 +25,42 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let store = global.open_read()?;
-    let mut history = SessionHistory::default();
-    let only = Filter::kinds(&SessionHistory::KINDS);
-    for s in common::events(global, store.as_ref(), only)? {
-        history.apply(&s.event);
+    let mut sessions = Vec::new();
+    for host in global.open_hosts()? {
+        let mut history = SessionHistory::default();
+        let only = Filter::kinds(&SessionHistory::KINDS);
+        for s in common::events(global, host.store.as_ref(), only)? {
+            history.apply(&s.event);
+        }
+        let label = host.host.clone();
+        sessions.extend(
+            history
+                .finish(Timestamp::now())
+                .into_iter()
+                .map(|s| (label.clone(), s)),
+        );
     }
-    let sessions = history.finish(Timestamp::now());
     let mut out = std::io::stdout().lock();
     if args.json {
-        for s in &sessions {
-            render::json_line(&mut out, s)?;
+        for (host, s) in &sessions {
+            common::json_line_of(&mut out, host.as_deref(), s)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new(&[
+    let central = sessions.iter().any(|(h, _)| h.is_some());
+    let mut header = vec![
         "SESSION",
         "ID",
         "CREATED",
         "CLOSED",
         "ATTACHED",
         "PARTICIPANTS",
-    ]);
-    for s in &sessions {
+    ];
+    if central {
+        header.insert(0, "HOST");
+    }
+    let mut table = Table::new(&header);
+    for (host, s) in &sessions {
         let total: i64 = s.attached_seconds.values().sum();
         let who: Vec<String> = s
             .attached_seconds
@@ -55,7 +68,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             .map(|(u, secs)| format!("{} ({})", render::escape(u), render::duration(*secs)))
             .collect();
         let star = if s.created_observed_at_start { "*" } else { "" };
-        table.row(vec![
+        let mut row = vec![
             render::escape(&s.session),
             render::escape(&s.session_id),
             format!("{}{star}", render::time(s.created)),
@@ -66,7 +79,11 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             } else {
                 who.join(", ")
             },
-        ]);
+        ];
+        if central {
+            row.insert(0, render::escape(host.as_deref().unwrap_or("?")));
+        }
+        table.row(row);
     }
     if table.is_empty() {
         println!("no sessions recorded");

@@ -1,11 +1,12 @@
 //! `tmux-audit who`: who is (or was) attached.
 
-use crate::common::{self, Global};
+use crate::common::{self, Global, HostStore};
 use crate::render::{self, Table};
 use crate::timearg;
 use anyhow::Result;
-use audit_core::fold::World;
+use audit_core::fold::{Attachment, World};
 use audit_core::{Kind, Reason, Timestamp};
+use audit_state::StateDir;
 use audit_store::Filter;
 use std::process::ExitCode;
 
@@ -32,12 +33,79 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
-    let store = global.open_read()?;
+    let mut clients = Vec::new();
+    for host in global.open_hosts()? {
+        for c in attached(global, &host, args.at)? {
+            clients.push((host.host.clone(), c));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    clients.sort_by(|(ha, a), (hb, b)| {
+        (ha, &a.server, &a.session, a.since).cmp(&(hb, &b.server, &b.session, b.since))
+    });
+    if args.json {
+        for (host, c) in &clients {
+            common::json_line_of(&mut out, host.as_deref(), c)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let central = clients.iter().any(|(h, _)| h.is_some());
+    let servers: std::collections::BTreeSet<_> =
+        clients.iter().map(|(h, c)| (h, &c.server)).collect();
+    let mut header = vec!["SESSION", "USER", "CLIENT", "SINCE", "RO", "ORIGIN"];
+    if central {
+        header.insert(0, "HOST");
+    }
+    if servers.len() > 1 {
+        header.push("SERVER");
+    }
+    let mut table = Table::new(&header);
+    for (host, c) in &clients {
+        let mut row = vec![
+            render::escape(&c.session),
+            render::escape(c.user.as_deref().unwrap_or("?")),
+            if c.flags
+                .as_deref()
+                .is_some_and(|f| f.split(',').any(|f| f == "control-mode"))
+            {
+                format!("{} (control mode)", render::escape(&c.client))
+            } else {
+                render::escape(&c.client)
+            },
+            render::time(c.since),
+            if c.readonly { "yes" } else { "no" }.into(),
+            render::escape(c.origin.as_deref().unwrap_or("?")),
+        ];
+        if central {
+            row.insert(0, render::escape(host.as_deref().unwrap_or("?")));
+        }
+        if servers.len() > 1 {
+            row.push(render::escape(&c.server));
+        }
+        table.row(row);
+    }
+    if table.is_empty() {
+        println!("no clients attached");
+    } else {
+        table.print(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The clients attached on one host at `at` (now: `None`), with warnings on stderr where the
+/// record cannot say (a gap, no daemon recording).
+fn attached(global: &Global, host: &HostStore, at: Option<Timestamp>) -> Result<Vec<Attachment>> {
+    let store = host.store.as_ref();
+    let on = host
+        .host
+        .as_deref()
+        .map(|h| format!("{}: ", render::escape(h)))
+        .unwrap_or_default();
     // Only what the fold reads, and the daemon's starts and stops: an indexed query that
     // skips output and commands, the bulk of any log.
     let mut kinds = World::KINDS.to_vec();
     kinds.extend([Kind::AuditStarted, Kind::AuditStopped]);
-    let events = common::events(global, store.as_ref(), Filter::kinds(&kinds).until(args.at))?;
+    let events = common::events(global, store, Filter::kinds(&kinds).until(at))?;
     let mut world = World::default();
     let mut recording = false;
     let mut last_change = None;
@@ -52,7 +120,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             _ => {}
         }
     }
-    if let Some(at) = args.at {
+    if let Some(at) = at {
         // A gap is recorded when the next daemon starts, so look past `at` for one covering it.
         let mut gap = None;
         store.events(
@@ -71,7 +139,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         )?;
         if let Some((Some(from), Some(until))) = gap {
             eprintln!(
-                "tmux-audit: warning: {} falls in an audit gap ({} – {}): nothing was observed then; showing the state last recorded before it",
+                "tmux-audit: warning: {on}{} falls in an audit gap ({} – {}): nothing was observed then; showing the state last recorded before it",
                 render::time(at),
                 render::time(from),
                 render::time(until)
@@ -81,58 +149,28 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 .map(render::time)
                 .unwrap_or_else(|| "the start".into());
             eprintln!(
-                "tmux-audit: warning: no daemon was recording at {} (stopped since {since}); showing the state last recorded",
+                "tmux-audit: warning: {on}no daemon was recording at {} (stopped since {since}); showing the state last recorded",
                 render::time(at)
             );
         }
     }
-    if args.at.is_none() && global.state_dir()?.is_recording() == Some(false) {
-        let last = events.last().map(|s| render::time(s.event.time));
+    let last = || {
+        events
+            .last()
+            .map(|s| render::time(s.event.time))
+            .unwrap_or_else(|| "none".into())
+    };
+    if at.is_none() && StateDir::of(&host.location).is_recording() == Some(false) {
         eprintln!(
             "tmux-audit: warning: no daemon is recording into this store now; showing the state as of its last event ({})",
-            last.unwrap_or_else(|| "none".into())
+            last()
+        );
+    } else if at.is_none() && host.host.is_some() && !recording && !events.is_empty() {
+        // A central store: what the host shipped says its daemon stopped.
+        eprintln!(
+            "tmux-audit: warning: {on}the host's daemon stopped recording; showing the state as of its last event ({})",
+            last()
         );
     }
-    let mut out = std::io::stdout().lock();
-    let mut clients: Vec<_> = world.clients.into_values().collect();
-    clients.sort_by(|a, b| (&a.server, &a.session, a.since).cmp(&(&b.server, &b.session, b.since)));
-    if args.json {
-        for c in &clients {
-            render::json_line(&mut out, c)?;
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let servers: std::collections::BTreeSet<_> = clients.iter().map(|c| &c.server).collect();
-    let mut header = vec!["SESSION", "USER", "CLIENT", "SINCE", "RO", "ORIGIN"];
-    if servers.len() > 1 {
-        header.push("SERVER");
-    }
-    let mut table = Table::new(&header);
-    for c in &clients {
-        let mut row = vec![
-            render::escape(&c.session),
-            render::escape(c.user.as_deref().unwrap_or("?")),
-            if c.flags
-                .as_deref()
-                .is_some_and(|f| f.split(',').any(|f| f == "control-mode"))
-            {
-                format!("{} (control mode)", render::escape(&c.client))
-            } else {
-                render::escape(&c.client)
-            },
-            render::time(c.since),
-            if c.readonly { "yes" } else { "no" }.into(),
-            render::escape(c.origin.as_deref().unwrap_or("?")),
-        ];
-        if servers.len() > 1 {
-            row.push(render::escape(&c.server));
-        }
-        table.row(row);
-    }
-    if table.is_empty() {
-        println!("no clients attached");
-    } else {
-        table.print(&mut out)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(world.clients.into_values().collect())
 }

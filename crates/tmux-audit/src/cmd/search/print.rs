@@ -14,6 +14,8 @@ use std::io::{IsTerminal, Write};
 pub struct Printer<'a> {
     matcher: &'a Matcher,
     db: Option<String>,
+    /// The host of a central store's hits (their `replay` command names it).
+    host: Option<&'a str>,
     with_server: bool,
     /// Longest line shown to people, in characters.
     width: usize,
@@ -21,6 +23,8 @@ pub struct Printer<'a> {
 
 #[derive(Serialize)]
 struct JsonHit<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
     time: Timestamp,
     seq: u64,
     server: &'a str,
@@ -47,7 +51,13 @@ struct JsonClient<'a> {
 }
 
 impl<'a> Printer<'a> {
-    pub fn new(global: &Global, args: &Args, matcher: &'a Matcher, several_servers: bool) -> Self {
+    pub fn new(
+        global: &Global,
+        args: &Args,
+        matcher: &'a Matcher,
+        several_servers: bool,
+        host: Option<&'a str>,
+    ) -> Self {
         let width = if args.json {
             usize::MAX
         } else {
@@ -59,6 +69,7 @@ impl<'a> Printer<'a> {
                 .db
                 .as_ref()
                 .map(|p| absolute(p.path()).display().to_string()),
+            host,
             with_server: several_servers,
             width,
         }
@@ -71,6 +82,9 @@ impl<'a> Printer<'a> {
         let mut words = vec!["tmux-audit"];
         if let Some(db) = &self.db {
             words.extend(["--db", db]);
+        }
+        if let Some(host) = self.host {
+            words.extend(["--host", host]);
         }
         words.extend(["replay", e.pane_id.as_deref().unwrap_or("?")]);
         if self.with_server {
@@ -115,6 +129,7 @@ impl<'a> Printer<'a> {
         let e = &s.event;
         let time = Timestamp(f.time);
         let hit = JsonHit {
+            host: self.host,
             time,
             seq: s.seq,
             server: &e.server,
@@ -176,7 +191,8 @@ impl<'a> Printer<'a> {
         } else {
             format!("attached: {}", who.join(", "))
         };
-        let mut head = format!(
+        let mut head = self.host.map(|h| format!("{h}  ")).unwrap_or_default();
+        head += &format!(
             "{}  {}  {}  {}",
             render::time(time),
             position,

@@ -19,12 +19,12 @@
 //! it, at exactly the paths earlier versions used, so existing installs keep their sealing keys
 //! and spools and nothing a user sees moves.
 //!
-//! A store on a server (the PostgreSQL backend to come) has no file to sit beside, and several
-//! hosts may record into it; yet this state belongs to the one daemon on one host — the lock
-//! guards the local recorder, spools are on local disk, the sealing key must stay on the machine
-//! that seals. So such a location will take a state folder named in the settings (one per
-//! host), holding the same four things under fixed names. That choice is made in
-//! [`StateDir::of`] and nowhere else: no caller builds a state path itself.
+//! A store on a server (PostgreSQL, a fleet's central store) has no file to sit beside, and no
+//! daemon records into it: hosts record locally and ship there (the lock guards the local
+//! recorder, spools are on local disk, the sealing key stays on the machine that seals). So its
+//! state is a folder that does not exist: views of it find nothing recording, no spool and no
+//! control socket, and read the store alone. That choice is made in [`StateDir::of`] and
+//! nowhere else: no caller builds a state path itself.
 //!
 //! Dependencies: this crate knows the store's [`Location`] and `audit-core`'s sealing keys,
 //! nothing of the daemon; the daemon depends on it for the paths, the lock, the sealing state
@@ -63,6 +63,20 @@ impl StateDir {
                 seal: beside(file, ".seal"),
                 control: beside(file, ".ctl"),
             },
+            // No daemon records into a server store (hosts ship into it), so its state is a
+            // folder that does not exist: no spool to read, no lock file (`is_recording` is
+            // `None`: nobody ever recorded there), no sealing key, no control socket. Views of a central store read the
+            // store alone.
+            Location::Postgres(_) => {
+                let none = Path::new(NO_STATE);
+                StateDir {
+                    store: store.clone(),
+                    lock: none.join("lock"),
+                    spool: none.join("spool"),
+                    seal: none.join("seal"),
+                    control: none.join("ctl"),
+                }
+            }
         }
     }
 
@@ -93,6 +107,9 @@ impl StateDir {
     }
 }
 
+/// The state folder of a server store: one that never exists (see [`StateDir::of`]).
+const NO_STATE: &str = "/nonexistent/tmux-audit-central-store";
+
 /// `FILE` with `suffix` appended to its name: `audit.db` → `audit.db.lock`.
 fn beside(file: &Path, suffix: &str) -> PathBuf {
     let mut name = OsString::from(file.as_os_str());
@@ -122,5 +139,18 @@ mod tests {
             assert_eq!(state.control_socket(), Path::new(&format!("{prefix}.ctl")));
             assert_eq!(state.store().to_string(), db);
         }
+    }
+
+    #[test]
+    fn a_server_store_has_no_state_of_a_daemon() {
+        let store = Location::parse("postgres://u:pw@db/audit").unwrap();
+        let state = StateDir::of(&store);
+        assert!(!state.spool_dir().exists() && !state.control_socket().exists());
+        assert!(!state.seal_path().exists() && !state.lock_path().exists());
+        assert_eq!(
+            state.is_recording(),
+            None,
+            "no lock file: nothing records there"
+        );
     }
 }

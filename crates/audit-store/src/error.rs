@@ -63,4 +63,27 @@ pub enum StoreError {
         /// What was refused.
         what: String,
     },
+    /// The PostgreSQL server failed or refused (the location is shown without its password).
+    #[error("store {location}: {error}")]
+    Postgres {
+        /// Which store (redacted URL).
+        location: String,
+        /// Why.
+        error: postgres::Error,
+    },
+    /// A question about one host's chain (seq, chunks, appends, cursors, verifying) asked of
+    /// a central store without naming the host.
+    #[error("a central store holds many hosts' chains: name one with --host (to {what})")]
+    NeedsHost {
+        /// What was asked.
+        what: String,
+    },
+    /// A central store's enrollment refused or could not find something.
+    #[error("store {location}: {what}")]
+    Central {
+        /// Which store (redacted URL).
+        location: String,
+        /// What is wrong, and the fix.
+        what: String,
+    },
 }

@@ -12,19 +12,22 @@
 //! stored byte against the chain.
 //!
 //! The backend is chosen once, at the edge, by [`open`] from a [`Location`] (parsed once from
-//! what the user wrote): today the embedded SQLite store ([`SqliteStore`]); a PostgreSQL backend
-//! for fleets can implement the same trait without touching the sources or the views.
-//! `tests/conformance.rs` is the suite every backend passes.
+//! what the user wrote): the embedded SQLite store of one host ([`SqliteStore`]), or a fleet's
+//! central PostgreSQL store ([`PgStore`]: one chain per host, read and appended one host at a
+//! time, with the [`central::Intake`] collectors ship into). `tests/conformance.rs` is the
+//! suite every backend passes.
 #![deny(missing_docs)]
 
 pub mod central;
 mod error;
 mod location;
+mod pg;
 mod query;
 mod sqlite;
 
 pub use error::StoreError;
-pub use location::{Location, LocationError};
+pub use location::{Location, LocationError, PgLocation};
+pub use pg::{Fork, HostState, PgStore};
 pub use query::{server_matches, Filter};
 pub use sqlite::SqliteStore;
 
@@ -70,6 +73,12 @@ pub trait Reader: Send {
     /// every output chunk against its digest, and names everything found wrong
     /// ([`InspectReport::findings`]; empty: intact). `Err(..)` means it could not be checked.
     fn inspect(&self) -> Result<InspectReport, StoreError>;
+
+    /// The hosts whose chains this store holds records of, by name: an SQLite store, the host
+    /// its last record names (one host's store); a central store scoped to a host, that host;
+    /// unscoped, every enrolled name with records (and [`central::CENTER`] once the center
+    /// recorded something itself).
+    fn hosts(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Appending to the log: what the daemon (and nothing else but a viewer recording its own
@@ -131,10 +140,10 @@ pub enum Access {
     ReadOnly,
 }
 
-/// Opens the store at `location`: the one place a location's kind picks its backend (a
-/// PostgreSQL backend will be one more arm here, and nowhere else).
+/// Opens the store at `location`: the one place a location's kind picks its backend.
 pub fn open(location: &Location, access: Access) -> Result<Box<dyn EventStore>, StoreError> {
     match location {
         Location::Sqlite(path) => Ok(Box::new(SqliteStore::open(path, access)?)),
+        Location::Postgres(pg) => Ok(Box::new(PgStore::open(pg, access)?)),
     }
 }

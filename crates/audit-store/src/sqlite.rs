@@ -481,6 +481,11 @@ impl Reader for SqliteStore {
     fn inspect(&self) -> Result<InspectReport, StoreError> {
         self.inspect_all()
     }
+
+    fn hosts(&self) -> Result<Vec<String>, StoreError> {
+        // One host's store: the host its last record names (one row, by the primary key).
+        Ok(self.head()?.map(|s| s.event.host).into_iter().collect())
+    }
 }
 
 impl SinkCursors for SqliteStore {

@@ -3,10 +3,19 @@
 //! the interface does not offer (opening the same store again, editing it behind the store's
 //! back as an attacker would) each backend provides through [`Backend`]. Tests named `sqlite_*`
 //! are about the SQLite file itself (its modes, foreign files, its schema upgrade).
+//!
+//! The PostgreSQL backend runs against one throwaway server per test binary
+//! (`audit_testpg::TestPostgres::shared`), each test in a database of its own, the store scoped
+//! to one host's chain. Where backends legitimately differ the [`Backend`] says how: which
+//! host a `Filter::host` matches (the record's own on SQLite, the enrolled name on a central
+//! store) and which fields are copied into columns.
 
 use audit_core::chain::{self, GENESIS};
 use audit_core::{encoding, Event, Finding, Kind, Timestamp};
-use audit_store::{Access, Attachment, EventStore, Filter, Reader, SqliteStore, StoreError};
+use audit_store::{
+    Access, Attachment, EventStore, Filter, Location, Reader, SqliteStore, StoreError,
+};
+use audit_testpg::TestPostgres;
 use std::path::PathBuf;
 
 /// A place a store lives, with what the suite needs beyond the store interface.
@@ -21,6 +30,10 @@ trait Backend {
     fn edit_data(&self, seq: u64, data: &[u8]);
     /// Replaces, removes (`None`) or adds the stored chunk of `seq`.
     fn put_chunk(&self, seq: u64, chunk: Option<&[u8]>);
+    /// The host a `Filter::host` matches for `event` as stored here.
+    fn host_of(&self, event: &Event) -> String;
+    /// The event fields copied into columns `edit_column` can edit (besides `time`).
+    fn copied_columns(&self) -> &'static [&'static str];
 }
 
 struct Sqlite {
@@ -69,6 +82,20 @@ impl Backend for Sqlite {
             )
             .unwrap();
     }
+    fn host_of(&self, event: &Event) -> String {
+        event.host.clone()
+    }
+    fn copied_columns(&self) -> &'static [&'static str] {
+        &[
+            "session",
+            "session_id",
+            "pane",
+            "user",
+            "host",
+            "server",
+            "kind",
+        ]
+    }
     fn put_chunk(&self, seq: u64, chunk: Option<&[u8]>) {
         let conn = self.raw();
         conn.execute("DELETE FROM chunks WHERE seq = ?1", [seq as i64])
@@ -83,11 +110,105 @@ impl Backend for Sqlite {
     }
 }
 
+/// A central store in a database of its own on the shared test server, scoped to one host.
+struct Pg {
+    url: String,
+}
+
+/// The host chain the suite's central stores are scoped to.
+const PG_HOST: &str = "conformance-host";
+
+impl Pg {
+    fn new() -> Pg {
+        let url = TestPostgres::shared().fresh_database().unwrap();
+        Pg { url }
+    }
+
+    /// A superuser connection that bypasses the append-only triggers, as an attacker with
+    /// access to the database would (`session_replication_role = replica`).
+    fn raw(&self) -> postgres::Client {
+        let mut c = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        c.batch_execute("SET session_replication_role = replica")
+            .unwrap();
+        c
+    }
+
+    fn host_id(&self, c: &mut postgres::Client) -> i64 {
+        c.query_one("SELECT id FROM hosts WHERE name = $1", &[&PG_HOST])
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Backend for Pg {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+    fn open(&self, access: Access) -> Box<dyn EventStore> {
+        let location = Location::parse(&self.url).unwrap().on_host(PG_HOST);
+        audit_store::open(&location, access).unwrap()
+    }
+    fn edit_column(&self, seq: u64, column: &str, value: &str) {
+        let mut c = self.raw();
+        let id = self.host_id(&mut c);
+        let sql = format!("UPDATE events SET \"{column}\" = $1 WHERE host_id = $2 AND seq = $3");
+        c.execute(&sql, &[&value, &id, &(seq as i64)]).unwrap();
+    }
+    fn edit_data(&self, seq: u64, data: &[u8]) {
+        let mut c = self.raw();
+        let id = self.host_id(&mut c);
+        c.execute(
+            "UPDATE events SET data = $1 WHERE host_id = $2 AND seq = $3",
+            &[&data, &id, &(seq as i64)],
+        )
+        .unwrap();
+    }
+    fn put_chunk(&self, seq: u64, chunk: Option<&[u8]>) {
+        let mut c = self.raw();
+        let id = self.host_id(&mut c);
+        let seq = seq as i64;
+        c.execute(
+            "DELETE FROM chunks WHERE host_id = $1 AND seq = $2",
+            &[&id, &seq],
+        )
+        .unwrap();
+        if let Some(data) = chunk {
+            c.execute(
+                "INSERT INTO chunks (host_id, seq, data) VALUES ($1, $2, $3)",
+                &[&id, &seq, &data],
+            )
+            .unwrap();
+        }
+    }
+    fn host_of(&self, _: &Event) -> String {
+        PG_HOST.to_owned()
+    }
+    fn copied_columns(&self) -> &'static [&'static str] {
+        &["session", "session_id", "pane", "user", "server", "kind"]
+    }
+}
+
 /// Each backend with a fresh, writable store.
 fn backends() -> Vec<(Box<dyn Backend>, Box<dyn EventStore>)> {
     let sqlite = Sqlite::new();
     let store = sqlite.open(Access::Create);
-    vec![(Box::new(sqlite), store)]
+    let pg = Pg::new();
+    let pg_store = pg.open(Access::Create);
+    vec![(Box::new(sqlite), store), (Box::new(pg), pg_store)]
+}
+
+/// What `filter` admits of `event` on `backend`: [`Filter::admits`], with `host` matched as
+/// the backend files records (see [`Backend::host_of`]).
+fn admits(backend: &dyn Backend, filter: &Filter, event: &Event) -> bool {
+    let rest = Filter {
+        host: None,
+        ..filter.clone()
+    };
+    rest.admits(event)
+        && filter
+            .host
+            .as_ref()
+            .is_none_or(|h| *h == backend.host_of(event))
 }
 
 fn event(t: i64, kind: Kind, session: &str) -> Event {
@@ -231,9 +352,15 @@ fn events_filter_by_host_server_session_pane_kind_and_user() {
         let name = backend.name();
         let log = mixed_log();
         store.append(&log).unwrap();
+        let filed_under = backend.host_of(&log[log.len() - 1]);
         let filters = [
             Filter {
                 host: Some("web-2".into()),
+                ..Filter::all()
+            },
+            Filter {
+                host: Some(filed_under.clone()),
+                kinds: vec![Kind::SessionCreated],
                 ..Filter::all()
             },
             Filter::all().on_server("/tmp/a/default"),
@@ -260,7 +387,7 @@ fn events_filter_by_host_server_session_pane_kind_and_user() {
             // The backend's answer is exactly what the filter admits, in seq order.
             let want: Vec<u64> = (1..)
                 .zip(&log)
-                .filter(|(_, e)| filter.admits(e))
+                .filter(|(_, e)| admits(backend.as_ref(), filter, e))
                 .map(|(seq, _)| seq)
                 .collect();
             assert_eq!(seqs(store.as_ref(), filter), want, "{name}: {filter:?}");
@@ -338,6 +465,18 @@ fn empty_store_verifies() {
 }
 
 #[test]
+fn hosts_names_the_chains_a_store_holds() {
+    for (backend, mut store) in backends() {
+        let name = backend.name();
+        let e = event(1, Kind::SessionCreated, "a");
+        store.append(std::slice::from_ref(&e)).unwrap();
+        assert_eq!(store.hosts().unwrap(), [backend.host_of(&e)], "{name}");
+        let reader = backend.open(Access::ReadOnly);
+        assert_eq!(reader.hosts().unwrap(), [backend.host_of(&e)], "{name}");
+    }
+}
+
+#[test]
 fn an_edited_copied_column_or_record_is_found() {
     for (backend, mut store) in backends() {
         let name = backend.name();
@@ -348,15 +487,7 @@ fn an_edited_copied_column_or_record_is_found() {
         store
             .append(&[event(1, Kind::SessionCreated, "a"), e])
             .unwrap();
-        for column in [
-            "session",
-            "session_id",
-            "pane",
-            "user",
-            "host",
-            "server",
-            "kind",
-        ] {
+        for &column in backend.copied_columns() {
             backend.edit_column(2, column, "z");
             assert_eq!(
                 store.inspect().unwrap().findings,

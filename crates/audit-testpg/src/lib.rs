@@ -10,6 +10,11 @@
 //! // Dropping `pg` stops the server (immediate shutdown) and removes its folder.
 //! ```
 //!
+//! [`TestPostgres::shared`] is one server for a whole test binary (started on first use,
+//! stopped and removed when the process exits): each test then creates its own database
+//! ([`TestPostgres::create_database`], or [`TestPostgres::fresh_database`]) and stays
+//! independent of the others running beside it. A test that stops the server starts its own.
+//!
 //! Run as root, the folder is given to the user `postgres` and every PostgreSQL program runs
 //! as that user (the server refuses to run as root). The binaries come from `$TESTPG_BIN`,
 //! else `/usr/lib/postgresql/15/bin`, else `pg_config --bindir`. Durability is switched off
@@ -21,6 +26,8 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use thiserror::Error;
 
 /// How long `pg_ctl` may wait for the server to start or stop.
@@ -120,6 +127,24 @@ impl TestPostgres {
         Err(last.unwrap_or(Error::NoBinaries))
     }
 
+    /// The one server of this test binary, started on first use and stopped (its folder
+    /// removed) when the process exits. Panics when it cannot start: tests need it.
+    pub fn shared() -> &'static TestPostgres {
+        SHARED.get_or_init(|| {
+            let pg = TestPostgres::start().unwrap_or_else(|e| panic!("{e}"));
+            // SAFETY: registers a plain function without arguments; it only reads the static.
+            unsafe { libc::atexit(stop_shared) };
+            pg
+        })
+    }
+
+    /// Creates a database of its own for one test (`t_PID_N`) and returns its URL.
+    pub fn fresh_database(&self) -> Result<String, Error> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.create_database(&format!("t_{}_{n}", std::process::id()))
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
@@ -138,7 +163,10 @@ impl TestPostgres {
     /// Creates database `name` (a plain identifier) and returns its URL.
     pub fn create_database(&self, name: &str) -> Result<String, Error> {
         let mut client = postgres::Client::connect(&self.url(), postgres::NoTls)?;
-        client.batch_execute(&format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")))?;
+        client.batch_execute(&format!(
+            "CREATE DATABASE \"{}\"",
+            name.replace('"', "\"\"")
+        ))?;
         Ok(self.url_of(name))
     }
 
@@ -275,6 +303,18 @@ impl Drop for TestPostgres {
     }
 }
 
+static SHARED: OnceLock<TestPostgres> = OnceLock::new();
+
+/// At exit: stops the shared server (statics are never dropped) and removes its folder.
+extern "C" fn stop_shared() {
+    if let Some(pg) = SHARED.get() {
+        if pg.running {
+            let _ = pg.pg_ctl(&["stop", "-w", "-t", WAIT_SECS, "-m", "immediate"]);
+        }
+        let _ = std::fs::remove_dir_all(pg.dir.path());
+    }
+}
+
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |error| Error::Io {
         what: what.to_owned(),
@@ -325,5 +365,13 @@ mod tests {
         let data = pg.data_dir();
         drop(pg);
         assert!(!data.exists(), "the folder goes with the server");
+    }
+
+    #[test]
+    fn the_shared_server_gives_each_test_its_own_database() {
+        let a = TestPostgres::shared().fresh_database().unwrap();
+        let b = TestPostgres::shared().fresh_database().unwrap();
+        assert_ne!(a, b);
+        postgres::Client::connect(&a, postgres::NoTls).unwrap();
     }
 }

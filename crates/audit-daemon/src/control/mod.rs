@@ -95,7 +95,13 @@ impl Control {
 
 /// Binds the socket (replacing a stale one: we hold the store's lock, so no other daemon
 /// listens there) and opens it to those who may read the store.
-fn listen(db: &Path, path: &Path) -> std::io::Result<UnixListener> {
+fn listen(db: Option<&Path>, path: &Path) -> std::io::Result<UnixListener> {
+    let db = db.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the daemon records into a local SQLite store, not a server",
+        )
+    })?;
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
         Ok(_) => {

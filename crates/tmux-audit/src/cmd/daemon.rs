@@ -98,6 +98,11 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         },
     )?;
     let db = settings.db.value.clone();
+    let Some(db_file) = db.path().map(PathBuf::from) else {
+        bail!(
+            "cannot record into {db}: the daemon records into a local SQLite store; ship to a central store with a [[sink]] of type collector"
+        );
+    };
     let scope = match (args.system, global.server()) {
         (true, _) => Scope::System(settings.socket_dirs.value.clone()),
         (false, Some(socket)) => {
@@ -159,7 +164,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         None
     };
     if args.system {
-        prepare_system_store(db.path())?;
+        prepare_system_store(&db_file)?;
     }
     let config = audit_daemon::Config {
         db,

@@ -65,10 +65,11 @@ impl<'a> Printer<'a> {
         };
         Printer {
             matcher,
-            db: global
-                .db
-                .as_ref()
-                .map(|p| absolute(p.path()).display().to_string()),
+            db: global.db.as_ref().map(|loc| match loc.path() {
+                Some(file) => absolute(file).display().to_string(),
+                // A server store, as shown everywhere: without its password.
+                None => loc.to_string(),
+            }),
             host,
             with_server: several_servers,
             width,

@@ -67,40 +67,36 @@ fn store_from_the_environment_is_named_too() {
 }
 
 #[test]
-fn a_postgres_url_is_refused_until_this_build_has_that_backend() {
+fn a_postgres_url_is_a_central_store_named_without_its_password() {
     let dir = tempfile::tempdir().unwrap();
-    let url = "postgres://auditor:s3cret@db.example/audit";
-    let mentions = ["PostgreSQL stores", "not supported"];
-    let check = |what: &str, out: &Output| {
-        assert_one_line_error(what, out, &mentions);
+    // Nobody listens on port 1: every view fails to connect, fast.
+    let url = "postgres://auditor:s3cret@127.0.0.1:1/audit";
+    let check = |what: &str, out: &Output, mentions: &[&str]| {
+        assert_one_line_error(what, out, mentions);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !stderr.contains("s3cret"),
             "{what}: the password is not repeated: {stderr}"
         );
     };
-    check("--db URL", &cli_in(dir.path(), &["--db", url, "who"]));
+    let shown = ["auditor:***@127.0.0.1:1/audit"];
+    check(
+        "--db URL",
+        &cli_in(dir.path(), &["--db", url, "who"]),
+        &shown,
+    );
     check(
         "--db URL for the daemon",
-        &cli_in(
-            dir.path(),
-            &["--db", "postgresql://db.example/audit", "daemon"],
-        ),
+        &cli_in(dir.path(), &["--db", url, "daemon"]),
+        &["the daemon records into a local SQLite store", "collector"],
     );
     let out = cli_env(dir.path(), &["who"], &[("TMUX_AUDIT_DB", OsStr::new(url))]);
-    check("TMUX_AUDIT_DB URL", &out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("$TMUX_AUDIT_DB"));
+    check("TMUX_AUDIT_DB URL", &out, &shown);
     let config = dir.path().join("xdg-config/tmux-audit/config.toml");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, format!("output = true\ndb = \"{url}\"\n")).unwrap();
     let out = cli_in(dir.path(), &["who"]);
-    check("db = URL in the user file", &out);
-    let named = format!("{}:2:", config.display());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(&named),
-        "names the file and line: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check("db = URL in the user file", &out, &shown);
     assert!(!dir.path().join("xdg-data").exists(), "nothing was created");
 }
 

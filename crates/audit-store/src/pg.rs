@@ -38,7 +38,7 @@ mod schema;
 mod select;
 mod words;
 
-pub use intake::{Fork, HostState};
+pub use intake::{evidence as fork_evidence, Fork, HostState};
 
 /// Rows fetched per query of a scan.
 const PAGE: i64 = 1000;

@@ -318,6 +318,20 @@ impl Default for Inspector {
 }
 
 impl Inspector {
+    /// An inspector for a log whose records up to `seq` are no longer stored (retention
+    /// dropped them) but whose last one's hash, `hash`, was kept: the next record is checked
+    /// against it, as if the inspector had just seen it. `seq` 0 is an empty log's start.
+    pub fn resume(seq: u64, hash: ChainHash) -> Inspector {
+        let mut inspector = Inspector::default();
+        if seq > 0 {
+            inspector.remember(Some(seq), hash);
+            inspector.last_seq = seq;
+            inspector.last_encoded = Some(seq);
+            inspector.head = hash;
+        }
+        inspector
+    }
+
     /// Checks the next stored record (stored `seq`, canonical `bytes`, stored `hash`). Returns
     /// the decoded event, if its bytes still decode, so the caller can compare what it keeps
     /// beside it (index columns, output chunks) and [`flag`](Inspector::flag) differences.
@@ -765,5 +779,25 @@ mod tests {
         let mut l = log(10);
         l.truncate(7);
         assert!(inspect(&l).is_empty());
+    }
+
+    #[test]
+    fn a_resumed_inspection_checks_on_from_a_kept_hash() {
+        let records = log(10);
+        let (cut_seq, _, cut_hash) = records[3].clone();
+        let mut whole = Inspector::resume(cut_seq, cut_hash);
+        for (seq, bytes, hash) in &records[4..] {
+            whole.push(*seq, bytes, hash);
+        }
+        let report = whole.finish();
+        assert!(report.intact(), "{:?}", report.findings);
+        assert_eq!((report.records, report.head), (6, records[9].2));
+        let mut gap = Inspector::resume(cut_seq, cut_hash);
+        for (seq, bytes, hash) in &records[5..] {
+            gap.push(*seq, bytes, hash);
+        }
+        assert_eq!(gap.finish().findings, [Finding::Deleted { from: 5, to: 5 }]);
+        let empty = Inspector::resume(cut_seq, cut_hash).finish();
+        assert!(empty.intact() && empty.head == cut_hash && empty.records == 0);
     }
 }

@@ -27,7 +27,7 @@ mod sqlite;
 
 pub use error::StoreError;
 pub use location::{Location, LocationError, PgLocation};
-pub use pg::{fork_evidence, Fork, HostState, PgStore};
+pub use pg::{fork_evidence, Fork, HostState, PgStore, Retained};
 pub use query::{server_matches, Filter};
 pub use sqlite::SqliteStore;
 

@@ -34,11 +34,13 @@ use std::time::Duration;
 
 mod inspect;
 mod intake;
+mod retain;
 mod schema;
 mod select;
 mod words;
 
 pub use intake::{evidence as fork_evidence, Fork, HostState};
+pub use retain::Retained;
 
 /// Rows fetched per query of a scan.
 const PAGE: i64 = 1000;

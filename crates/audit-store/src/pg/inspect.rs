@@ -4,7 +4,8 @@
 //!
 //! An unscoped store refuses (`NeedsHost`): one report is about one chain, and seqs of
 //! different hosts' chains cannot be told apart in it. Verify each host of
-//! [`Reader::hosts`](crate::Reader::hosts) in turn.
+//! [`Reader::hosts`](crate::Reader::hosts) in turn. After retention, the check starts from the
+//! host's checkpoint (see `retain`).
 
 use super::PgStore;
 use crate::StoreError;
@@ -35,7 +36,11 @@ impl PgStore {
             )
             .map_err(&err)?;
         let portal = tx.bind(&stmt, &[&id]).map_err(&err)?;
-        let mut inspector = Inspector::default();
+        // After retention, the chain goes on from its checkpoint.
+        let mut inspector = match self.checkpoint(&mut tx, id)? {
+            Some((seq, hash)) => Inspector::resume(seq, hash),
+            None => Inspector::default(),
+        };
         loop {
             let rows = tx.query_portal(&portal, BATCH).map_err(&err)?;
             if rows.is_empty() {

@@ -263,9 +263,17 @@ impl Intake for PgStore {
                         &[&id, &(record.seq as i64)],
                     )
                     .map_err(&err)?;
-                let same = held.is_some_and(|r| {
-                    r.get::<_, &[u8]>(0) == record.data && r.get::<_, &[u8]>(1) == record.hash
-                });
+                let same = match held {
+                    Some(r) => {
+                        r.get::<_, &[u8]>(0) == record.data && r.get::<_, &[u8]>(1) == record.hash
+                    }
+                    // Dropped by retention: only the checkpoint's own hash is left to compare.
+                    None => match self.checkpoint(&mut tx, id)? {
+                        Some((seq, hash)) if record.seq == seq => record.hash == hash,
+                        Some((seq, _)) => record.seq < seq,
+                        None => false,
+                    },
+                };
                 if !same {
                     refused = Some((i, LinkError::Differs { seq: record.seq }));
                     break;

@@ -95,6 +95,10 @@ CREATE TABLE checkpoints (
 );
 CREATE FUNCTION tmux_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Retention (PgStore::retain) deletes the output of the records it drops, and says so.
+    IF TG_OP = 'DELETE' AND current_setting('tmux_audit.retaining', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'tmux-audit % are append-only', TG_ARGV[0];
 END
 $$;
@@ -193,6 +197,20 @@ pub(super) fn month_of(micros: i64) -> Option<(String, i64, i64)> {
     ))
 }
 
+/// The bounds `[from, to)` (µs) of the month partition named `name` (`events_yYYYYmMM`).
+pub(super) fn bounds_of(name: &str) -> Option<(i64, i64)> {
+    let rest = name.strip_prefix("events_y")?;
+    let (y, m) = rest.split_once('m')?;
+    let (y, m): (i16, i8) = (y.parse().ok()?, m.parse().ok()?);
+    let start = jiff::civil::date(y, m, 1)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp()
+        .as_microsecond();
+    let (_, from, to) = month_of(start)?;
+    Some((from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +226,7 @@ mod tests {
         assert_eq!(month_of(dec.2).unwrap().0, "events_y2027m01");
         assert_eq!(month_of(-1), None);
         assert_eq!(month_of(i64::MAX), None);
+        assert_eq!(bounds_of(&dec.0), Some((dec.1, dec.2)));
+        assert_eq!(bounds_of("events_default"), None);
     }
 }

@@ -61,3 +61,8 @@ fn event_corpus_replays_clean() {
 fn policy_corpus_replays_clean() {
     replay("policy", audit_policy::fuzzing::policy);
 }
+
+#[test]
+fn ship_corpus_replays_clean() {
+    replay("ship", audit_ship::fuzzing::ship);
+}

@@ -1,0 +1,42 @@
+//! Why the collector could not start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// The collector could not start.
+#[derive(Debug, Error)]
+pub enum CollectorError {
+    /// Plaintext on an address other machines reach, without `allow_plaintext`.
+    #[error("refusing plaintext HTTP on {0}: hosts would send their tokens and records unencrypted (pass --tls-cert and --tls-key, listen on a loopback address, or pass --allow-plaintext behind a TLS proxy)")]
+    Plaintext(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// A TLS file could not be read.
+    #[error("cannot read {}: {error}", path.display())]
+    TlsFile {
+        /// Which file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// A TLS file holds no usable certificate or key, or they do not go together.
+    #[error("{}: {what}", path.display())]
+    Tls {
+        /// Which file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The runtime or its thread could not be started.
+    #[error("cannot start the collector's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}

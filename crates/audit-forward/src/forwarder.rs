@@ -4,6 +4,7 @@ use crate::config::SinkSpec;
 use crate::deliver;
 use crate::error::ForwardError;
 use crate::shared::{Report, Shared, SinkStatus};
+use crate::ship::{self, Shipper};
 use crate::worker::Worker;
 use audit_store::{Access, EventStore, Location};
 use std::collections::HashSet;
@@ -77,18 +78,37 @@ impl Forwarder {
             let status = Arc::new(Mutex::new(SinkStatus {
                 name: name.clone(),
                 cursor,
+                lag: None,
                 failing_since: None,
                 last_error: None,
             }));
-            let worker = Worker {
-                deliver: deliver::for_spec(&spec),
-                spec,
-                store,
-                cursor,
-                host: host.clone(),
-                report: report.clone(),
-                shared: forwarder.shared.clone(),
-                status: status.clone(),
+            let run: Box<dyn FnOnce() + Send> = match ship::client_for(&spec)? {
+                Some(client) => {
+                    let shipper = Shipper {
+                        name: name.clone(),
+                        client,
+                        store,
+                        cursor,
+                        host: host.clone(),
+                        report: report.clone(),
+                        shared: forwarder.shared.clone(),
+                        status: status.clone(),
+                    };
+                    Box::new(move || shipper.run())
+                }
+                None => {
+                    let worker = Worker {
+                        deliver: deliver::for_spec(&spec).expect("not a collector sink"),
+                        spec,
+                        store,
+                        cursor,
+                        host: host.clone(),
+                        report: report.clone(),
+                        shared: forwarder.shared.clone(),
+                        status: status.clone(),
+                    };
+                    Box::new(move || worker.run())
+                }
             };
             let done_tx = done_tx.clone();
             let thread = std::thread::Builder::new()
@@ -96,7 +116,7 @@ impl Forwarder {
                 .spawn(move || {
                     // Sent even if the worker panics, so `stop` does not wait for it in vain.
                     let _done = SendOnDrop(done_tx, index);
-                    worker.run();
+                    run();
                 })
                 .map_err(|error| ForwardError::Thread {
                     sink: name.clone(),

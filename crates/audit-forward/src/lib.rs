@@ -22,6 +22,8 @@
 //! * `encode` — the byte forms (JSON line, RFC 5424 message); no I/O.
 //! * `deliver` — writing them to a file, socket or HTTP endpoint.
 //! * `worker`, `outage` — one sink's loop, its backoff and its reports.
+//! * `ship` — the collector sink's own loop: every record with its chunk, positioned by the
+//!   collector's acknowledgement (`GET /v1/head`), not by the local cursor alone.
 //! * [`Forwarder`] — starting, waking and stopping the sinks.
 #![deny(missing_docs)]
 
@@ -32,10 +34,11 @@ mod error;
 mod forwarder;
 mod outage;
 mod shared;
+mod ship;
 mod worker;
 
-pub use config::{Facility, SinkKind, SinkSpec, SyslogAddress, WebhookUrl};
+pub use config::{CollectorUrl, Facility, SinkKind, SinkSpec, SyslogAddress, WebhookUrl};
 pub use encode::{jsonl_line, SyslogFormat};
-pub use error::ForwardError;
+pub use error::{ForwardError, SetupError};
 pub use forwarder::{Forwarder, Waker};
-pub use shared::{Report, SinkStatus};
+pub use shared::{Lag, Report, SinkStatus};

@@ -8,7 +8,7 @@
 //! at all: nothing was lost, delivery is at-least-once). At most one pair per sink per minute.
 //! Pure: the caller passes the clock.
 
-use audit_core::Timestamp;
+use audit_core::{Event, Kind, Timestamp};
 use std::time::{Duration, Instant};
 
 /// First wait after a failure; doubled per failure up to [`BACKOFF_MAX`].
@@ -85,6 +85,38 @@ impl Health {
     /// When the current outage began, if the sink is failing.
     pub(crate) fn failing_since(&self) -> Option<Timestamp> {
         self.outage.as_ref().map(|o| o.since)
+    }
+}
+
+impl Notice {
+    /// The event that reports this notice of sink `sink` on `host` (and logs it once): `held`
+    /// is how many events waited in the store during the outage.
+    pub(crate) fn event(self, host: &str, sink: &str, held: impl FnOnce() -> u64) -> Event {
+        let now = Timestamp::now();
+        let mut e = match self {
+            Notice::Failed { since, error } => {
+                tracing::warn!(sink = %sink, "sink stopped accepting events: {error} (retrying; events wait in the store)");
+                let mut e = Event::new(now, Kind::SinkFailed, host, "forwarder");
+                e.from = Some(since);
+                e.message = Some(error);
+                e
+            }
+            Notice::Recovered { since, lasted } => {
+                let message = format!(
+                    "delivered after {:.1} s; {} events were held",
+                    lasted.as_secs_f64(),
+                    held()
+                );
+                tracing::info!(sink = %sink, "sink accepts events again: {message}");
+                let mut e = Event::new(now, Kind::SinkRecovered, host, "forwarder");
+                e.from = Some(since);
+                e.until = Some(now);
+                e.message = Some(message);
+                e
+            }
+        };
+        e.sink = Some(sink.to_owned());
+        e
     }
 }
 

@@ -14,12 +14,36 @@ pub type Report = Arc<dyn Fn(Event) + Send + Sync>;
 pub struct SinkStatus {
     /// The sink's name (its cursor key).
     pub name: String,
-    /// The last `seq` delivered (or passed over by its `kinds`); `0`: none yet.
+    /// The last `seq` delivered (or passed over by its `kinds`); `0`: none yet. For a
+    /// collector sink, the seq the collector acknowledged holding.
     pub cursor: u64,
+    /// How far behind the local store's head the sink is, as of its last step; `None` until
+    /// it knows (a collector sink knows once the collector has answered; other sinks leave it
+    /// to be computed from `cursor`).
+    pub lag: Option<Lag>,
     /// When its current outage began, if it is failing.
     pub failing_since: Option<Timestamp>,
     /// The last delivery error of the current outage.
     pub last_error: Option<String>,
+}
+
+/// How far a sink is behind the store's head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lag {
+    /// Records stored but not yet delivered (acknowledged): head − cursor.
+    pub records: u64,
+    /// The time of the oldest of them (`None`: nothing is behind).
+    pub oldest: Option<Timestamp>,
+}
+
+impl Lag {
+    /// Seconds between the oldest record not yet delivered and `now` (0 when nothing is
+    /// behind).
+    pub fn seconds(&self, now: Timestamp) -> u64 {
+        self.oldest.map_or(0, |t| {
+            u64::try_from((now.as_micros() - t.as_micros()).max(0) / 1_000_000).unwrap_or(0)
+        })
+    }
 }
 
 /// What the sinks share with the forwarder: the wake counter and the stop deadline.

@@ -18,7 +18,7 @@ use crate::deliver::Deliver;
 use crate::error::DeliverError;
 use crate::outage::{Health, Notice};
 use crate::shared::{Report, Shared, SinkStatus};
-use audit_core::{Event, Kind, Stored, Timestamp};
+use audit_core::{Stored, Timestamp};
 use audit_store::EventStore;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -150,34 +150,11 @@ impl Worker {
 
     /// Reports an outage's start or end to the daemon (once each) and the log.
     fn announce(&self, notice: Notice, cursor_before: u64) {
-        let name = &self.spec.name;
-        let now = Timestamp::now();
-        let event = match notice {
-            Notice::Failed { since, error } => {
-                tracing::warn!(sink = %name, "sink stopped accepting events: {error} (retrying; events wait in the store)");
-                let mut e = Event::new(now, Kind::SinkFailed, &self.host, "forwarder");
-                e.from = Some(since);
-                e.message = Some(error);
-                e
-            }
-            Notice::Recovered { since, lasted } => {
-                let head = self.store.head().ok().flatten().map_or(0, |h| h.seq);
-                let held = head.saturating_sub(cursor_before);
-                let message = format!(
-                    "delivered after {:.1} s; {held} events were held",
-                    lasted.as_secs_f64()
-                );
-                tracing::info!(sink = %name, "sink accepts events again: {message}");
-                let mut e = Event::new(now, Kind::SinkRecovered, &self.host, "forwarder");
-                e.from = Some(since);
-                e.until = Some(now);
-                e.message = Some(message);
-                e
-            }
+        let held = || {
+            let head = self.store.head().ok().flatten().map_or(0, |h| h.seq);
+            head.saturating_sub(cursor_before)
         };
-        let mut event = event;
-        event.sink = Some(name.clone());
-        (self.report)(event);
+        (self.report)(notice.event(&self.host, &self.spec.name, held));
     }
 
     fn set_status(&self, failing_since: Option<Timestamp>, error: Option<String>) {

@@ -6,14 +6,20 @@
 //!
 //! ```toml
 //! [[sink]]
-//! type = "syslog"                     # jsonl | syslog | webhook
+//! type = "syslog"                     # jsonl | syslog | webhook | collector
 //! address = "tcp://127.0.0.1:6514"    # or udp://host:port, unix:///dev/log
 //! kinds = ["policy-violation"]        # optional: forward only these kinds
+//!
+//! [[sink]]
+//! type = "collector"                  # ships every record, with its chunk, to a fleet's center
+//! url = "https://audit.example:7700"  # http:// only to a loopback address, or allow_plaintext
+//! token_file = "/etc/tmux-audit/host.token"
+//! ca_file = "/etc/tmux-audit/ca.pem"  # optional: trust this CA for the collector's TLS
 //! ```
 
 mod values;
 
-pub use values::{AppName, Facility, Headers, KindName, SyslogAddress, WebhookUrl};
+pub use values::{AppName, CollectorUrl, Facility, Headers, KindName, SyslogAddress, WebhookUrl};
 
 use audit_core::Kind;
 use serde::Deserialize;
@@ -63,6 +69,18 @@ pub enum SinkKind {
         /// How long one request may take in all.
         timeout: Duration,
     },
+    /// Every record, with its chunk, to a central collector (`audit-collector`), which
+    /// acknowledges what it holds: the sink resumes from the collector's head, not only its
+    /// cursor. Never filtered by `kinds` (the center re-checks the whole chain).
+    Collector {
+        /// The collector's base URL (no credentials, no query).
+        url: CollectorUrl,
+        /// The file holding this host's bearer token, read when the forwarder starts.
+        token_file: PathBuf,
+        /// A PEM file of certificates to trust for the collector's TLS (instead of the bundled
+        /// Mozilla roots).
+        ca_file: Option<PathBuf>,
+    },
 }
 
 impl SinkSpec {
@@ -87,6 +105,9 @@ struct RawSink {
     url: Option<WebhookUrl>,
     headers: Option<Headers>,
     timeout_secs: Option<NonZeroU64>,
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    allow_plaintext: Option<bool>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -95,6 +116,7 @@ enum SinkType {
     Jsonl,
     Syslog,
     Webhook,
+    Collector,
 }
 
 impl TryFrom<RawSink> for SinkSpec {
@@ -105,6 +127,11 @@ impl TryFrom<RawSink> for SinkSpec {
             SinkType::Jsonl => ("jsonl", "path", &["path"]),
             SinkType::Syslog => ("syslog", "address", &["address", "facility", "app_name"]),
             SinkType::Webhook => ("webhook", "url", &["url", "headers", "timeout_secs"]),
+            SinkType::Collector => (
+                "collector",
+                "url",
+                &["url", "token_file", "ca_file", "allow_plaintext"],
+            ),
         };
         let given = [
             ("path", raw.path.is_some()),
@@ -114,6 +141,9 @@ impl TryFrom<RawSink> for SinkSpec {
             ("url", raw.url.is_some()),
             ("headers", raw.headers.is_some()),
             ("timeout_secs", raw.timeout_secs.is_some()),
+            ("token_file", raw.token_file.is_some()),
+            ("ca_file", raw.ca_file.is_some()),
+            ("allow_plaintext", raw.allow_plaintext.is_some()),
         ];
         for (field, present) in given {
             if present && !allowed.contains(&field) {
@@ -124,6 +154,13 @@ impl TryFrom<RawSink> for SinkSpec {
             }
         }
         let missing = || format!("a {type_name} sink needs `{required}`");
+        if matches!(raw.kind, SinkType::Collector) && raw.kinds.is_some() {
+            return Err(
+                "a collector sink ships every record (the center checks the whole \
+                        chain): remove `kinds`"
+                    .into(),
+            );
+        }
         let kind = match raw.kind {
             SinkType::Jsonl => SinkKind::Jsonl {
                 path: raw.path.ok_or_else(missing)?,
@@ -138,6 +175,19 @@ impl TryFrom<RawSink> for SinkSpec {
                 headers: raw.headers.unwrap_or_default(),
                 timeout: Duration::from_secs(raw.timeout_secs.map_or(10, NonZeroU64::get)),
             },
+            SinkType::Collector => {
+                let url = CollectorUrl::parse(
+                    raw.url.ok_or_else(missing)?.as_str(),
+                    raw.allow_plaintext.unwrap_or(false),
+                )?;
+                SinkKind::Collector {
+                    url,
+                    token_file: raw
+                        .token_file
+                        .ok_or("a collector sink needs `token_file` (the host's token)")?,
+                    ca_file: raw.ca_file,
+                }
+            }
         };
         let name = match raw.name {
             Some(name) if name.trim().is_empty() => return Err("a sink's `name` is empty".into()),
@@ -158,5 +208,6 @@ fn default_name(kind: &SinkKind) -> String {
         SinkKind::Jsonl { path } => format!("jsonl:{}", path.display()),
         SinkKind::Syslog { address, .. } => format!("syslog:{address}"),
         SinkKind::Webhook { url, .. } => format!("webhook:{}", url.redacted()),
+        SinkKind::Collector { url, .. } => format!("collector:{url}"),
     }
 }

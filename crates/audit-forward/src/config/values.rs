@@ -255,3 +255,60 @@ impl TryFrom<BTreeMap<String, String>> for Headers {
         Ok(Headers(headers))
     }
 }
+
+/// A collector's base URL: `https://HOST[:PORT][/PREFIX]`, or `http://` to a loopback address
+/// (or anywhere with `allow_plaintext = true`, behind a TLS proxy). No credentials (the token
+/// lives in `token_file`) and no query, so the URL itself is safe to show and to name the sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectorUrl(String);
+
+impl CollectorUrl {
+    /// Checks `text`; `allow_plaintext` lets `http://` reach a non-loopback host.
+    pub fn parse(text: &str, allow_plaintext: bool) -> Result<CollectorUrl, String> {
+        let bad = |why: &str| format!("invalid collector url {text:?}: {why}");
+        let uri: Uri = text.parse().map_err(|e| bad(&format!("{e}")))?;
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("no host"))?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(bad(
+                "no credentials in the url: the token goes in `token_file`",
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(bad("no query"));
+        }
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if allow_plaintext || is_loopback(host) => {}
+            Some("http") => {
+                return Err(bad(
+                    "http:// sends the token and records unencrypted: use https://, a loopback \
+                     address, or `allow_plaintext = true` behind a TLS proxy",
+                ))
+            }
+            _ => return Err(bad("it must start with https:// (or http://)")),
+        }
+        Ok(CollectorUrl(text.trim_end_matches('/').to_owned()))
+    }
+
+    /// The URL of an endpoint (`/v1/head`) under this base.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl fmt::Display for CollectorUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

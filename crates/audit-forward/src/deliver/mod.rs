@@ -29,9 +29,11 @@ pub(crate) trait Deliver: Send {
     }
 }
 
-/// The delivery for `spec`; connects nothing yet.
-pub(crate) fn for_spec(spec: &SinkSpec) -> Box<dyn Deliver> {
-    match &spec.kind {
+/// The delivery for `spec`; connects nothing yet. `None` for a collector sink, which runs a
+/// loop of its own (`crate::ship`).
+pub(crate) fn for_spec(spec: &SinkSpec) -> Option<Box<dyn Deliver>> {
+    Some(match &spec.kind {
+        SinkKind::Collector { .. } => return None,
         SinkKind::Jsonl { path } => Box::new(file::JsonlFile::new(path.clone())),
         SinkKind::Syslog {
             address,
@@ -43,5 +45,5 @@ pub(crate) fn for_spec(spec: &SinkSpec) -> Box<dyn Deliver> {
             headers,
             timeout,
         } => Box::new(webhook::Webhook::new(url, headers.clone(), *timeout)),
-    }
+    })
 }

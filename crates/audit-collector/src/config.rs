@@ -41,7 +41,7 @@ pub struct Limits {
     /// Request bodies held in memory at once (each at most `audit_ship::batch::MAX_BODY`);
     /// others wait for one to finish, within their body timeout.
     pub max_bodies: usize,
-    /// Store connections (and blocking threads working on them) at once.
+    /// Store connections, each on a thread of its own.
     pub store_connections: usize,
 }
 

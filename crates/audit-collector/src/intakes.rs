@@ -1,18 +1,22 @@
-//! Store work off the async threads: each job runs on a blocking thread with an intake from a
-//! small pool. An intake whose call failed is dropped rather than returned (its connection may
-//! be dead: PostgreSQL restarted), and the next job opens a fresh one, so the collector
-//! recovers by itself when the store is back.
+//! Store work off the async threads: a few plain threads, each owning at most one intake,
+//! take jobs from one queue. An intake is opened, used and dropped only on its own thread —
+//! never on a runtime thread (the synchronous `postgres` client runs a runtime of its own,
+//! which cannot start or stop inside another). An intake whose call failed (or panicked) is
+//! dropped rather than kept (its connection may be dead: PostgreSQL restarted), and the next
+//! job opens a fresh one, so the collector recovers by itself when the store is back.
 
 use crate::OpenIntake;
 use audit_store::central::Intake;
 use audit_store::StoreError;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce(&mut Option<Box<dyn Intake>>, &OpenIntake) + Send>;
 
 pub(crate) struct Intakes {
-    open: OpenIntake,
-    idle: Mutex<Vec<Box<dyn Intake>>>,
-    busy: Semaphore,
+    jobs: mpsc::Sender<Job>,
 }
 
 /// Why a job did not run to an answer.
@@ -20,44 +24,59 @@ pub(crate) struct Intakes {
 pub(crate) enum JobError {
     /// The store failed (or could not be reached).
     Store(StoreError),
-    /// The job's thread panicked or was cancelled.
+    /// The job panicked, or the threads are gone.
     Lost,
 }
 
 impl Intakes {
-    pub(crate) fn new(open: OpenIntake, connections: usize) -> Arc<Intakes> {
-        Arc::new(Intakes {
-            open,
-            idle: Mutex::new(Vec::new()),
-            busy: Semaphore::new(connections.max(1)),
-        })
+    /// Starts `threads` store threads; they end when this is dropped and their job is done.
+    pub(crate) fn start(open: OpenIntake, threads: usize) -> std::io::Result<Intakes> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let open = Arc::new(open);
+        for _ in 0..threads.max(1) {
+            let (queue, open) = (queue.clone(), open.clone());
+            std::thread::Builder::new()
+                .name("audit-collector-store".into())
+                .spawn(move || {
+                    let mut intake = None;
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(job) = job else { return };
+                        let ran = catch_unwind(AssertUnwindSafe(|| job(&mut intake, &open)));
+                        if ran.is_err() {
+                            tracing::error!("a store job panicked; its connection is dropped");
+                            intake = None;
+                        }
+                    }
+                })?;
+        }
+        Ok(Intakes { jobs })
     }
 
-    /// Runs `job` with an intake, on a blocking thread, at most `connections` at once.
-    pub(crate) async fn run<T, F>(self: &Arc<Self>, job: F) -> Result<T, JobError>
+    /// Runs `job` with an intake on a store thread.
+    pub(crate) async fn run<T, F>(&self, job: F) -> Result<T, JobError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Intake) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit = self.busy.acquire().await.map_err(|_| JobError::Lost)?;
-        let this = self.clone();
-        let ran = tokio::task::spawn_blocking(move || {
-            let taken = this.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let mut intake = match taken {
-                Some(intake) => intake,
-                None => (this.open)()?,
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |slot, open| {
+            let result = match slot {
+                Some(intake) => job(intake.as_mut()),
+                None => open().and_then(|mut intake| {
+                    let result = job(intake.as_mut());
+                    *slot = Some(intake);
+                    result
+                }),
             };
-            let result = job(intake.as_mut());
-            if result.is_ok() {
-                this.idle
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(intake);
+            if result.is_err() {
+                *slot = None;
             }
-            result
-        })
-        .await;
-        match ran {
+            let _ = tx.send(result);
+        });
+        self.jobs.send(job).map_err(|_| JobError::Lost)?;
+        match rx.await {
             Ok(result) => result.map_err(JobError::Store),
             Err(_) => Err(JobError::Lost),
         }

@@ -9,16 +9,17 @@
 //! ```
 //!
 //! The host is only ever the one the bearer token names: a host can write its own chain and
-//! nothing else. Store work is synchronous: it runs on blocking threads, each job with an
-//! intake taken from a small pool that `open_intake` refills; an intake whose call failed is
-//! dropped, so a restarted database is reconnected by the next request, and meanwhile requests
-//! are answered 503. Hostile clients are bounded: connections (more are closed at once),
+//! nothing else. Store work is synchronous: it runs on a few plain threads, each owning the
+//! intake `open_intake` made for it (never opened or dropped on a runtime thread: the
+//! synchronous `postgres` client has a runtime of its own); an intake whose call failed is
+//! dropped, so a restarted database is reconnected by the next request, and meanwhile
+//! requests are answered 503. Hostile clients are bounded: connections (more are closed at once),
 //! header and body time, body size (enforced while reading), bodies held in memory at once.
 //!
 //! * [`Config`], [`Limits`] — where to listen, TLS files, the bounds.
 //! * [`serve`] → [`Collector`] — the running server (`local_addr`, `stop`, `wait`).
 //! * `server` (accepting, TLS, HTTP), `route` (the two endpoints), `body`, `intakes` (the
-//!   blocking pool), `render` (chunk text), `tls`.
+//!   store threads), `render` (chunk text), `tls`.
 #![deny(missing_docs)]
 
 mod body;

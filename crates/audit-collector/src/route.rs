@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 /// What every request shares.
 pub(crate) struct State {
-    pub(crate) intakes: Arc<Intakes>,
+    pub(crate) intakes: Intakes,
     pub(crate) limits: Limits,
     /// Bodies in memory at once.
     pub(crate) bodies: Semaphore,

@@ -66,7 +66,6 @@ where
     let limits = config.limits.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(limits.store_connections.max(1) + 2)
         .thread_name("audit-collector")
         .enable_io()
         .enable_time()
@@ -74,7 +73,7 @@ where
         .map_err(CollectorError::Runtime)?;
     let open: OpenIntake = Box::new(open_intake);
     let state = Arc::new(State {
-        intakes: Intakes::new(open, limits.store_connections),
+        intakes: Intakes::start(open, limits.store_connections).map_err(CollectorError::Runtime)?,
         bodies: Semaphore::new(limits.max_bodies.max(1)),
         limits,
     });

@@ -177,3 +177,82 @@ fn fields_of_another_type_or_missing_ones_are_refused() {
     let err = parse("[[sink]]\ntype = \"webhook\"\n").unwrap_err();
     assert!(err.contains("a webhook sink needs `url`"), "{err}");
 }
+
+#[test]
+fn a_collector_sink_ships_everything_over_https_or_to_loopback() {
+    let sinks = parse(
+        r#"
+[[sink]]
+type = "collector"
+url = "https://audit.example:7700/"
+token_file = "/etc/tmux-audit/host.token"
+ca_file = "/etc/tmux-audit/ca.pem"
+
+[[sink]]
+type = "collector"
+url = "http://127.0.0.1:7700"
+token_file = "/t"
+
+[[sink]]
+type = "collector"
+url = "http://audit.internal:7700"
+token_file = "/t"
+allow_plaintext = true
+"#,
+    )
+    .unwrap();
+    let names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "collector:https://audit.example:7700",
+            "collector:http://127.0.0.1:7700",
+            "collector:http://audit.internal:7700"
+        ]
+    );
+    match &sinks[0].kind {
+        SinkKind::Collector {
+            url,
+            token_file,
+            ca_file,
+        } => {
+            assert_eq!(url.join("/v1/head"), "https://audit.example:7700/v1/head");
+            assert_eq!(token_file, Path::new("/etc/tmux-audit/host.token"));
+            assert_eq!(
+                ca_file.as_deref(),
+                Some(Path::new("/etc/tmux-audit/ca.pem"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(sinks
+        .iter()
+        .all(|s| s.wants(Kind::PaneOutput) && s.kinds.is_none()));
+}
+
+#[test]
+fn a_collector_sink_refuses_plaintext_off_loopback_kinds_and_credentials() {
+    let one = |table: &str| parse(&format!("[[sink]]\ntype = \"collector\"\n{table}"));
+    let err = one("url = \"http://audit.example:7700\"\ntoken_file = \"/t\"").unwrap_err();
+    assert!(
+        err.contains("allow_plaintext") && err.contains("line"),
+        "{err}"
+    );
+    let err = one("url = \"https://a.example\"\ntoken_file = \"/t\"\nkinds = [\"pane-output\"]")
+        .unwrap_err();
+    assert!(err.contains("remove `kinds`"), "{err}");
+    let err = one("url = \"https://u:secret@a.example\"\ntoken_file = \"/t\"").unwrap_err();
+    assert!(err.contains("token_file"), "{err}");
+    assert!(one("url = \"https://a.example\"")
+        .unwrap_err()
+        .contains("token_file"));
+    assert!(one("url = \"https://a.example/?x=1\"\ntoken_file = \"/t\"").is_err());
+    let err = one("url = \"https://a.example\"\ntoken_file = \"/t\"\nheaders = {}").unwrap_err();
+    assert!(err.contains("has no `headers`"), "{err}");
+    for loopback in ["http://localhost:1", "http://[::1]:1", "http://127.0.0.2:1"] {
+        assert!(
+            one(&format!("url = \"{loopback}\"\ntoken_file = \"/t\"")).is_ok(),
+            "{loopback}"
+        );
+    }
+}

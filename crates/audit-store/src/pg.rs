@@ -32,6 +32,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod batch;
 mod inspect;
 mod intake;
 mod retain;
@@ -262,7 +263,7 @@ impl PgStore {
         }
     }
 
-    /// Appends records to the scope's chain in one transaction (see [`append_record`]).
+    /// Appends records to the scope's chain in one transaction (see [`batch::Batch`]).
     fn append_rows(
         &mut self,
         rows: &[(&Event, Option<&Attachment>)],
@@ -280,13 +281,14 @@ impl PgStore {
         };
         let mut tx = client.transaction().map_err(err)?;
         let (mut seq, mut prev) = lock_head(&mut tx, id).map_err(err)?;
+        let mut batch = batch::Batch::default();
         let mut stored = Vec::with_capacity(rows.len());
         for (event, attachment) in rows {
             seq += 1;
             let data = encoding::encode(seq, event);
             let hash = chain::link(&prev, &data);
             let output = attachment.map(|a| (&a.chunk[..], a.text.as_str()));
-            append_record(&mut tx, id, seq, event, &data, &hash, received, output).map_err(err)?;
+            batch.push(seq, event, &data, &hash, output);
             prev = hash;
             stored.push(Stored {
                 seq,
@@ -294,6 +296,7 @@ impl PgStore {
                 hash,
             });
         }
+        batch.store(&mut tx, id, received).map_err(err)?;
         set_head(&mut tx, id, seq, &prev, received).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(stored)
@@ -344,57 +347,6 @@ fn set_head(
     Ok(())
 }
 
-const INSERT_EVENT: &str = "INSERT INTO events (host_id, seq, time, kind, server, session,
-        session_id, pane, \"user\", data, hash, received)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-
-/// Stores one record of host `id` (its partition must exist): the event row with its copied
-/// columns, and for `pane-output` its chunk and the chunk's words.
-#[allow(clippy::too_many_arguments)]
-fn append_record(
-    tx: &mut Transaction<'_>,
-    id: i64,
-    seq: u64,
-    event: &Event,
-    data: &[u8],
-    hash: &ChainHash,
-    received: i64,
-    output: Option<(&[u8], &str)>,
-) -> Result<(), postgres::Error> {
-    let seq = seq as i64;
-    tx.execute(
-        INSERT_EVENT,
-        &[
-            &id,
-            &seq,
-            &event.time.as_micros(),
-            &event.kind.as_str(),
-            &event.server,
-            &event.session,
-            &event.session_id,
-            &event.pane_id,
-            &event.user,
-            &data,
-            &&hash[..],
-            &received,
-        ],
-    )?;
-    if let Some((chunk, text)) = output {
-        tx.execute(
-            "INSERT INTO chunks (host_id, seq, data) VALUES ($1, $2, $3)",
-            &[&id, &seq, &chunk],
-        )?;
-        let tokens = words::tokens(text);
-        if !tokens.is_empty() {
-            tx.execute(
-                "INSERT INTO chunk_text (host_id, seq, tsv) VALUES ($1, $2, array_to_tsvector($3::text[]))",
-                &[&id, &seq, &tokens],
-            )?;
-        }
-    }
-    Ok(())
-}
-
 impl Writer for PgStore {
     fn append(&mut self, events: &[Event]) -> Result<Vec<Stored>, StoreError> {
         let rows: Vec<_> = events.iter().map(|e| (e, None)).collect();
@@ -439,7 +391,9 @@ impl Writer for PgStore {
         let seq = head_seq + 1;
         let data = encoding::encode(seq, &event);
         let hash = chain::link(&head, &data);
-        append_record(&mut tx, id, seq, &event, &data, &hash, received, None).map_err(err)?;
+        let mut batch = batch::Batch::default();
+        batch.push(seq, &event, &data, &hash, None);
+        batch.store(&mut tx, id, received).map_err(err)?;
         set_head(&mut tx, id, seq, &hash, received).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(Stored { seq, event, hash })

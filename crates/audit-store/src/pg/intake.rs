@@ -6,7 +6,8 @@
 //! attacker nothing to guess towards). Enrolled names are `[A-Za-z0-9][A-Za-z0-9._-]{0,62}`,
 //! so never [`CENTER`].
 
-use super::{append_record, lock_head, set_head, PgStore};
+use super::batch::Batch;
+use super::{lock_head, set_head, PgStore};
 use crate::central::{check_link, HostHead, Intake, LinkError, Shipped, Verdict, CENTER};
 use crate::StoreError;
 use audit_core::chain;
@@ -252,6 +253,7 @@ impl Intake for PgStore {
         let id: i64 = row.get(0);
         let (seq, hash) = lock_head(&mut tx, id).map_err(&err)?;
         let mut head = HostHead { seq, hash };
+        let mut linked = Batch::default();
         let mut added = 0;
         let mut refused = None;
         for (i, record) in batch.iter().enumerate() {
@@ -287,17 +289,7 @@ impl Intake for PgStore {
                 Ok(event) => {
                     let words = text.get(i).cloned().flatten().unwrap_or_default();
                     let output = record.chunk.as_deref().map(|c| (c, words.as_str()));
-                    append_record(
-                        &mut tx,
-                        id,
-                        record.seq,
-                        &event,
-                        &record.data,
-                        &record.hash,
-                        received.as_micros(),
-                        output,
-                    )
-                    .map_err(&err)?;
+                    linked.push(record.seq, &event, &record.data, &record.hash, output);
                     head = HostHead {
                         seq: record.seq,
                         hash: record.hash,
@@ -311,6 +303,9 @@ impl Intake for PgStore {
             }
         }
         if added > 0 {
+            linked
+                .store(&mut tx, id, received.as_micros())
+                .map_err(&err)?;
             set_head(&mut tx, id, head.seq, &head.hash, received.as_micros()).map_err(&err)?;
         }
         let verdict = match refused {
@@ -383,16 +378,9 @@ fn record_fork(
     let seq = seq + 1;
     let data = encoding::encode(seq, &event);
     let hash = chain::link(&prev, &data);
-    append_record(
-        tx,
-        center,
-        seq,
-        &event,
-        &data,
-        &hash,
-        received.as_micros(),
-        None,
-    )?;
+    let mut batch = Batch::default();
+    batch.push(seq, &event, &data, &hash, None);
+    batch.store(tx, center, received.as_micros())?;
     set_head(tx, center, seq, &hash, received.as_micros())
 }
 

@@ -204,12 +204,14 @@ impl PgStore {
 
     /// Runs a scan page by page in (host name, seq) order — one host's seq order when scoped —
     /// handing each row to `visit` until it says stop. `from` builds `FROM … WHERE <cond>` over
-    /// `events e` joined with `hosts h`; the selected columns are `h.name, e.seq, <columns>`.
+    /// `events e` joined with `hosts h` from `filter` (its session resolved first, see
+    /// [`select::SESSIONS`]); the selected columns are `h.name, e.seq, <columns>`.
     fn scan(
         &self,
         what: &str,
         columns: &str,
-        from: &dyn Fn(&mut select::Clause, Option<i64>) -> String,
+        filter: &Filter,
+        from: &dyn Fn(&mut select::Clause, Option<&[select::Session]>) -> String,
         visit: &mut dyn FnMut(&Row) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let scope = match self.scope {
@@ -219,10 +221,28 @@ impl PgStore {
             },
             None => None,
         };
+        let sessions = match &filter.session {
+            Some(session) => {
+                let until = filter.until.map_or(i64::MAX, |t| t.as_micros());
+                let found: Vec<select::Session> = self
+                    .client
+                    .borrow_mut()
+                    .query(select::SESSIONS, &[session, &until, &scope])
+                    .map_err(self.pg_err())?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect();
+                if found.is_empty() {
+                    return Ok(());
+                }
+                Some(found)
+            }
+            None => None,
+        };
         let mut after = (String::new(), 0i64);
         loop {
             let mut c = select::Clause::default();
-            let body = from(&mut c, scope);
+            let body = from(&mut c, sessions.as_deref());
             let (cond, order) = match scope {
                 Some(id) => (
                     format!(
@@ -428,10 +448,11 @@ impl Reader for PgStore {
         self.scan(
             "read events",
             "e.data, e.hash",
-            &|c, scope| {
+            filter,
+            &|c, sessions| {
                 format!(
                     "FROM events e JOIN hosts h ON h.id = e.host_id WHERE {}",
-                    c.filter(filter, scope)
+                    c.filter(filter, sessions)
                 )
             },
             &mut |row| {
@@ -511,14 +532,15 @@ impl Reader for PgStore {
         self.scan(
             "search",
             "1",
-            &|c, scope| {
+            filter,
+            &|c, sessions| {
                 let q = c.bind(query.clone(), "text");
                 format!(
                     "FROM chunk_text t
                      JOIN events e ON e.host_id = t.host_id AND e.seq = t.seq
                      JOIN hosts h ON h.id = e.host_id
                      WHERE t.tsv @@ ({q})::tsquery AND e.kind = 'pane-output' AND {}",
-                    c.filter(filter, scope)
+                    c.filter(filter, sessions)
                 )
             },
             &mut |row| {

@@ -4,6 +4,16 @@
 use crate::Filter;
 use postgres::types::ToSql;
 
+/// A session as (host id, session id, server): sessions are per host and server.
+pub(super) type Session = (i64, String, String);
+
+/// Every session that had the name or id `$1` up to time `$2`, on host `$3` (NULL: any host),
+/// followed by its id: what `Filter::session` means.
+pub(super) const SESSIONS: &str = "SELECT DISTINCT host_id, session_id, server FROM events
+    WHERE ($3::bigint IS NULL OR host_id = $3::bigint)
+      AND (session = $1::text OR session_id = $1::text)
+      AND session_id IS NOT NULL AND time <= $2::bigint";
+
 /// SQL being built and the values it binds, in order.
 #[derive(Default)]
 pub(super) struct Clause {
@@ -23,9 +33,9 @@ impl Clause {
     }
 
     /// The conditions `filter` sets, joined with `AND` (`TRUE` when it sets none). `host`
-    /// matches the enrolled name (`hosts.name`), not the host a record says it is from; `scope`
-    /// is the host the query is about, if one (so the session lookup uses its index).
-    pub fn filter(&mut self, filter: &Filter, scope: Option<i64>) -> String {
+    /// matches the enrolled name (`hosts.name`), not the host a record says it is from; the
+    /// session is matched by `sessions`, what [`SESSIONS`] found for it.
+    pub fn filter(&mut self, filter: &Filter, sessions: Option<&[Session]>) -> String {
         let mut and = vec!["TRUE".to_owned()];
         if let Some(t) = filter.since {
             and.push(format!("e.time >= {}", self.bind(t.as_micros(), "bigint")));
@@ -58,21 +68,17 @@ impl Clause {
             let kinds: Vec<String> = filter.kinds.iter().map(|k| k.as_str().to_owned()).collect();
             and.push(format!("e.kind = ANY({})", self.bind(kinds, "text[]")));
         }
-        if let Some(session) = &filter.session {
-            // Every session that had this name or id (up to `until`), followed by its id, on the
-            // same host and server.
-            let until = filter.until.map_or(i64::MAX, |t| t.as_micros());
-            let name = self.bind(session.clone(), "text");
-            let until = self.bind(until, "bigint");
-            let host = match scope {
-                Some(id) => format!("s.host_id = {} AND ", self.bind(id, "bigint")),
-                None => String::new(),
-            };
+        if let Some(sessions) = sessions {
+            // The sessions the filter's name or id stands for, found beforehand
+            // ([`SESSIONS`]): an indexed lookup the planner can size.
+            let hosts: Vec<i64> = sessions.iter().map(|s| s.0).collect();
+            let ids: Vec<String> = sessions.iter().map(|s| s.1.clone()).collect();
+            let servers: Vec<String> = sessions.iter().map(|s| s.2.clone()).collect();
             and.push(format!(
-                "(e.host_id, e.session_id, e.server) IN (
-                   SELECT s.host_id, s.session_id, s.server FROM events s
-                   WHERE {host}(s.session = {name} OR s.session_id = {name})
-                     AND s.session_id IS NOT NULL AND s.time <= {until})"
+                "(e.host_id, e.session_id, e.server) IN (SELECT * FROM unnest({}, {}, {}))",
+                self.bind(hosts, "bigint[]"),
+                self.bind(ids, "text[]"),
+                self.bind(servers, "text[]")
             ));
         }
         and.join(" AND ")

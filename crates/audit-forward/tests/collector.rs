@@ -94,6 +94,23 @@ impl Center {
             .collect()
     }
 
+    /// Starts the collector with TLS (the test certificate of `audit-collector`'s fixtures).
+    fn start_tls(&mut self) {
+        let Location::Postgres(pg) = Location::parse(&self.url).unwrap() else {
+            panic!("not postgres")
+        };
+        let tls = audit_collector::TlsFiles {
+            cert: fixture("cert.pem"),
+            key: fixture("key.pem"),
+        };
+        let collector = audit_collector::serve(Config::new(self.addr, Some(tls)), move || {
+            Ok(Box::new(PgStore::open(&pg, Access::Create)?) as Box<dyn Intake>)
+        })
+        .unwrap();
+        self.addr = collector.local_addr();
+        self.collector = Some(collector);
+    }
+
     fn sink(&self, token_file: &std::path::Path) -> audit_forward::SinkSpec {
         spec(&format!(
             "type = \"collector\"\nurl = \"http://{}\"\ntoken_file = \"{}\"",
@@ -101,6 +118,12 @@ impl Center {
             token_file.display()
         ))
     }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../audit-collector/tests/fixtures")
+        .join(name)
 }
 
 /// A real chunk whose screen shows `word`.
@@ -381,4 +404,72 @@ fn the_collector_answers_503_while_postgres_is_down_and_recovers_by_itself() {
     assert_central_copy(&center, "web-1", &host);
     assert_eq!(reports.kinds(), [Kind::SinkFailed, Kind::SinkRecovered]);
     forwarder.stop();
+}
+
+#[test]
+fn ships_over_tls_trusting_the_configured_ca_only() {
+    let pg = TestPostgres::shared();
+    let mut center = Center::new(pg);
+    center.stop();
+    center.addr = "127.0.0.1:0".parse().unwrap();
+    center.start_tls();
+    let mut host = TestStore::new();
+    let token = center.enroll("web-1", host.dir.path());
+    append_mixed(&mut host, 30, "secure");
+    let url = format!("https://127.0.0.1:{}", center.addr.port());
+    let with_ca = spec(&format!(
+        "type = \"collector\"\nurl = \"{url}\"\ntoken_file = \"{}\"\nca_file = \"{}\"",
+        token.display(),
+        fixture("ca.pem").display()
+    ));
+    let reports = Reports::default();
+    let forwarder = common::start(&host.path, vec![with_ca], &reports);
+    let head = local_head(&host);
+    wait_until("acknowledged over TLS", || {
+        status_of(&forwarder).cursor == head
+    });
+    assert_central_copy(&center, "web-1", &host);
+    forwarder.stop();
+
+    // Without the CA, the bundled roots do not trust the test certificate: an outage, nothing
+    // sent (the token never leaves over an unverified connection).
+    let mut other = TestStore::new();
+    append_mixed(&mut other, 3, "x");
+    let no_ca = spec(&format!(
+        "type = \"collector\"\nurl = \"{url}\"\ntoken_file = \"{}\"\nname = \"no-ca\"",
+        token.display()
+    ));
+    let reports = Reports::default();
+    let refused = common::start(&other.path, vec![no_ca], &reports);
+    wait_until("the outage reported", || {
+        reports.kinds().contains(&Kind::SinkFailed)
+    });
+    let error = status_of(&refused).last_error.unwrap_or_default();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    refused.stop();
+}
+
+#[test]
+fn a_token_file_others_can_read_is_refused_at_start() {
+    let host = TestStore::new();
+    let token = host.dir.path().join("host.token");
+    std::fs::write(&token, "secret-token\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let sink = spec(&format!(
+        "type = \"collector\"\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"{}\"",
+        token.display()
+    ));
+    let err = Forwarder::start(
+        host.location(),
+        "h".into(),
+        vec![sink],
+        Reports::default().report(),
+    )
+    .err()
+    .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("chmod 600") && !text.contains("secret-token"),
+        "{text}"
+    );
 }

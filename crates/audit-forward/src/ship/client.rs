@@ -13,6 +13,8 @@ use ureq::Agent;
 const ANSWER_MAX: u64 = 64 * 1024;
 /// How long one request may take in all (a batch is at most a few MiB).
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connection may take: a collector that is not there is known soon.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Client {
     agent: Agent,
@@ -33,6 +35,7 @@ impl Client {
         }
         let config = Agent::config_builder()
             .timeout_global(Some(TIMEOUT))
+            .timeout_connect(Some(CONNECT_TIMEOUT))
             .http_status_as_error(false)
             .tls_config(tls.build())
             .build();

@@ -126,7 +126,13 @@ fn append(location: &Location, viewer: &Viewer, view: &View) -> Result<(), Store
     );
     e.recorded_by = Some("viewer".into());
     e.message = Some("recorded by the viewer itself (it could write the store; no daemon answered): uid is its real uid".into());
-    let mut store = audit_store::open(location, Access::Create)?;
+    // A central store's readers write into the center's own chain, never into a host's:
+    // a host's chain holds only what the host shipped.
+    let target = match location {
+        Location::Postgres(_) => location.on_host(audit_store::central::CENTER),
+        Location::Sqlite(_) => location.clone(),
+    };
+    let mut store = audit_store::open(&target, Access::Create)?;
     store.append(&[e])?;
     Ok(())
 }

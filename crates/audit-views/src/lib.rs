@@ -12,6 +12,7 @@
 //!               access ───── a view recorded as `audit-access` (by the daemon, else itself)
 //!               acts ─────── commands, command lines and tmux commands as text and place
 //!               live ─────── a pane followed in its spools, before the daemon commits it
+//!               compare ──── a host's store against its central copy: same history?
 //!               show ─────── times, durations and recorded text made safe for people
 //!        │
 //!        ▼
@@ -25,6 +26,7 @@
 
 pub mod access;
 pub mod acts;
+pub mod compare;
 pub mod encode;
 pub mod hits;
 pub mod live;

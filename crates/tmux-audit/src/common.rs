@@ -14,9 +14,10 @@ use std::path::PathBuf;
 /// Options every subcommand takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// The store [default: $TMUX_AUDIT_DB, else `db` in the config files, else
+    /// The store: an SQLite file, or a fleet's central PostgreSQL store (postgres://…)
+    /// [default: $TMUX_AUDIT_DB, else `db` in the config files, else
     /// $XDG_DATA_HOME/tmux-audit/audit.db]
-    #[arg(long, global = true, value_name = "PATH", value_parser = LocationArg)]
+    #[arg(long, global = true, value_name = "PATH|URL", value_parser = LocationArg)]
     pub db: Option<Location>,
     /// The tmux server with this socket name (like `tmux -L`)
     #[arg(
@@ -38,7 +39,7 @@ pub struct Global {
 /// `--db` parsed into a location by clap, so that a refused one is a usage error. Written out
 /// rather than `try_map`, whose message repeats the value: a URL may hold a password.
 #[derive(Clone)]
-struct LocationArg;
+pub struct LocationArg;
 
 impl TypedValueParser for LocationArg {
     type Value = Location;
@@ -106,11 +107,70 @@ impl Global {
     pub fn open_hosts(&self) -> Result<Vec<HostStore>> {
         let location = self.location()?;
         let store = audit_store::open(&location, Access::ReadOnly)?;
-        Ok(vec![HostStore {
-            host: None,
-            location,
-            store,
-        }])
+        let Location::Postgres(_) = &location else {
+            // A host's own store: `--host` must name the host it records (or recorded) as.
+            if let Some(want) = &self.host {
+                let mut known = false;
+                store.events(
+                    &Filter {
+                        host: Some(want.clone()),
+                        ..Filter::all()
+                    },
+                    &mut |_| {
+                        known = true;
+                        false
+                    },
+                )?;
+                if !known {
+                    let hosts = store.hosts()?;
+                    bail!(
+                        "unknown host {}: this store holds records of {} only (a fleet's hosts are in its central store: --db postgres://…)",
+                        crate::render::escape(want),
+                        hosts.iter().map(|h| crate::render::escape(h)).collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
+            return Ok(vec![HostStore {
+                host: None,
+                location,
+                store,
+            }]);
+        };
+        let hosts = match &self.host {
+            Some(want) => {
+                let hosts = store.hosts()?;
+                if !hosts.contains(want) {
+                    bail!(
+                        "unknown host {}: the central store holds records of {}",
+                        crate::render::escape(want),
+                        if hosts.is_empty() {
+                            "no host yet".to_owned()
+                        } else {
+                            hosts
+                                .iter()
+                                .map(|h| crate::render::escape(h))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    );
+                }
+                vec![want.clone()]
+            }
+            None => store.hosts()?,
+        };
+        drop(store);
+        hosts
+            .into_iter()
+            .map(|host| {
+                let location = location.on_host(host.clone());
+                let store = audit_store::open(&location, Access::ReadOnly)?;
+                Ok(HostStore {
+                    host: Some(host),
+                    location,
+                    store,
+                })
+            })
+            .collect()
     }
 
     /// The one host a view of one pane reads (`--host` names it on a central store of many).

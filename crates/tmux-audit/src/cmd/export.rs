@@ -108,8 +108,9 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
         super::follow::export(global, &mut args.target, version, &mut out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = global.open_host()?.store;
-    crate::access::record(&global.location()?, args.target.access("export"));
+    let host = global.open_host()?;
+    let store = host.store;
+    crate::access::record(&host.location, args.target.access("export"));
     let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let sink = open_output(&args, to_stdout)?;
     let mut out = Hashing::new(BufWriter::new(sink));

@@ -41,8 +41,8 @@ fn start(
     target: &mut Target,
     view: &'static str,
 ) -> Result<(Start, Box<dyn audit_store::EventStore>)> {
-    let store = global.open_host()?.store;
-    let location = global.location()?;
+    let host = global.open_host()?;
+    let (store, location) = (host.store, host.location);
     crate::access::record(&location, target.access(view));
     target.follow_now();
     let rec = Recording::find(store.as_ref(), &target.query(global))?;

@@ -86,8 +86,9 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
     if args.follow {
         return super::follow::replay(global, &mut args.target, args.force);
     }
-    let store = global.open_host()?.store;
-    crate::access::record(&global.location()?, args.target.access("replay"));
+    let host = global.open_host()?;
+    let store = host.store;
+    crate::access::record(&host.location, args.target.access("replay"));
     let rec = Recording::find(store.as_ref(), &args.target.query(global))?;
     let chunks = rec
         .chunks(store.as_ref())

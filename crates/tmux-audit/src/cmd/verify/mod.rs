@@ -1,4 +1,8 @@
-//! `tmux-audit verify`: re-check the whole store, or one exported piece with its proof.
+//! `tmux-audit verify`: re-check the whole store, or one exported piece with its proof, or
+//! compare the store with its central copy.
+
+mod against;
+mod fleet;
 
 use crate::common::Global;
 use crate::render;
@@ -28,7 +32,9 @@ the last seal (not proven yet). A tail cut off after a seal is caught from the s
 the daemon keeps beside the store, when it can be read.
 
 With --export FILE --proof PROOF --key KEY it checks one exported piece alone, without the
-store (see `tmux-audit export --proof`).
+store (see `tmux-audit export --proof`). With --against postgres://… it compares this host's
+store with what the fleet's central store holds of it: identical so far, not shipped yet,
+rewritten after shipping (the first seq that differs), or cut back here.
 
 Exit status 0: intact; 1: tampered; 2: could not check (unreadable store, damaged or wrong key,
 a proof that covers nothing sealed).
@@ -37,7 +43,8 @@ Examples:
   tmux-audit verify
   tmux-audit verify --key tavk1:…
   tmux-audit verify --json
-  tmux-audit verify --export incident.cast --proof incident.proof --key tavk1:…")]
+  tmux-audit verify --export incident.cast --proof incident.proof --key tavk1:…
+  tmux-audit verify --against postgres://audit@db/audit")]
 pub struct Args {
     /// One JSON object on stdout
     #[arg(long)]
@@ -59,6 +66,11 @@ pub struct Args {
     /// The proof `export --proof` wrote for --export
     #[arg(long, value_name = "PROOF", requires = "export")]
     proof: Option<PathBuf>,
+
+    /// Compare this store with its copy in the central store at LOCATION (the chain of
+    /// --host, else of this host's host_name): does the center hold this history unchanged?
+    #[arg(long, value_name = "LOCATION", value_parser = crate::common::LocationArg, conflicts_with_all = ["export", "key"])]
+    against: Option<audit_store::Location>,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -71,7 +83,13 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if let (Some(export), Some(proof)) = (&args.export, &args.proof) {
         return crate::cmd::proof::verify(export, proof, key.as_ref(), args.json);
     }
+    if let Some(against) = &args.against {
+        return against::run(global, against, args.json);
+    }
     let location = global.location()?;
+    if let audit_store::Location::Postgres(center) = &location {
+        return fleet::run(global, center, key.as_ref(), args.json);
+    }
     let daemon_state = StateDir::of(&location);
     let store = global.open_read()?;
     let db = location.to_string();

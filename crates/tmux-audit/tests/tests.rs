@@ -20,6 +20,7 @@ mod capture;
 mod commands;
 mod disk_full;
 mod errors;
+mod fleet;
 mod fuzz_corpus;
 mod host;
 mod hostile;

@@ -197,7 +197,7 @@ fn prepare_system_store(db: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TMUX_AUDIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+mod collector;
 pub(crate) mod commands;
 mod config;
 pub(crate) mod daemon;
@@ -38,6 +39,9 @@ Examples:
   tmux-audit seal init                    seal the store with a key kept off the machine
   tmux-audit daemon --system              (root) every user's servers, policy and sinks
   tmux-audit config check                 validate config and policy files (line numbers)
+  tmux-audit collector --listen 0.0.0.0:7700 --db postgres://audit@db/audit
+                                          receive a fleet's records into one central store
+  tmux-audit who --db postgres://audit@db/audit   the same views across the fleet (--host NAME)
 
 Exit status: 0 success; 1 verify found tampering; 2 the command could not do its job.";
 
@@ -64,6 +68,7 @@ enum Command {
     Replay(replay::Args),
     Export(export::Args),
     Search(search::Args),
+    Collector(collector::Args),
     ShellInit(shell_init::Args),
     #[command(hide = true)]
     PanePipe(pane_pipe::Args),
@@ -83,6 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(a) => replay::run(&cli.global, a),
         Command::Export(a) => export::run(&cli.global, a),
         Command::Search(a) => search::run(&cli.global, a),
+        Command::Collector(a) => collector::run(&cli.global, a),
         Command::ShellInit(a) => shell_init::run(a),
         Command::PanePipe(a) => pane_pipe::run(&cli.global, a),
     }

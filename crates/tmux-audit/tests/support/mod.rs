@@ -15,6 +15,7 @@
 //! Every child gets `TMUX` removed and `TMUX_TMPDIR` pointed at the temp dir, so nothing here can
 //! reach a tmux server the tests did not start. Processes are only ever ended by their own pid.
 
+pub mod fleet;
 pub mod sealed;
 pub mod shown;
 

@@ -113,6 +113,7 @@ pub fn run(
     // Hosts enrolled that have shipped nothing yet are a state worth naming too.
     let waiting: Vec<&HostState> = states
         .iter()
+        .filter(|s| s.name != audit_store::central::CENTER)
         .filter(|s| global.host.as_ref().is_none_or(|h| h == &s.name))
         .filter(|s| {
             !hosts

@@ -56,8 +56,10 @@ impl Comparison {
 
 /// Compares `local` with `center` (each one host's chain).
 pub fn compare(local: &dyn Reader, center: &dyn Reader) -> Result<Comparison, StoreError> {
-    let n = local.head()?.map_or(0, |s| s.seq);
+    // The center's head first: a live host ships on meanwhile, and what it ships it held
+    // before, so read in this order the center can be ahead only if it truly is.
     let m = center.head()?.map_or(0, |s| s.seq);
+    let n = local.head()?.map_or(0, |s| s.seq);
     let both = n.min(m);
     if both == 0 {
         return Ok(if n.max(m) == 0 {

@@ -6,6 +6,7 @@ use crate::support::fleet::*;
 use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
+use std::time::Duration;
 
 /// Records up to `seq`, in order (views of a live store may have grown since a comparison
 /// point).
@@ -205,4 +206,270 @@ fn two_hosts_ship_to_one_collector_and_every_central_view_agrees_with_the_hosts_
     );
     drop(clients);
     drop(collector);
+}
+
+/// `verify --against` as numbers: (records of the host's store, records the center holds).
+fn shipped_so_far(h: &Host, url: &str) -> (u64, u64) {
+    let out = cli(
+        &h.db(),
+        &["verify", "--against", url, "--host", &h.name, "--json"],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["status"], "intact", "{v}");
+    (
+        v["local_records"].as_u64().unwrap(),
+        v["center_records"].as_u64().unwrap(),
+    )
+}
+
+/// Waits until the host's store records its `n`th `sink-failed`.
+fn wait_outages(h: &Host, n: usize) {
+    wait_log(&h.db(), &format!("sink-failed number {n}"), |log| {
+        log.iter().filter(|e| kind(e) == "sink-failed").count() >= n
+    });
+}
+
+/// The last seq of the host's own store.
+fn local_head(h: &Host) -> u64 {
+    use audit_store::Reader;
+    let store = audit_store::SqliteStore::open(&h.db(), audit_store::Access::ReadOnly).unwrap();
+    store.head().unwrap().map_or(0, |s| s.seq)
+}
+
+#[test]
+fn collector_killed_postgres_restarted_and_daemon_killed_lose_nothing_and_store_nothing_twice() {
+    let mut pg = audit_testpg::TestPostgres::start().unwrap_or_else(|e| panic!("{e}"));
+    let url = pg
+        .create_database("fleet")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = enroll(d, &url, "web-1");
+    let mut collector = CollectorProc::start(d, &url, 0);
+    let port = collector.addr.port();
+    let mut h = Host::start("web-1", "work", collector.addr, &token);
+    let id = h.server.first_session_id().to_owned();
+    // The host never stops recording meanwhile: a pane that prints and runs a program 20
+    // times a second.
+    h.server.tmux(&[
+        "send-keys",
+        "-t",
+        &id,
+        "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+        "Enter",
+    ]);
+    let grows = |what: &str, h: &Host, pick: fn((u64, u64)) -> u64, beyond: u64| {
+        wait_for(
+            what,
+            Duration::from_secs(30),
+            || {
+                let now = shipped_so_far(h, &url);
+                (pick(now) > beyond).then_some(now)
+            },
+            || h.daemon.as_ref().map(|d| d.stderr()).unwrap_or_default(),
+        )
+    };
+    let local = |n: (u64, u64)| n.0;
+    let center = |n: (u64, u64)| n.1;
+    let (_, first) = grows("the first records to reach the center", &h, center, 0);
+
+    // The collector killed mid-stream: the host buffers, then resumes from the acknowledgement.
+    collector.kill9();
+    let (down, _) = shipped_so_far(&h, &url);
+    grows(
+        "the host to record on while the collector is down",
+        &h,
+        local,
+        down + 20,
+    );
+    wait_outages(&h, 1);
+    collector = CollectorProc::start(d, &url, port);
+    let (_, resumed) = grows("the center to catch up", &h, center, down);
+    assert!(resumed > first);
+
+    // PostgreSQL stopped and started under the collector.
+    let (down, _) = shipped_so_far(&h, &url);
+    pg.stop().unwrap_or_else(|e| panic!("{e}"));
+    wait_for(
+        "the host to record on while PostgreSQL is down",
+        Duration::from_secs(30),
+        || (local_head(&h) > down + 20).then_some(()),
+        || h.daemon.as_ref().map(|d| d.stderr()).unwrap_or_default(),
+    );
+    pg.start_again().unwrap_or_else(|e| panic!("{e}"));
+    grows("the center to catch up after PostgreSQL", &h, center, down);
+
+    // The host's daemon SIGKILLed and started again: its sink resumes from the center's head.
+    h.daemon.as_mut().unwrap().kill9();
+    h.start_daemon("work");
+    h.server.tmux(&["send-keys", "-t", &id, "C-c", ""]);
+    let all = h.wait_shipped(&url);
+    let central = upto(
+        central_json(d, &url, &["--host", "web-1", "log", "--json"]),
+        all,
+    );
+    let seqs: Vec<u64> = central.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=all).collect::<Vec<_>>(),
+        "every record once, in order"
+    );
+    assert_eq!(central, upto(local_json(&h.db(), &["log", "--json"]), all));
+    // Each outage is one sink-failed / sink-recovered pair (one that comes within a minute of
+    // the last report is reported only if it outlasts that minute: the PostgreSQL one here).
+    let outages: Vec<&str> = central
+        .iter()
+        .filter(|e| matches!(kind(e), "sink-failed" | "sink-recovered"))
+        .map(kind)
+        .collect();
+    assert!(!outages.is_empty(), "{outages:?}\n{}", collector.stderr());
+    for pair in outages.chunks(2) {
+        assert_eq!(pair, ["sink-failed", "sink-recovered"], "{outages:?}");
+    }
+    let out = cli_in(d, &["--db", &url, "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The center's `chain-fork` alerts (none while the center has recorded nothing).
+fn center_alerts(d: &Path, url: &str) -> Vec<Value> {
+    let out = cli_in(
+        d,
+        &[
+            "--db",
+            url,
+            "--host",
+            "@center",
+            "log",
+            "--kind",
+            "chain-fork",
+            "--json",
+        ],
+    );
+    if !out.status.success() {
+        return Vec::new();
+    }
+    parse_json_lines(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_host_rewritten_after_shipping_is_a_chain_fork_and_the_center_keeps_what_it_shipped() {
+    let url = central_db();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = enroll(d, &url, "web-1");
+    let collector = CollectorProc::start(d, &url, 0);
+    let mut h = Host::start("web-1", "work", collector.addr, &token);
+    h.wait_shipped(&url);
+    // Root on the host stops the daemon and rewrites its history — the chain re-linked, so
+    // the host's own verify is none the wiser.
+    h.daemon.as_mut().unwrap().stop();
+    let before = central_json(d, &url, &["--host", "web-1", "log", "--json"]);
+    let shipped = before.len() as u64;
+    let forger = crate::support::sealed::forger(&h.db());
+    crate::support::sealed::rechain_from(&forger, 2, |seq, _, e| {
+        if seq == 2 {
+            e.message = Some("nothing happened here".into());
+        }
+    });
+    drop(forger);
+    let out = cli(&h.db(), &["verify"]);
+    assert!(
+        out.status.success(),
+        "the local chain holds again: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The daemon comes back and ships on: the center refuses what does not link.
+    h.start_daemon("work");
+    let fork = wait_for(
+        "the center's chain-fork alert",
+        TIMEOUT,
+        || center_alerts(d, &url).into_iter().next(),
+        || collector.stderr(),
+    );
+    assert_eq!(fork["host"], "web-1", "{fork}");
+    assert_eq!(fork["severity"], "alert", "{fork}");
+    assert!(
+        fork["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("seq {}", shipped + 1)),
+        "{fork}"
+    );
+    // What the center held stands, byte for byte, and nothing after it was taken.
+    let after = central_json(d, &url, &["--host", "web-1", "log", "--json"]);
+    assert_eq!(after, before);
+    let out = cli_in(d, &["--db", &url, "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let web1 = report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "web-1")
+        .unwrap()
+        .clone();
+    assert_eq!(web1["status"], "forked", "{web1}");
+    assert_eq!(web1["forks"][0]["seq"], shipped + 1, "{web1}");
+    // The host itself is told it diverged, against the center.
+    let out = cli(
+        &h.db(),
+        &["verify", "--against", &url, "--host", "web-1", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fork_seq"], 2, "{v}");
+    // However often the host retries, the fork is one alert.
+    std::thread::sleep(Duration::from_secs(2));
+    let forks = center_alerts(d, &url);
+    assert_eq!(forks.len(), 1, "{forks:?}");
+}
+
+#[test]
+fn a_token_writes_only_its_own_hosts_chain_and_a_revoked_one_nothing() {
+    let url = central_db();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t1 = enroll(d, &url, "web-1");
+    let collector = CollectorProc::start(d, &url, 0);
+    let a = Host::start("web-1", "work", collector.addr, &t1);
+    let shipped = a.wait_shipped(&url);
+    // Another machine given web-1's token ships its own chain: none of it links to web-1's.
+    let mut b = Host::start("web-2", "work", collector.addr, &t1);
+    wait_for(
+        "the stolen token's records to be refused",
+        TIMEOUT,
+        || center_alerts(d, &url).into_iter().next(),
+        || collector.stderr(),
+    );
+    assert!(central_json(d, &url, &["--host", "web-1", "log", "--json"])
+        .iter()
+        .all(|e| e["host"] == "web-1"));
+    let hosts = central_json(d, &url, &["collector", "hosts", "--json"]);
+    assert_eq!(
+        hosts.len(),
+        1,
+        "no host was made from what a client said: {hosts:?}"
+    );
+    b.daemon.as_mut().unwrap().stop();
+    // A revoked token is refused outright: web-1 ships nothing more, and says so.
+    let out = cli_in(d, &["--db", &url, "collector", "revoke", "web-1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    a.server.tmux(&["new-session", "-d", "-s", "after-revoke"]);
+    wait_log(&a.db(), "sink-failed after the revocation", |log| {
+        log.iter().any(|e| kind(e) == "sink-failed")
+    });
+    let held = central_json(d, &url, &["--host", "web-1", "log", "--json"]);
+    assert!(held.iter().all(|e| e["session"] != "after-revoke"));
+    assert!(held.len() as u64 >= shipped);
+    let hosts = central_json(d, &url, &["collector", "hosts", "--json"]);
+    assert!(hosts[0]["revoked"].is_string(), "{hosts:?}");
 }

@@ -14,9 +14,11 @@
 //! The collector's head is the truth: a batch whose answer was lost is not resent twice (the
 //! center skips records it holds identical), and a collector restored from a backup is
 //! refilled from where it is. Before resuming, the head is checked: a collector holding more
-//! than this store has (another host's token?) or a record at the head other than the local
-//! one (the local history was rewritten after shipping) is an outage, retried with backoff —
-//! never a hot loop, never shipping over it.
+//! than this store has (another host's token?) is an outage, retried with backoff. A record at
+//! the head other than the local one (the local history was rewritten after shipping) is
+//! logged, and the records after it are shipped all the same: the center refuses them as a
+//! chain fork, keeps them as evidence and records the alert where auditors look (one alert
+//! per forked seq, however often the host retries).
 
 mod client;
 mod setup;
@@ -189,10 +191,17 @@ impl Shipper {
                 false
             })?;
             if mine.is_none_or(|s| s.seq != head.seq || s.hash != head.hash) {
-                return Err(ShipError::Diverged {
-                    host,
-                    seq: head.seq,
-                });
+                // Shipped on all the same: the center refuses what does not link, keeps it as
+                // evidence and raises its alert; saying so only here would hide the fork from
+                // the auditors who read the center.
+                tracing::error!(
+                    sink = %self.name,
+                    "{}",
+                    ShipError::Diverged {
+                        host,
+                        seq: head.seq,
+                    }
+                );
             }
         }
         Ok(head)

@@ -343,7 +343,9 @@ impl PgStore {
 }
 
 /// Keeps the refused records as evidence and appends a `chain-fork` event about them to the
-/// center's chain (its row locked after the host's: always in that order, so no deadlock).
+/// center's chain (its row locked after the host's: always in that order, so no deadlock) —
+/// once per forked seq: a host retrying the same fork (a sink backs off and tries again) adds
+/// no alert and no evidence after the first.
 #[allow(clippy::too_many_arguments)]
 fn record_fork(
     tx: &mut Transaction<'_>,
@@ -355,6 +357,13 @@ fn record_fork(
     received: Timestamp,
     peer: &str,
 ) -> Result<(), postgres::Error> {
+    let known = tx.query_opt(
+        "SELECT 1 FROM forks WHERE host_id = $1 AND seq = $2 LIMIT 1",
+        &[&id, &(refused[0].seq as i64)],
+    )?;
+    if known.is_some() {
+        return Ok(());
+    }
     let kept = evidence(refused);
     let digest = blake3::hash(&kept).to_hex().to_string();
     tx.execute(

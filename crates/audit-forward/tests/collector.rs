@@ -314,7 +314,8 @@ fn a_token_used_for_another_hosts_records_is_refused() {
     fa.stop();
 
     // Another host, with more records of its own, configured with web-a's token: its record
-    // at web-a's head is not web-a's, so it ships nothing and reports why.
+    // at web-a's head is not web-a's. It ships on, so the center refuses the rest as a chain
+    // fork and keeps it as evidence, where auditors look; the host reports the refusal.
     let mut b = TestStore::new();
     append_mixed(&mut b, 60, "beta");
     let fb = common::start(&b.path, vec![center.sink(&token_a)], &reports);
@@ -323,8 +324,12 @@ fn a_token_used_for_another_hosts_records_is_refused() {
     });
     let s = status_of(&fb);
     let error = s.last_error.clone().unwrap_or_default();
-    assert!(error.contains("not this store's record 40"), "{error}");
-    assert_eq!(s.cursor, 0);
+    assert!(
+        error.contains(&format!("refused record {} as a chain fork", head_a + 1)),
+        "{error}"
+    );
+    assert_eq!(center.admin().forks("web-a").unwrap().len(), 1);
+    assert_central_copy(&center, "web-a", &a);
     fb.stop();
     // Fewer records than the center holds: the token is another host's.
     let mut c = TestStore::new();
@@ -338,8 +343,8 @@ fn a_token_used_for_another_hosts_records_is_refused() {
     assert!(error.contains("another host's"), "{error}");
     fc.stop();
 
-    // Posted anyway (as a forger would, past the host-side check): the center refuses it as a
-    // chain fork and keeps web-a's chain as it was.
+    // Posted by hand, as a forger would: the center refuses it as a chain fork and keeps
+    // web-a's chain as it was; a fork at the same seq is one alert, however often it comes.
     let forged: Vec<Shipped> = b
         .all()
         .into_iter()

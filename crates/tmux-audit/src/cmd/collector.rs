@@ -44,6 +44,20 @@ pub struct Args {
     /// Serve plain HTTP on an address that is not loopback (behind a TLS-terminating proxy)
     #[arg(long)]
     allow_plaintext: bool,
+    /// Keep this long (an age such as 400d): months of records entirely older are dropped,
+    /// at start and hourly, after each host's chain is checkpointed at the cut so that verify
+    /// still proves what remains [default: keep everything]
+    #[arg(long, value_name = "AGE", value_parser = parse_retention)]
+    retention: Option<String>,
+}
+
+/// An age (`400d`, `13w`, `2160h`), checked now and read again at each pass.
+fn parse_retention(text: &str) -> Result<String, String> {
+    if !text.trim().starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!("retention {text:?}: give an age such as 400d"));
+    }
+    crate::timearg::arg(text).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -95,6 +109,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 (Some(cert), Some(key)) => Some(audit_collector::TlsFiles { cert, key }),
                 _ => None,
             };
+            if let Some(age) = args.retention {
+                retain_hourly(center.clone(), age);
+            }
             serve(&center, listen, tls, args.allow_plaintext)
         }
     }
@@ -156,6 +173,27 @@ fn hosts(center: &PgLocation, json: bool) -> Result<ExitCode> {
         table.print(&mut out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops what is older than `age`, now and every hour, on a thread of its own (several
+/// collectors may do it at once: the store serialises the passes).
+fn retain_hourly(center: PgLocation, age: String) {
+    std::thread::spawn(move || loop {
+        let pass = || -> Result<audit_store::Retained> {
+            let cut = crate::timearg::arg(&age)?;
+            Ok(PgStore::open(&center, Access::Create)?.retain_before(cut)?)
+        };
+        match pass() {
+            Ok(r) if !r.partitions.is_empty() => tracing::info!(
+                "retention {age}: dropped {} ({} host checkpoints moved)",
+                r.partitions.join(", "),
+                r.checkpoints
+            ),
+            Ok(_) => tracing::debug!("retention {age}: nothing old enough to drop"),
+            Err(e) => tracing::warn!("retention {age}: {e:#}"),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    });
 }
 
 /// Serves until SIGTERM or SIGINT.

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod central;
+mod chunk_check;
 mod error;
 mod location;
 mod pg;

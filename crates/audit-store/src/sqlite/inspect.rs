@@ -2,9 +2,10 @@
 //! column against the record it copies, every chunk against its digest.
 
 use super::SqliteStore;
+use crate::chunk_check::check_chunk;
 use crate::StoreError;
-use audit_core::inspect::{ChunkPlace, Finding, InspectReport, Inspector};
-use audit_core::{Event, Kind};
+use audit_core::inspect::{Finding, InspectReport, Inspector};
+use audit_core::Kind;
 
 impl SqliteStore {
     pub(super) fn inspect_all(&self) -> Result<InspectReport, StoreError> {
@@ -75,19 +76,4 @@ impl SqliteStore {
         }
         Ok(inspector.finish())
     }
-}
-
-/// Checks a stored chunk against the digest its `pane-output` event carries.
-fn check_chunk(seq: u64, event: &Event, chunk: Option<&[u8]>) -> Option<Finding> {
-    let place = || ChunkPlace {
-        seq,
-        pane_id: event.pane_id.clone().unwrap_or_default(),
-        from: event.from,
-        until: event.until,
-    };
-    let Some(chunk) = chunk else {
-        return Some(Finding::ChunkMissing(place()));
-    };
-    let digest = blake3::hash(chunk).to_hex();
-    (event.digest.as_deref() != Some(digest.as_str())).then(|| Finding::ChunkChanged(place()))
 }

@@ -473,3 +473,44 @@ fn a_token_writes_only_its_own_hosts_chain_and_a_revoked_one_nothing() {
     let hosts = central_json(d, &url, &["collector", "hosts", "--json"]);
     assert!(hosts[0]["revoked"].is_string(), "{hosts:?}");
 }
+
+#[test]
+fn seals_are_shipped_and_checked_at_the_center_with_the_hosts_key() {
+    let url = central_db();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = enroll(d, &url, "web-1");
+    let collector = CollectorProc::start(d, &url, 0);
+    let mut h = Host::start("web-1", "work", collector.addr, &token);
+    h.daemon.as_mut().unwrap().stop();
+    let key = crate::support::sealed::seal_init(&h.db(), "1");
+    h.start_daemon("work");
+    wait_log(&h.db(), "two seals", |log| {
+        log.iter().filter(|e| kind(e) == "seal").count() >= 2
+    });
+    h.wait_shipped(&url);
+    let out = cli_in(
+        d,
+        &[
+            "--db", &url, "--host", "web-1", "verify", "--key", &key, "--json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report}");
+    let web1 = &report["hosts"][0];
+    assert_eq!(web1["status"], "intact", "{web1}");
+    assert!(web1["seals"].as_u64().unwrap() >= 2, "{web1}");
+    assert!(web1["last_seal_received"].is_string(), "{web1}");
+    // Each host seals under its own key: across several chains (a search puts the center's
+    // own record of it beside web-1's), one key is refused.
+    central_json(d, &url, &["search", "anything", "--json"]);
+    let out = cli_in(d, &["--db", &url, "verify", "--key", &key]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--host"));
+}

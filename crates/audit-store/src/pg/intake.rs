@@ -165,6 +165,24 @@ impl PgStore {
             .collect())
     }
 
+    /// When the center received the record at `seq` of the scoped host's chain (a seal's
+    /// received time shows when the center first held it: a seal made later than it claims is
+    /// seen late).
+    pub fn received(&self, seq: u64) -> Result<Option<Timestamp>, StoreError> {
+        let Some(id) = self.host_id("read when a record was received", false)? else {
+            return Ok(None);
+        };
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt(
+                "SELECT received FROM events WHERE host_id = $1 AND seq = $2",
+                &[&id, &(seq as i64)],
+            )
+            .map_err(self.pg_err())?;
+        Ok(row.map(|r| Timestamp(r.get::<_, i64>(0))))
+    }
+
     /// The batches of `host` refused as forks, oldest first.
     pub fn forks(&self, host: &str) -> Result<Vec<Fork>, StoreError> {
         let rows = self

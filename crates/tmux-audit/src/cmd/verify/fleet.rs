@@ -43,6 +43,14 @@ pub fn run(
             Some(s) if s.forks > 0 => PgStore::open(center, Access::ReadOnly)?.forks(name)?,
             _ => Vec::new(),
         };
+        // When the center first held the last seal: a history re-sealed after the fact shows
+        // as sealed late.
+        let seal_received = match report.seals.last() {
+            Some(last) => {
+                PgStore::open(&scoped(center, name), Access::ReadOnly)?.received(last.seq)?
+            }
+            None => None,
+        };
         let bad = verdict == Verdict::Tampered || !forks.is_empty();
         any_bad |= bad;
         let mut findings: Vec<String> = report.findings.iter().map(|f| f.to_string()).collect();
@@ -62,6 +70,7 @@ pub fn run(
                 "last_seq": report.last_seq,
                 "head": chain::to_hex(&report.head),
                 "seals": report.seals.len(),
+                "last_seal_received": seal_received.map(|t| t.to_string()),
                 "enrolled": state.map(|s| s.enrolled.to_string()),
                 "revoked": state.and_then(|s| s.revoked).map(|t| t.to_string()),
                 "last_received": state.and_then(|s| s.last_received).map(|t| t.to_string()),
@@ -88,7 +97,13 @@ pub fn run(
             state_note(state),
             match report.seals.len() {
                 0 => "; no seals".to_owned(),
-                n => format!("; {n} seals, the last at seq {}", report.seals[n - 1].seq),
+                n => format!(
+                    "; {n} seals, the last at seq {}{}",
+                    report.seals[n - 1].seq,
+                    seal_received
+                        .map(|t| format!(", received {}", render::time(t)))
+                        .unwrap_or_default()
+                ),
             }
         );
         for line in findings.iter().take(SHOWN) {
@@ -153,6 +168,14 @@ pub fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `center` scoped to `host`'s chain.
+fn scoped(center: &PgLocation, host: &str) -> PgLocation {
+    match Location::Postgres(center.clone()).on_host(host) {
+        Location::Postgres(pg) => pg,
+        Location::Sqlite(_) => center.clone(),
+    }
 }
 
 /// `, last received …` and `, revoked …` from what the center knows of the host.

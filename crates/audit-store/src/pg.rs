@@ -224,10 +224,12 @@ impl PgStore {
         let sessions = match &filter.session {
             Some(session) => {
                 let until = filter.until.map_or(i64::MAX, |t| t.as_micros());
-                let found: Vec<select::Session> = self
-                    .client
-                    .borrow_mut()
-                    .query(select::SESSIONS, &[session, &until, &scope])
+                let mut client = self.client.borrow_mut();
+                let rows = match scope {
+                    Some(id) => client.query(select::SESSIONS_OF_HOST, &[session, &until, &id]),
+                    None => client.query(select::SESSIONS, &[session, &until]),
+                };
+                let found: Vec<select::Session> = rows
                     .map_err(self.pg_err())?
                     .iter()
                     .map(|r| (r.get(0), r.get(1), r.get(2)))

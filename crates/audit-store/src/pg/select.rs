@@ -7,10 +7,18 @@ use postgres::types::ToSql;
 /// A session as (host id, session id, server): sessions are per host and server.
 pub(super) type Session = (i64, String, String);
 
-/// Every session that had the name or id `$1` up to time `$2`, on host `$3` (NULL: any host),
-/// followed by its id: what `Filter::session` means.
+/// Every session that had the name or id `$1` up to time `$2`, followed by its id: what
+/// `Filter::session` means. A session's names and id are those its `session-created` and
+/// `session-renamed` records give (a session found already running is recorded as created
+/// then), so only those are read — through the kind index, not every record of the session.
 pub(super) const SESSIONS: &str = "SELECT DISTINCT host_id, session_id, server FROM events
-    WHERE ($3::bigint IS NULL OR host_id = $3::bigint)
+    WHERE kind IN ('session-created', 'session-renamed')
+      AND (session = $1::text OR session_id = $1::text)
+      AND session_id IS NOT NULL AND time <= $2::bigint";
+
+/// [`SESSIONS`] on the host `$3` alone.
+pub(super) const SESSIONS_OF_HOST: &str = "SELECT DISTINCT host_id, session_id, server FROM events
+    WHERE host_id = $3::bigint AND kind IN ('session-created', 'session-renamed')
       AND (session = $1::text OR session_id = $1::text)
       AND session_id IS NOT NULL AND time <= $2::bigint";
 

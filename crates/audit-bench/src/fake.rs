@@ -125,7 +125,7 @@ fn line(v: &Vocabulary, rng: &mut Rng, out: &mut String) -> bool {
                 v.pick(rng),
                 ["rs", "py", "toml", "md", "log"][n as usize % 5]
             );
-            n % 3 == 0
+            matches!(n % 3, 0)
         }
         1 => {
             let _ = write!(
@@ -156,7 +156,7 @@ fn line(v: &Vocabulary, rng: &mut Rng, out: &mut String) -> bool {
                 n,
                 n % 700
             );
-            n % 2 == 0
+            matches!(n % 2, 0)
         }
         3 => {
             let _ = write!(

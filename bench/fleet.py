@@ -9,12 +9,13 @@ acknowledged batch is durable), `tmux-audit collector` (release build) and the l
 pid; every wait is bounded.
 
 1. Ingest. BENCH_FLEET_HOSTS (20) hosts are enrolled with `tmux-audit collector enroll`; one
-   thread per host ships BENCH_FLEET_EVENTS_PER_HOST (50,000) records of a valid chain in
+   thread per host ships BENCH_FLEET_EVENTS_PER_HOST (5,000) records of a valid chain in
    batches of at most 2000 records or 2 MiB (as the daemon's sink batches) over one keep-alive
    connection to the collector. Mix: about 79 % `command`, 10 % `tmux-command`, 4 %
    attaches/detaches, BENCH_FLEET_OUTPUT_SHARE (3 %) `pane-output` with real zstd chunks (64
    distinct chunks of 16–48 KiB of terminal text, some coloured, reused), 0.5 % `seal`,
-   0.2 % session created/closed. All records are made before the clock starts; the clock
+   0.2 % session created/closed; then a second run with no pane output and
+   BENCH_FLEET_EVENTS_ONLY_PER_HOST (20,000) records per host. All records are made before the clock starts; the clock
    runs from the first POST to the last acknowledgement. Afterwards the central row counts are
    checked against what was sent. CPU of the collector, of PostgreSQL (every backend) and of
    the load generator is read from /proc over the run.

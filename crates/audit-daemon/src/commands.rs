@@ -221,11 +221,15 @@ impl CommandSource {
                     );
                     None
                 }
+                Err(e @ ConnectorError::Unavailable(_)) => {
+                    tracing::warn!("{e}: scanning /proc instead");
+                    None
+                }
                 Err(e) => return Err(e),
             }
         };
         let note = connector.is_none().then(|| {
-            "commands are found by scanning /proc every 200 ms (not root): programs shorter than that are missed, times are when a scan saw them, and exit statuses are unknown".to_owned()
+            "commands are found by scanning /proc every 200 ms (not root, or no process events here): programs shorter than that are missed, times are when a scan saw them, and exit statuses are unknown".to_owned()
         });
         let (tx, rx) = mpsc::channel();
         for root in known {

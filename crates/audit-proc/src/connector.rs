@@ -48,6 +48,10 @@ pub enum ConnectorError {
     /// Not root nor `CAP_NET_ADMIN` (the kernel refuses the subscription).
     #[error("the kernel's process-events connector needs root or CAP_NET_ADMIN: {0}")]
     NotPermitted(io::Error),
+    /// The kernel offers no process events here: it serves the connector only in the initial
+    /// network namespace (a daemon in a container or `ip netns exec` is refused, even as root).
+    #[error("the kernel's process-events connector is not offered here (it serves only the initial network namespace): {0}")]
+    Unavailable(io::Error),
     /// Any other failure.
     #[error("cannot listen to the kernel's process-events connector: {0}")]
     Io(io::Error),
@@ -65,6 +69,7 @@ impl Connector {
     pub fn listen() -> Result<Connector, ConnectorError> {
         let io_err = |e: io::Error| match e.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EACCES) => ConnectorError::NotPermitted(e),
+            Some(libc::ECONNREFUSED) => ConnectorError::Unavailable(e),
             _ => ConnectorError::Io(e),
         };
         // SAFETY: plain socket creation; the result is checked before use.

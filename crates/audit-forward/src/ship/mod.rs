@@ -103,6 +103,9 @@ impl Shipper {
                 break;
             }
             let before = self.cursor;
+            // An outage began when the try that failed began (a cut network fails a try only
+            // after its timeout).
+            let tried = Timestamp::now();
             match self.step(&mut acked, &mut gaps) {
                 Ok(step) => {
                     store_failing = false;
@@ -125,7 +128,7 @@ impl Shipper {
                 Err(error) => {
                     acked = None;
                     let error = error.to_string();
-                    let (wait, notice) = health.failed(&error, Instant::now(), Timestamp::now());
+                    let (wait, notice) = health.failed(&error, Instant::now(), tried);
                     tracing::debug!(sink = %self.name, "shipping failed, next try in {wait:?}: {error}");
                     self.set_status(health.failing_since(), Some(error));
                     if let Some(notice) = notice {

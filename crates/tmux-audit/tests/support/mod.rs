@@ -731,12 +731,25 @@ impl Daemon {
     /// Starts `tmux-audit --db DB daemon ARGS` with the test's isolated environment in `dir`
     /// (so without `-S`/`-L` it watches `dir/tmux-UID/`).
     pub fn spawn_in(dir: &Path, db: &Path, args: &[&OsStr]) -> Self {
+        Self::spawn_via(&[], dir, db, args)
+    }
+
+    /// Like [`Self::spawn_in`], run through the program and arguments `via` (`ip netns exec
+    /// NAME`, which execs the daemon in place: its pid stays the daemon's).
+    pub fn spawn_via(via: &[&OsStr], dir: &Path, db: &Path, args: &[&OsStr]) -> Self {
         let n = (0..)
             .find(|n| !dir.join(format!("daemon-{n}.stderr")).exists())
             .unwrap();
         let stderr_path = dir.join(format!("daemon-{n}.stderr"));
         let stdout_path = dir.join(format!("daemon-{n}.stdout"));
-        let mut cmd = Command::new(bin());
+        let mut cmd = match via.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(bin());
+                cmd
+            }
+            None => Command::new(bin()),
+        };
         isolate(&mut cmd, dir);
         cmd.current_dir(dir)
             .arg("--db")

@@ -415,6 +415,27 @@ fn events_filter_by_host_server_session_pane_kind_and_user() {
     }
 }
 
+/// A long-lived session's `session-created` may be gone (a central store's retention drops
+/// whole months): the session is still found by the records that name it.
+#[test]
+fn a_session_is_found_by_any_record_naming_it_not_only_its_creation() {
+    for (backend, mut store) in backends() {
+        let name = backend.name();
+        let mut attached = event(10, Kind::ClientAttached, "old");
+        attached.session_id = Some("$7".into());
+        let mut command = event(11, Kind::Command, "old");
+        command.session_id = Some("$7".into());
+        let mut other = event(12, Kind::Command, "new");
+        other.session_id = Some("$8".into());
+        store.append(&[attached, command, other]).unwrap();
+        let old = Filter {
+            session: Some("old".into()),
+            ..Filter::all()
+        };
+        assert_eq!(seqs(store.as_ref(), &old), [1, 2], "{name}");
+    }
+}
+
 #[test]
 fn hostile_strings_are_kept_exactly_and_are_no_query_syntax() {
     for (backend, mut store) in backends() {

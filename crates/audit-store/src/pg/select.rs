@@ -8,17 +8,16 @@ use postgres::types::ToSql;
 pub(super) type Session = (i64, String, String);
 
 /// Every session that had the name or id `$1` up to time `$2`, followed by its id: what
-/// `Filter::session` means. A session's names and id are those its `session-created` and
-/// `session-renamed` records give (a session found already running is recorded as created
-/// then), so only those are read — through the kind index, not every record of the session.
+/// `Filter::session` means. Any record naming the session counts, not only its
+/// `session-created` and `session-renamed`: those of a long-lived session may be in a month
+/// retention has dropped.
 pub(super) const SESSIONS: &str = "SELECT DISTINCT host_id, session_id, server FROM events
-    WHERE kind IN ('session-created', 'session-renamed')
-      AND (session = $1::text OR session_id = $1::text)
+    WHERE (session = $1::text OR session_id = $1::text)
       AND session_id IS NOT NULL AND time <= $2::bigint";
 
-/// [`SESSIONS`] on the host `$3` alone.
+/// [`SESSIONS`] on the host `$3` alone (a plan of its own, so the host's index is used).
 pub(super) const SESSIONS_OF_HOST: &str = "SELECT DISTINCT host_id, session_id, server FROM events
-    WHERE host_id = $3::bigint AND kind IN ('session-created', 'session-renamed')
+    WHERE host_id = $3::bigint
       AND (session = $1::text OR session_id = $1::text)
       AND session_id IS NOT NULL AND time <= $2::bigint";
 

@@ -49,13 +49,11 @@ impl Clause {
             clause.and(&format!("e.kind IN ({marks})"), kinds);
         }
         if let Some(session) = &filter.session {
-            // Every session that had this name or id (up to `until`), followed by its id: its
-            // names and id are what its session-created and -renamed records say.
+            // Every session that had this name or id (up to `until`), followed by its id.
             let until = filter.until.map_or(i64::MAX, |t| t.as_micros());
             clause.and(
                 "(e.session_id, e.server) IN (SELECT session_id, server FROM events
-                   WHERE kind IN ('session-created', 'session-renamed')
-                     AND (session = ? OR session_id = ?) AND session_id IS NOT NULL
+                   WHERE (session = ? OR session_id = ?) AND session_id IS NOT NULL
                      AND time <= ?)",
                 [text(session), text(session), Value::Integer(until)],
             );

@@ -13,6 +13,8 @@
 //!               acts ─────── commands, command lines and tmux commands as text and place
 //!               live ─────── a pane followed in its spools, before the daemon commits it
 //!               compare ──── a host's store against its central copy: same history?
+//!               overview ─── a session whole (lanes, panes, gaps); a pane's marks
+//!               watch ────── a pane's screen now, as text, kept up to date live
 //!               show ─────── times, durations and recorded text made safe for people
 //!        │
 //!        ▼
@@ -30,8 +32,10 @@ pub mod compare;
 pub mod encode;
 pub mod hits;
 pub mod live;
+pub mod overview;
 pub mod presence;
 pub mod proof;
 pub mod recording;
 pub mod search;
 pub mod show;
+pub mod watch;

@@ -22,6 +22,8 @@ pub struct Span {
     pub control: bool,
     /// Client pid (tells a new client of the same name apart).
     pub pid: Option<i64>,
+    /// SSH remote address the client came from, or `local`.
+    pub origin: Option<String>,
     /// Attached (with these rights) from.
     pub from: Timestamp,
     /// Until (exclusive); `None` while still attached.
@@ -72,11 +74,19 @@ impl Presence {
                     .as_deref()
                     .is_some_and(|f| f.split(',').any(|f| f == "control-mode")),
                 pid: a.client_pid,
+                origin: a.origin.clone(),
                 from: t,
                 to: None,
             });
             self.open.insert(key.clone(), (session, list.len() - 1));
         }
+    }
+
+    /// Every stay in the session `session_id` of `server`, in the order they began.
+    pub fn spans(&self, server: &str, session_id: &str) -> &[Span] {
+        self.spans
+            .get(&(server.to_owned(), session_id.to_owned()))
+            .map_or(&[][..], Vec::as_slice)
     }
 
     /// The clients attached to the session at `t`, by user and client name.

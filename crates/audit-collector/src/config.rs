@@ -2,7 +2,6 @@
 //! bounds.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How the collector runs.
@@ -19,14 +18,7 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// PEM files for the collector's TLS.
-#[derive(Clone, Debug)]
-pub struct TlsFiles {
-    /// The certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// Its private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-}
+pub use audit_http::TlsFiles;
 
 /// Bounds on what clients may cost. The defaults suit a fleet; tests shorten the times.
 #[derive(Clone, Debug)]

@@ -1,7 +1,6 @@
 //! Why the collector could not start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use thiserror::Error;
 
 /// The collector could not start.
@@ -19,23 +18,9 @@ pub enum CollectorError {
         #[source]
         error: std::io::Error,
     },
-    /// A TLS file could not be read.
-    #[error("cannot read {}: {error}", path.display())]
-    TlsFile {
-        /// Which file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        error: std::io::Error,
-    },
-    /// A TLS file holds no usable certificate or key, or they do not go together.
-    #[error("{}: {what}", path.display())]
-    Tls {
-        /// Which file.
-        path: PathBuf,
-        /// What is wrong.
-        what: String,
-    },
+    /// The TLS files could not be read, or hold no usable certificate and key.
+    #[error(transparent)]
+    Tls(#[from] audit_http::TlsError),
     /// The runtime or its thread could not be started.
     #[error("cannot start the collector's runtime: {0}")]
     Runtime(#[source] std::io::Error),

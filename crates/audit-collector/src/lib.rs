@@ -18,8 +18,9 @@
 //!
 //! * [`Config`], [`Limits`] — where to listen, TLS files, the bounds.
 //! * [`serve`] → [`Collector`] — the running server (`local_addr`, `stop`, `wait`).
-//! * `server` (accepting, TLS, HTTP), `route` (the two endpoints), `body`, `intakes` (the
-//!   store threads), `render` (chunk text), `tls`.
+//! * `server` (the runtime, and the accept loop of `audit_http`: connection limit, TLS,
+//!   HTTP/1.1), `route` (the two endpoints), `body`, `intakes` (the store threads), `render`
+//!   (chunk text).
 #![deny(missing_docs)]
 
 mod body;
@@ -29,7 +30,6 @@ mod intakes;
 mod render;
 mod route;
 mod server;
-mod tls;
 
 pub use config::{Config, Limits, TlsFiles};
 pub use error::CollectorError;

@@ -14,7 +14,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -30,13 +29,9 @@ pub(crate) struct State {
 type Answer = Response<Full<Bytes>>;
 
 /// Answers one request; never fails (every failure is an answer).
-pub(crate) async fn handle(
-    state: Arc<State>,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Answer, Infallible> {
+pub(crate) async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Answer {
     let path = req.uri().path();
-    let answer = match (req.method(), path) {
+    match (req.method(), path) {
         (&Method::GET, PATH_HEAD) => head(&state, peer, &req).await,
         (&Method::POST, PATH_RECORDS) => records(&state, peer, req).await,
         (_, PATH_HEAD) => method_not_allowed("GET"),
@@ -46,8 +41,7 @@ pub(crate) async fn handle(
             "not-found",
             format!("no {path} here (the collector serves {PATH_HEAD} and {PATH_RECORDS})"),
         ),
-    };
-    Ok(answer)
+    }
 }
 
 async fn head(state: &Arc<State>, peer: SocketAddr, req: &Request<Incoming>) -> Answer {

@@ -1,27 +1,22 @@
-//! Accepting connections: the connection limit, TLS, HTTP/1.1 with its header timeout, and the
-//! runtime the collector runs on (its own, on its own thread, so callers stay synchronous).
+//! The runtime the collector runs on (its own, on its own thread, so callers stay synchronous),
+//! and its accept loop: `audit_http::serve` (the connection limit, TLS, HTTP/1.1 with its
+//! header timeout) answering through `route::handle`.
 
-use crate::config::{Config, Limits};
+use crate::config::Config;
 use crate::error::CollectorError;
 use crate::intakes::Intakes;
 use crate::route::{self, State};
 use crate::OpenIntake;
 use audit_store::central::Intake;
 use audit_store::StoreError;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::TlsAcceptor;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
 
-/// Largest buffer of request headers per connection.
-const MAX_HEADER_BUF: usize = 64 * 1024;
-/// How long the runtime waits for store jobs still running at a stop.
+/// How long requests in flight may take to finish at a stop, and the runtime waits for store
+/// jobs still running then.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// A running collector. Dropping it stops it.
@@ -36,8 +31,8 @@ pub struct Collector {
 pub struct Stopper(Arc<watch::Sender<bool>>);
 
 impl Stopper {
-    /// Stops accepting and closes every connection; requests in flight are cut off (a host
-    /// resumes from the acknowledgement, so nothing is lost or stored twice).
+    /// Stops accepting and closes every connection; requests in flight get 2 s to finish, then
+    /// are cut off (a host resumes from the acknowledgement, so nothing is lost or stored twice).
     pub fn stop(&self) {
         self.0.send_replace(true);
     }
@@ -52,16 +47,15 @@ where
     F: Fn() -> Result<Box<dyn Intake>, StoreError> + Send + Sync + 'static,
 {
     let tls = match &config.tls {
-        Some(files) => Some(TlsAcceptor::from(crate::tls::server_config(files)?)),
-        None if config.listen.ip().is_loopback() || config.allow_plaintext => None,
+        Some(files) => Some(audit_http::tls::server_config(files)?),
+        None if audit_http::plaintext_allowed(config.listen, config.allow_plaintext) => None,
         None => return Err(CollectorError::Plaintext(config.listen)),
     };
     let bind = |error| CollectorError::Bind {
         addr: config.listen,
         error,
     };
-    let listener = std::net::TcpListener::bind(config.listen).map_err(bind)?;
-    listener.set_nonblocking(true).map_err(bind)?;
+    let listener = audit_http::bind(config.listen).map_err(bind)?;
     let addr = listener.local_addr().map_err(bind)?;
     let limits = config.limits.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -77,11 +71,22 @@ where
         bodies: Semaphore::new(limits.max_bodies.max(1)),
         limits,
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let options = audit_http::Options {
+        max_connections: state.limits.max_connections,
+        header_timeout: state.limits.header_timeout,
+        grace: STOP_GRACE,
+        ..audit_http::Options::default()
+    };
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let handler = move |peer, req| route::handle(state.clone(), peer, req);
+    let stopped = async move {
+        let _ = stop_rx.wait_for(|stopped| *stopped).await;
+    };
     let thread = std::thread::Builder::new()
         .name("audit-collector".into())
         .spawn(move || {
-            let served = runtime.block_on(accept_loop(listener, tls, state, stop_rx));
+            let served =
+                runtime.block_on(audit_http::serve(listener, tls, options, handler, stopped));
             if let Err(error) = served {
                 tracing::error!("the collector stopped: cannot accept on {addr}: {error}");
             }
@@ -129,79 +134,5 @@ impl Drop for Collector {
     fn drop(&mut self) {
         self.stopper.stop();
         self.join();
-    }
-}
-
-async fn accept_loop(
-    listener: std::net::TcpListener,
-    tls: Option<TlsAcceptor>,
-    state: Arc<State>,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let listener = TcpListener::from_std(listener)?;
-    let connections = Arc::new(Semaphore::new(state.limits.max_connections.max(1)));
-    let mut last_full_warning: Option<Instant> = None;
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: wait instead of spinning.
-                tracing::warn!("cannot accept a connection: {error}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            if last_full_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                last_full_warning = Some(Instant::now());
-                tracing::warn!(%peer, "closing new connections: {} are open already", state.limits.max_connections);
-            }
-            drop(stream);
-            continue;
-        };
-        tokio::spawn(connection(stream, peer, tls.clone(), state.clone(), permit));
-    }
-}
-
-/// One connection's life; the permit is held until it closes.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    state: Arc<State>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
-    let limits: &Limits = &state.limits;
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(MAX_HEADER_BUF);
-    let service = {
-        let state = state.clone();
-        service_fn(move |req| route::handle(state.clone(), peer, req))
-    };
-    let served = match tls {
-        Some(acceptor) => {
-            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
-                Ok(Err(error)) => {
-                    tracing::info!(%peer, "TLS handshake failed: {error}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(%peer, "TLS handshake not done within {:?}", limits.header_timeout);
-                    return;
-                }
-            }
-        }
-        None => http.serve_connection(TokioIo::new(stream), service).await,
-    };
-    if let Err(error) = served {
-        tracing::info!(%peer, "connection closed: {error}");
     }
 }

@@ -237,8 +237,9 @@ def ms(v):
 # A. Seek in a 2-hour recording
 
 
-def seek_part(binary, tmp, knobs):
-    hours = knobs["BENCH_RECORDING_HOURS"]
+def seek_store(binary, tmp, hours):
+    """A store holding one pane's `hours`-hour recording (%0 on a private server, which the
+    caller kills): (server, work folder, db, facts, sha256 of the output)."""
     seconds = hours * 3600
     work = os.path.join(tmp, "seek")
     os.makedirs(work)
@@ -280,6 +281,19 @@ def seek_part(binary, tmp, knobs):
         facts["last_minute_chunk"] = holding
         biggest = max(leftover, key=lambda c: c[2])
         facts["biggest"] = biggest
+        facts["last_minute"] = last_minute
+        return server, work, db, facts, digest
+    except BaseException:
+        server.kill()
+        raise
+
+
+def seek_part(binary, tmp, knobs):
+    hours = knobs["BENCH_RECORDING_HOURS"]
+    server, work, db, facts, digest = seek_store(binary, tmp, hours)
+    try:
+        t0, end = facts["t0"], facts["end"]
+        last_minute, biggest = facts["last_minute"], facts["biggest"]
         out_file = os.path.join(work, "export.raw")
         base = [binary, "--db", db]
         checked = {}
@@ -302,7 +316,6 @@ def seek_part(binary, tmp, knobs):
         cases = [("last minute", replay(last_minute)), ("start", replay(t0)),
                  ("end of the biggest chunk", replay(biggest[1])),
                  ("export raw", export)]
-        facts["last_minute"] = last_minute
         # The offset form, once: what a user would type.
         facts["offset_form"] = timed([*base, "replay", "%0", "--from",
                                       f"+{hours - 1}h59m" if hours > 1 else "+59m"])

@@ -7,9 +7,11 @@
 //!   made before the clock starts; the clock runs from the first POST to the last
 //!   acknowledgement. Prints one JSON object.
 //! * `fleet-load generate --db URL [--events N] [--days D] [--output-mib M] [--rare WORD]
-//!   [--rare-chunks K]` — a central store of N events over the enrolled hosts and the last D
-//!   days, written with binary `COPY` (`events`, `chunks`) and text `COPY` (`chunk_text`), with
-//!   M MiB of pane output in real chunks, WORD in K of them. Prints one JSON object.
+//!   [--rare-chunks K] [--presence-share P] [--session-share S]` — a central store of N events
+//!   over the enrolled hosts and the last D days, written with binary `COPY` (`events`,
+//!   `chunks`) and text `COPY` (`chunk_text`), with M MiB of pane output in real chunks, WORD in
+//!   K of them; P (0.015) of the records are attaches and detaches, S (0.001) sessions created
+//!   and closed (0.02 of 1M records: about 10,000 sessions). Prints one JSON object.
 //! * `fleet-load watch --db URL --host NAME` — polls every 2 ms for the host's new
 //!   `client-attached` records; prints `SEEN_UNIX_US SEQ CLIENT_PID` per record.
 
@@ -335,6 +337,8 @@ fn generate(opts: &Opts) -> Result<()> {
     let chunk_kib: u64 = opts.num("chunk-kib", 32)?;
     let rare = opts.str("rare").unwrap_or("zqxvelt").to_owned();
     let rare_chunks: u64 = opts.num("rare-chunks", 5)?;
+    let presence_share: f64 = opts.num("presence-share", 0.015)?;
+    let session_share: f64 = opts.num("session-share", 0.001)?;
     let connect = || Client::connect(url, NoTls).context("connect");
     let mut admin = connect()?;
     let hosts: Vec<(i64, String)> = admin
@@ -399,7 +403,7 @@ fn generate(opts: &Opts) -> Result<()> {
         for (h, chain) in chains.iter_mut().enumerate() {
             let id = hosts[h].0;
             let time = start + i as i64 * step + chain.rng.below(step.max(1) as u64) as i64;
-            let what = What::draw(&mut chain.rng, share, 0.015, 0.001);
+            let what = What::draw(&mut chain.rng, share, presence_share, session_share);
             let (event, chunk) = if what == What::Output {
                 // The K rare chunks are spread evenly over all chunks.
                 let is_rare = rare_chunks > 0

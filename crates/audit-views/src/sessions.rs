@@ -33,7 +33,7 @@ pub struct SessionRow {
     pub alerts: u64,
     /// `audit-gap` events of its server (or of every server: an empty `server`) whose interval
     /// (`from`, else `time`, to `until`, else `time`) overlaps its life (created to closed, or to
-    /// now while open).
+    /// now while open): the `audit-gap` rows [`crate::overview::session`] lists.
     pub gaps: u64,
 }
 
@@ -507,6 +507,17 @@ mod tests {
         assert_eq!(dev.summary.session, "dev");
         assert_eq!(dev.attached_total, 45);
         assert_eq!((dev.violations, dev.alerts, dev.gaps), (0, 1, 1));
+        for row in [prod, dev] {
+            let s = &row.summary;
+            let detail =
+                crate::overview::session(&store, &s.server, &s.session_id, s.created, s.closed)
+                    .unwrap();
+            let listed = detail.gaps.iter().filter(|g| g.kind == "audit-gap").count();
+            assert_eq!(
+                listed as u64, row.gaps,
+                "the session page lists what its row counts"
+            );
+        }
         let json = serde_json::to_value(dev).unwrap();
         assert_eq!(json["session"], "dev");
         assert_eq!(json["attached_seconds"]["bob"], 45);

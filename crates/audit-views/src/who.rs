@@ -110,3 +110,71 @@ pub fn attached(
     clients.sort_by(|a, b| (&a.server, &a.session, a.since).cmp(&(&b.server, &b.session, b.since)));
     Ok(Who { clients, warnings })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hosts;
+    use audit_core::Event;
+    use audit_store::{Access, Location, SqliteStore, Writer};
+
+    fn ev(t: i64, kind: Kind) -> Event {
+        let mut e = Event::new(Timestamp::from_secs(t), kind, "web1", "/s");
+        e.session_id = Some("$1".into());
+        e.session = Some("prod".into());
+        e
+    }
+
+    #[test]
+    fn a_moment_in_a_gap_or_after_a_stop_is_answered_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let mut store = SqliteStore::open(&db, Access::Create).unwrap();
+        let mut attached = ev(3, Kind::ClientAttached);
+        attached.client = Some("/dev/pts/1".into());
+        attached.user = Some("alice".into());
+        let mut gap = ev(20, Kind::AuditGap);
+        gap.reason = Some(Reason::UncleanStop);
+        gap.from = Some(Timestamp::from_secs(5));
+        gap.until = Some(Timestamp::from_secs(19));
+        store
+            .append(&[
+                ev(1, Kind::AuditStarted),
+                ev(2, Kind::SessionCreated),
+                attached,
+                gap,
+                ev(21, Kind::AuditStarted),
+                ev(30, Kind::AuditStopped),
+            ])
+            .unwrap();
+        drop(store);
+        let host = hosts::open_one(&Location::Sqlite(db), None, Access::ReadOnly).unwrap();
+        let at = |t| attached_at(&host, t);
+
+        let (clients, warnings) = at(Some(4));
+        assert_eq!(clients, ["alice"]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (clients, warnings) = at(Some(10));
+        assert_eq!(clients, ["alice"], "the state last recorded before the gap");
+        assert_eq!(
+            warnings,
+            ["1970-01-01T00:00:10Z falls in an audit gap (1970-01-01T00:00:05Z – 1970-01-01T00:00:19Z): nothing was observed then; showing the state last recorded before it"]
+        );
+        let (_, warnings) = at(Some(40));
+        assert_eq!(
+            warnings,
+            ["no daemon was recording at 1970-01-01T00:00:40Z (stopped since 1970-01-01T00:00:30Z); showing the state last recorded"]
+        );
+        let (_, warnings) = at(None);
+        assert!(
+            warnings.is_empty(),
+            "no daemon ever locked this store's state: {warnings:?}"
+        );
+    }
+
+    fn attached_at(host: &HostStore, at: Option<i64>) -> (Vec<String>, Vec<String>) {
+        let who = attached(host, at.map(Timestamp::from_secs), &Filter::all()).unwrap();
+        let users = who.clients.iter().filter_map(|c| c.user.clone()).collect();
+        (users, who.warnings)
+    }
+}

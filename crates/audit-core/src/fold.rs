@@ -288,8 +288,9 @@ pub struct SessionSummary {
     pub attaches: u64,
 }
 
-/// Builds a [`SessionSummary`] per session from events applied in order.
-#[derive(Debug, Default)]
+/// Builds a [`SessionSummary`] per session from events applied in order. Cloned to finish a
+/// copy while the original folds on (a view that keeps its place in the log).
+#[derive(Clone, Debug, Default)]
 pub struct SessionHistory {
     sessions: Vec<SessionSummary>,
     live: BTreeMap<(String, String), usize>,
@@ -416,6 +417,14 @@ impl SessionHistory {
         for k in ending {
             self.end(&k, at);
         }
+    }
+
+    /// Where the live session `session_id` of `server` is in what [`SessionHistory::finish`]
+    /// returns (its creation order), if it is live.
+    pub fn live(&self, server: &str, session_id: &str) -> Option<usize> {
+        self.live
+            .get(&(server.to_owned(), session_id.to_owned()))
+            .copied()
     }
 
     /// The summaries, counting still-open attachments up to `now`.

@@ -15,6 +15,10 @@
 //!               compare ──── a host's store against its central copy: same history?
 //!               overview ─── a session whole (lanes, panes, gaps); a pane's marks
 //!               watch ────── a pane's screen now, as text, kept up to date live
+//!               hosts ────── a location opened as its hosts' stores, one fold each
+//!               sessions ─── each session's life as a row, folded incrementally; a page
+//!               who ──────── who was attached at a moment, with the record's caveats
+//!               log ──────── the events a log query admits, a page at a time
 //!               show ─────── times, durations and recorded text made safe for people
 //!        │
 //!        ▼
@@ -31,11 +35,15 @@ pub mod acts;
 pub mod compare;
 pub mod encode;
 pub mod hits;
+pub mod hosts;
 pub mod live;
+pub mod log;
 pub mod overview;
 pub mod presence;
 pub mod proof;
 pub mod recording;
 pub mod search;
+pub mod sessions;
 pub mod show;
 pub mod watch;
+pub mod who;

@@ -167,18 +167,25 @@ pub fn session(
     panes.sort_by_key(|p| (p.window_index, p.pane_index, p.first));
 
     let mut gaps = Vec::new();
-    let gap_filter = Filter::kinds(&[Kind::AuditGap, Kind::OutputGap])
-        .since(Some(from))
-        .until(to);
+    // An audit gap is recorded when it ends (an unclean stop: by the next daemon, maybe after
+    // the session closed), so one that overlaps the session's life is stored after it began.
+    let gap_filter = Filter::kinds(&[Kind::AuditGap, Kind::OutputGap]).since(Some(from));
     store.events(&gap_filter, &mut |s| {
         let e = &s.event;
-        // An audit gap covers every server the recorder watched; an output gap names its pane.
+        // An audit gap covers every server the recorder watched (an empty `server`: every
+        // server) and is the session's when it overlaps its life, as
+        // [`crate::sessions::SessionRow::gaps`] counts; an output gap names its pane.
         let ours = match e.kind {
             Kind::OutputGap => {
-                e.server == server
+                lived(e.time)
+                    && e.server == server
                     && (e.pane_id.as_ref()).is_some_and(|p| panes.iter().any(|r| &r.pane_id == p))
             }
-            _ => e.server.is_empty() || e.server == server,
+            _ => {
+                (e.server.is_empty() || e.server == server)
+                    && to.is_none_or(|to| e.from.unwrap_or(e.time) <= to)
+                    && e.until.unwrap_or(e.time) >= from
+            }
         };
         if ours {
             gaps.push(GapRow {

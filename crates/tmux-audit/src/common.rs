@@ -6,6 +6,7 @@ use audit_core::Stored;
 use audit_state::StateDir;
 use audit_store::{Access, EventStore, Filter, Location};
 use audit_tmux::discovery;
+use audit_views::hosts;
 use clap::builder::{PathBufValueParser, TypedValueParser};
 use clap::Args;
 use std::ffi::OsStr;
@@ -102,104 +103,37 @@ impl Global {
     }
 
     /// The records views read, one host at a time: a host's own store is one; a central store
-    /// is one chain per enrolled host (only `--host`'s, when given). Folds (who was where, each
-    /// session's life) never mix two hosts: their servers may share a socket path.
+    /// is one chain per enrolled host (only `--host`'s, when given); see [`audit_views::hosts`].
     pub fn open_hosts(&self) -> Result<Vec<HostStore>> {
         let location = self.location()?;
-        let store = audit_store::open(&location, Access::ReadOnly)?;
-        let Location::Postgres(_) = &location else {
-            // A host's own store: `--host` must name the host it records (or recorded) as.
-            if let Some(want) = &self.host {
-                let mut known = false;
-                store.events(
-                    &Filter {
-                        host: Some(want.clone()),
-                        ..Filter::all()
-                    },
-                    &mut |_| {
-                        known = true;
-                        false
-                    },
-                )?;
-                if !known {
-                    let hosts = store.hosts()?;
-                    bail!(
-                        "unknown host {}: this store holds records of {} only (a fleet's hosts are in its central store: --db postgres://…)",
-                        crate::render::escape(want),
-                        hosts.iter().map(|h| crate::render::escape(h)).collect::<Vec<_>>().join(", ")
-                    );
-                }
-            }
-            return Ok(vec![HostStore {
-                host: None,
-                location,
-                store,
-            }]);
-        };
-        let hosts = match &self.host {
-            Some(want) => {
-                let hosts = store.hosts()?;
-                if !hosts.contains(want) {
-                    bail!(
-                        "unknown host {}: the central store holds records of {}",
-                        crate::render::escape(want),
-                        if hosts.is_empty() {
-                            "no host yet".to_owned()
-                        } else {
-                            hosts
-                                .iter()
-                                .map(|h| crate::render::escape(h))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }
-                    );
-                }
-                vec![want.clone()]
-            }
-            None => store.hosts()?,
-        };
-        drop(store);
-        hosts
-            .into_iter()
-            .map(|host| {
-                let location = location.on_host(host.clone());
-                let store = audit_store::open(&location, Access::ReadOnly)?;
-                Ok(HostStore {
-                    host: Some(host),
-                    location,
-                    store,
-                })
-            })
-            .collect()
+        Ok(hosts::open(
+            &location,
+            self.host.as_deref(),
+            Access::ReadOnly,
+        )?)
     }
 
     /// The one host a view of one pane reads (`--host` names it on a central store of many).
     pub fn open_host(&self) -> Result<HostStore> {
-        let mut hosts = self.open_hosts()?;
-        match hosts.len() {
-            1 => Ok(hosts.remove(0)),
-            0 => bail!("the store holds no host's records yet"),
-            _ => {
-                let names: Vec<String> = hosts.iter().filter_map(|h| h.host.clone()).collect();
-                bail!(
-                    "the store holds the records of several hosts ({}): name one with --host",
-                    names.join(", ")
-                )
-            }
+        let location = self.location()?;
+        Ok(hosts::open_one(
+            &location,
+            self.host.as_deref(),
+            Access::ReadOnly,
+        )?)
+    }
+
+    /// The records `--host` and `-L`/`-S` admit, as a filter a view narrows further.
+    pub fn scope(&self) -> Filter {
+        Filter {
+            host: self.host.clone(),
+            server: self.server().map(|p| p.display().to_string()),
+            ..Filter::all()
         }
     }
 }
 
-/// One host's records, as a view reads them.
-pub struct HostStore {
-    /// The enrolled host, for a central store (views then name it in what they print); `None`
-    /// for a host's own store.
-    pub host: Option<String>,
-    /// Where to read them (and record a view of them).
-    pub location: Location,
-    /// The store, opened read-only (on a central store, scoped to this host's chain).
-    pub store: Box<dyn EventStore>,
-}
+pub use audit_views::hosts::HostStore;
 
 /// `value` as one JSON line, with `"host": HOST` added when it comes from a central store (rows
 /// that are records carry the record's own `host` already and are written as they are).
@@ -232,28 +166,29 @@ pub fn absolute(path: &std::path::Path) -> PathBuf {
 /// The stored events `filter` admits, on the server `-L`/`-S` names (an error if the store has
 /// never seen it, unless the filter ends before now: it may not have existed yet).
 pub fn events(global: &Global, store: &dyn EventStore, mut filter: Filter) -> Result<Vec<Stored>> {
-    let server = global.server().map(|p| p.display().to_string());
-    filter.server = server.clone().or(filter.server);
-    filter.host = global.host.clone().or(filter.host);
-    let mut out = Vec::new();
-    store.events(&filter, &mut |s| {
-        out.push(s);
-        true
-    })?;
-    if let Some(server) = server {
-        if out.is_empty() && filter.until.is_none() && !store_knows(store, &server)? {
-            bail!("unknown server {server}: the store has no events for it (check -L/-S, or list servers with `tmux-audit log`)");
-        }
+    let scope = global.scope();
+    filter.server = scope.server.or(filter.server);
+    filter.host = scope.host.or(filter.host);
+    let out = audit_views::log::rows(store, &filter, 0, None)?.rows;
+    if out.is_empty() && filter.until.is_none() {
+        known_server(global, store)?;
     }
     Ok(out)
 }
 
-/// Whether the store holds any event of `server`.
-fn store_knows(store: &dyn EventStore, server: &str) -> Result<bool> {
+/// An error if `-L`/`-S` names a server the store holds no event of (check it before a view
+/// that reads up to now finds nothing).
+pub fn known_server(global: &Global, store: &dyn EventStore) -> Result<()> {
+    let Some(server) = global.server().map(|p| p.display().to_string()) else {
+        return Ok(());
+    };
     let mut any = false;
-    store.events(&Filter::all().on_server(server), &mut |_| {
+    store.events(&Filter::all().on_server(&server), &mut |_| {
         any = true;
         false
     })?;
-    Ok(any)
+    if !any {
+        bail!("unknown server {server}: the store has no events for it (check -L/-S, or list servers with `tmux-audit log`)");
+    }
+    Ok(())
 }

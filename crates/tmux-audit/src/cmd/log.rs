@@ -6,7 +6,7 @@ use crate::render;
 use crate::timearg;
 use anyhow::Result;
 use audit_core::{Kind, Observed, Stored, Timestamp};
-use audit_store::Filter;
+use audit_views::log::LogQuery;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,14 +54,14 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         Some(_) => vec![global.open_host()?],
         None => global.open_hosts()?,
     };
-    let filter = Filter {
+    let filter = LogQuery {
         session: args.session.clone(),
         kinds: args.kind.clone(),
         user: args.user.clone(),
         since: args.since,
         until: args.until,
-        ..Filter::all()
-    };
+    }
+    .filter();
     let mut out = Hashing::new(std::io::stdout().lock());
     for host in &hosts {
         let events = common::events(global, host.store.as_ref(), filter.clone())?;

@@ -3,9 +3,8 @@
 use crate::common::{self, Global};
 use crate::render::{self, Table};
 use anyhow::Result;
-use audit_core::fold::SessionHistory;
 use audit_core::Timestamp;
-use audit_store::Filter;
+use audit_views::sessions::SessionIndex;
 use std::process::ExitCode;
 
 /// Each session: created, closed, who took part and for how long
@@ -26,28 +25,21 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let mut sessions = Vec::new();
+    let now = Timestamp::now();
     for host in global.open_hosts()? {
-        let mut history = SessionHistory::default();
-        let only = Filter::kinds(&SessionHistory::KINDS);
-        for s in common::events(global, host.store.as_ref(), only)? {
-            history.apply(&s.event);
-        }
-        let label = host.host.clone();
-        sessions.extend(
-            history
-                .finish(Timestamp::now())
-                .into_iter()
-                .map(|s| (label.clone(), s)),
-        );
+        common::known_server(global, host.store.as_ref())?;
+        let mut index = SessionIndex::new(host.host.clone(), global.scope());
+        index.refresh(host.store.as_ref())?;
+        sessions.extend(index.rows(now));
     }
     let mut out = std::io::stdout().lock();
     if args.json {
-        for (host, s) in &sessions {
-            common::json_line_of(&mut out, host.as_deref(), s)?;
+        for row in &sessions {
+            common::json_line_of(&mut out, row.host.as_deref(), &row.summary)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let central = sessions.iter().any(|(h, _)| h.is_some());
+    let central = sessions.iter().any(|row| row.host.is_some());
     let mut header = vec![
         "SESSION",
         "ID",
@@ -60,8 +52,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         header.insert(0, "HOST");
     }
     let mut table = Table::new(&header);
-    for (host, s) in &sessions {
-        let total: i64 = s.attached_seconds.values().sum();
+    for row in &sessions {
+        let (host, s) = (&row.host, &row.summary);
         let who: Vec<String> = s
             .attached_seconds
             .iter()
@@ -73,7 +65,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             render::escape(&s.session_id),
             format!("{}{star}", render::time(s.created)),
             s.closed.map(render::time).unwrap_or_else(|| "open".into()),
-            render::duration(total),
+            render::duration(row.attached_total),
             if who.is_empty() {
                 "-".into()
             } else {

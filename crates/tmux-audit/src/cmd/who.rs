@@ -1,13 +1,11 @@
 //! `tmux-audit who`: who is (or was) attached.
 
-use crate::common::{self, Global, HostStore};
+use crate::common::{self, Global};
 use crate::render::{self, Table};
 use crate::timearg;
 use anyhow::Result;
-use audit_core::fold::{Attachment, World};
-use audit_core::{Kind, Reason, Timestamp};
-use audit_state::StateDir;
-use audit_store::Filter;
+use audit_core::Timestamp;
+use audit_views::who;
 use std::process::ExitCode;
 
 /// Who is attached to which session now, or at a past moment
@@ -35,7 +33,14 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let mut clients = Vec::new();
     for host in global.open_hosts()? {
-        for c in attached(global, &host, args.at)? {
+        if args.at.is_none() {
+            common::known_server(global, host.store.as_ref())?;
+        }
+        let who = who::attached(&host, args.at, &global.scope())?;
+        for warning in &who.warnings {
+            eprintln!("tmux-audit: warning: {warning}");
+        }
+        for c in who.clients {
             clients.push((host.host.clone(), c));
         }
     }
@@ -90,87 +95,4 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         table.print(&mut out)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The clients attached on one host at `at` (now: `None`), with warnings on stderr where the
-/// record cannot say (a gap, no daemon recording).
-fn attached(global: &Global, host: &HostStore, at: Option<Timestamp>) -> Result<Vec<Attachment>> {
-    let store = host.store.as_ref();
-    let on = host
-        .host
-        .as_deref()
-        .map(|h| format!("{}: ", render::escape(h)))
-        .unwrap_or_default();
-    // Only what the fold reads, and the daemon's starts and stops: an indexed query that
-    // skips output and commands, the bulk of any log.
-    let mut kinds = World::KINDS.to_vec();
-    kinds.extend([Kind::AuditStarted, Kind::AuditStopped]);
-    let events = common::events(global, store, Filter::kinds(&kinds).until(at))?;
-    let mut world = World::default();
-    let mut recording = false;
-    let mut last_change = None;
-    for s in &events {
-        world.apply(&s.event);
-        match s.event.kind {
-            Kind::AuditStarted => recording = true,
-            Kind::AuditStopped => {
-                recording = false;
-                last_change = Some(s.event.time);
-            }
-            _ => {}
-        }
-    }
-    if let Some(at) = at {
-        // A gap is recorded when the next daemon starts, so look past `at` for one covering it.
-        let mut gap = None;
-        store.events(
-            &Filter::kinds(&[Kind::AuditGap]).since(Some(at)),
-            &mut |s| {
-                // Lost process events leave who was attached known.
-                if s.event.kind == Kind::AuditGap
-                    && s.event.reason != Some(Reason::ProcessEventsLost)
-                    && s.event.from.is_some_and(|f| f <= at)
-                    && s.event.until.is_some_and(|u| u >= at)
-                {
-                    gap = Some((s.event.from, s.event.until));
-                }
-                gap.is_none()
-            },
-        )?;
-        if let Some((Some(from), Some(until))) = gap {
-            eprintln!(
-                "tmux-audit: warning: {on}{} falls in an audit gap ({} – {}): nothing was observed then; showing the state last recorded before it",
-                render::time(at),
-                render::time(from),
-                render::time(until)
-            );
-        } else if !recording && !events.is_empty() {
-            let since = last_change
-                .map(render::time)
-                .unwrap_or_else(|| "the start".into());
-            eprintln!(
-                "tmux-audit: warning: {on}no daemon was recording at {} (stopped since {since}); showing the state last recorded",
-                render::time(at)
-            );
-        }
-    }
-    let last = || {
-        events
-            .last()
-            .map(|s| render::time(s.event.time))
-            .unwrap_or_else(|| "none".into())
-    };
-    if at.is_none() && StateDir::of(&host.location).is_recording() == Some(false) {
-        eprintln!(
-            "tmux-audit: warning: no daemon is recording into this store now; showing the state as of its last event ({})",
-            last()
-        );
-    } else if at.is_none() && host.host.is_some() && !recording && !events.is_empty() {
-        // A central store: what the host shipped says its daemon stopped.
-        eprintln!(
-            "tmux-audit: warning: {on}the host's daemon stopped recording; showing the state as of its last event ({})",
-            last()
-        );
-    }
-    Ok(world.clients.into_values().collect())
 }

@@ -11,6 +11,7 @@
 //!               presence ─── who had a client attached where, and when
 //!               access ───── a view recorded as `audit-access` (by the daemon, else itself)
 //!               acts ─────── commands, command lines and tmux commands as text and place
+//!               commands ─── the acts' timeline: each attributed as of when it started
 //!               live ─────── a pane followed in its spools, before the daemon commits it
 //!               compare ──── a host's store against its central copy: same history?
 //!               overview ─── a session whole (lanes, panes, gaps); a pane's marks
@@ -32,6 +33,7 @@
 
 pub mod access;
 pub mod acts;
+pub mod commands;
 pub mod compare;
 pub mod encode;
 pub mod hits;

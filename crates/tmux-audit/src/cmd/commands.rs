@@ -1,15 +1,12 @@
 //! `tmux-audit commands`: the timeline of programs run in panes, and who ran each.
 
-use crate::common::{self, Global, HostStore};
+use crate::common::{self, Global};
 use crate::render;
 use crate::timearg;
 use anyhow::Result;
-use audit_core::attribution::{Attribution, Attributor, Confidence};
-use audit_core::fold::World;
-use audit_core::{Bytes, Kind, Reason, Stored, Timestamp};
-use audit_store::Filter;
-use audit_views::acts::{place_of, text_of};
-use serde::Serialize;
+use audit_core::attribution::Confidence;
+use audit_core::{Bytes, Kind, Reason, Timestamp};
+use audit_views::commands::{self, CommandRow, CommandsQuery};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -53,110 +50,40 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Row<'a> {
-    #[serde(flatten)]
-    stored: &'a Stored,
-    /// For records stored before the daemon stamped attribution.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    who: Option<Attribution>,
-}
-
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+    let scope = global.scope();
+    let query = CommandsQuery {
+        session: args.session,
+        user: args.user,
+        since: args.since,
+        until: args.until,
+        grep: args.grep,
+        host: scope.host,
+        server: scope.server,
+    };
     let mut out = std::io::stdout().lock();
     for host in global.open_hosts()? {
-        print_host(global, &args, &host, &mut out)?;
+        let rows = commands::rows(host.store.as_ref(), &query)?;
+        if rows.is_empty() {
+            common::known_server(global, host.store.as_ref())?;
+        }
+        for row in &rows {
+            if args.json {
+                render::json_line(&mut out, row)?;
+            } else if let Some(h) = &host.host {
+                writeln!(out, "{}  {}", render::escape(h), line(row))?;
+            } else {
+                writeln!(out, "{}", line(row))?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints one host's acts that the arguments admit.
-fn print_host(global: &Global, args: &Args, host: &HostStore, out: &mut impl Write) -> Result<()> {
-    let store = host.store.as_ref();
-    // The acts and what attributing them reads (who was attached, who typed last): an indexed
-    // query that skips output, the bulk of any log. Not bounded in time: who was attached
-    // at an act's start is folded from the beginning, and an act is stored when it ends.
-    let mut kinds = World::KINDS.to_vec();
-    kinds.extend([
-        Kind::ClientActive,
-        Kind::Command,
-        Kind::ShellCommand,
-        Kind::TmuxCommand,
-    ]);
-    let events = common::events(global, store, Filter::kinds(&kinds))?;
-    // Commands are stored when they end; who could type is read as of when each started.
-    let mut commands: Vec<&Stored> = events
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.event.kind,
-                Kind::Command | Kind::ShellCommand | Kind::TmuxCommand
-            )
-        })
-        .collect();
-    commands.sort_by_key(|s| (start(s), s.seq));
-    let mut attributor = Attributor::default();
-    let mut next = 0;
-    for c in commands {
-        let at = start(c);
-        while next < events.len() && events[next].event.time <= at {
-            attributor.observe(&events[next].event);
-            next += 1;
-        }
-        let e = &c.event;
-        if args.since.is_some_and(|t| at < t) || args.until.is_some_and(|t| at > t) {
-            continue;
-        }
-        if let Some(want) = &args.session {
-            let named = e.session.as_deref() == Some(want.as_str())
-                || e.session_id.as_deref() == Some(want.as_str())
-                || e.session_id.as_ref().is_some_and(|id| {
-                    attributor
-                        .world()
-                        .sessions
-                        .get(&(e.server.clone(), id.clone()))
-                        .is_some_and(|s| s.name == *want)
-                });
-            if !named {
-                continue;
-            }
-        }
-        // The daemon stamps who did it as it records; older records are attributed here, from
-        // the same evidence.
-        let stamped = Attribution::stored(e);
-        let who = stamped
-            .clone()
-            .unwrap_or_else(|| attributor.attribute(e, true));
-        if let Some(re) = &args.grep {
-            if !re.is_match(&text_of(e)) {
-                continue;
-            }
-        }
-        if let Some(user) = &args.user {
-            if !who.candidates.contains(user) {
-                continue;
-            }
-        }
-        if args.json {
-            let who = stamped.is_none().then_some(who);
-            render::json_line(out, &Row { stored: c, who })?;
-        } else if let Some(h) = &host.host {
-            writeln!(out, "{}  {}", render::escape(h), line(c, &who))?;
-        } else {
-            writeln!(out, "{}", line(c, &who))?;
-        }
-    }
-    Ok(())
-}
-
-fn start(s: &Stored) -> Timestamp {
-    s.event.from.unwrap_or(s.event.time)
-}
-
 /// `TIME  SESSION:PANE  WHO  ENDING  DURATION  ARGV`.
-fn line(s: &Stored, who: &Attribution) -> String {
-    let e = &s.event;
-    let place = place_of(e);
+fn line(row: &CommandRow) -> String {
+    let (e, who) = (&row.stored.event, &row.who);
+    let place = row.place();
     let person = match (who.attribution, &who.actor) {
         (Confidence::Exact, Some(actor)) => actor.clone(),
         (Confidence::Inferred, Some(actor)) => {
@@ -198,7 +125,7 @@ fn line(s: &Stored, who: &Attribution) -> String {
     };
     format!(
         "{}  {:<14} {:<22} {:<9} {:>8}  {}",
-        render::time(start(s)),
+        render::time(row.start()),
         render::escape(&place),
         render::escape(&person),
         ending,

@@ -1,6 +1,17 @@
 //! Search: which recorded lines and command lines match a pattern, when each appeared, and who
 //! was attached then — the store's full-text candidates confirmed in each chunk as it was shown
 //! ([`crate::hits`]), dated and placed by [`Presence`].
+//!
+//! [`Log::read`] reads what the query needs in one pass over the events; [`each`] (or
+//! [`hits`], collected) then reads the chunks and gives the hits as rows ([`HitRow`]), the
+//! same for the CLI and the web UI.
+
+mod pending;
+mod rows;
+
+pub use rows::{
+    each, hits, ChunkError, CommandHit, HitRow, Hits, OutputHit, Searched, Seen, Watcher,
+};
 
 use crate::acts;
 use crate::hits::Matcher;
@@ -66,6 +77,12 @@ pub enum SearchError {
     /// The session asked for was never recorded.
     #[error("no session named {} was recorded (tmux-audit sessions lists them)", show::escape(.0))]
     UnknownSession(String),
+    /// A pane's last committed chunk, which its spooled output continues, could not be read.
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    /// A pane's spooled output does not render.
+    #[error("output not yet committed does not render: {0}")]
+    Spooled(#[from] audit_screen::ScreenError),
 }
 
 /// What one pass over the log gives the search.

@@ -8,20 +8,17 @@
 //! [`crate::hits`] — until `--limit` hits have been shown.
 
 mod acts;
-mod pending;
 mod print;
 
 use crate::common::{Global, HostStore};
 use crate::render;
 use crate::timearg;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use audit_core::Timestamp;
 use audit_state::StateDir;
-use audit_views::hits::{Matcher, PaneScan};
-use audit_views::recording::load;
-use audit_views::search::{Log, SearchQuery};
+use audit_views::hits::Matcher;
+use audit_views::search::{self, HitRow, Log, SearchQuery, Seen};
 use print::Printer;
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -184,97 +181,67 @@ fn search_host(
     out: &mut impl Write,
     tally: &mut Tally,
 ) -> Result<bool> {
-    let matcher = &query.matcher;
     let store = host.store.as_ref();
     let log = Log::read(store, query)?;
     let printer = Printer::new(
         global,
         args,
-        matcher,
+        &query.matcher,
         log.servers.len() > 1,
         host.host.as_deref(),
     );
-    let mut panes: HashMap<(String, String), PaneScan> = HashMap::new();
-    'chunks: for (s, context_only) in &log.chunks {
-        let e = &s.event;
-        let key = (e.server.clone(), e.pane_id.clone().unwrap_or_default());
-        let found = load(store, s).map_err(anyhow::Error::from).and_then(|c| {
-            let pane = panes.entry(key.clone()).or_default();
-            pane.scan(&c, matcher)
-                .with_context(|| format!("the output chunk of event {} is corrupt", s.seq))
-        });
-        let found = match found {
-            Ok(found) => found,
-            Err(err) => {
-                eprintln!("tmux-audit: warning: skipped: {err:#}");
-                panes.remove(&key);
-                tally.unreadable += 1;
-                continue;
-            }
-        };
-        if *context_only {
-            continue;
-        }
-        for f in found {
-            let t = Timestamp(f.time);
-            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if !query.admits(t, &attached) {
-                continue;
-            }
-            if args.limit > 0 && tally.shown == args.limit {
-                tally.more = true;
-                break 'chunks;
-            }
-            if !printer.hit(out, args.json, s, &f, &attached, tally.shown == 0, true)? {
-                return Ok(false);
-            }
-            tally.shown += 1;
-        }
-    }
     // Output the daemon did not commit for this search: from the spools, marked so.
-    if !daemon_committed && !tally.more {
-        for (s, f) in pending::hits(&StateDir::of(&host.location), store, &log.last, matcher)? {
-            let e = &s.event;
-            let t = Timestamp(f.time);
-            let attached = log.presence.at(&e.server, e.session_id.as_deref(), t);
-            if !query.admits(t, &attached) {
-                continue;
-            }
-            if args.limit > 0 && tally.shown == args.limit {
-                tally.more = true;
-                break;
-            }
-            if !printer.hit(out, args.json, &s, &f, &attached, tally.shown == 0, false)? {
-                return Ok(false);
-            }
-            tally.shown += 1;
-            tally.pending_shown += 1;
-        }
-    }
-    // Then command lines: what was run, and who did it.
+    let state = StateDir::of(&host.location);
+    let spools = (!daemon_committed).then_some(&state);
+    let limit = (args.limit > 0).then(|| args.limit - tally.shown);
     let mut first_act = true;
-    for s in &log.acts {
-        if tally.more {
-            break;
-        }
-        if !query.admits_act(s) {
-            continue;
-        }
-        if args.limit > 0 && tally.shown == args.limit {
-            tally.more = true;
-            break;
-        }
-        let written = if args.json {
-            acts::json(out, s)
-        } else {
-            acts::text(out, s, first_act)
+    let mut result = Ok(());
+    let done = search::each(store, query, &log, spools, limit, &mut |seen| {
+        let written = match seen {
+            Seen::Hit(row) => {
+                let first = tally.shown == 0;
+                tally.shown += 1;
+                match &row {
+                    HitRow::Output(hit) if args.json => printer.json(out, &row, hit),
+                    HitRow::Output(hit) => printer.text(out, hit, first),
+                    HitRow::Command(_) if args.json => render::json_line(out, &row),
+                    HitRow::Command(hit) => {
+                        acts::text(out, &hit.stored, std::mem::take(&mut first_act))
+                    }
+                }
+                .inspect(|()| {
+                    if matches!(&row, HitRow::Output(hit) if !hit.committed) {
+                        tally.pending_shown += 1;
+                    }
+                })
+            }
+            Seen::Unreadable(err) => {
+                eprintln!(
+                    "tmux-audit: warning: skipped: {:#}",
+                    anyhow::Error::from(err)
+                );
+                tally.unreadable += 1;
+                return true;
+            }
+            Seen::Unspooled { pane, error } => {
+                eprintln!(
+                    "tmux-audit: warning: output of {pane} not yet committed is not searched: {:#}",
+                    anyhow::Error::from(error)
+                );
+                return true;
+            }
         };
-        first_act = false;
         match written.and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(false),
-            r => r?,
+            Ok(()) => true,
+            Err(e) => {
+                result = Err(e);
+                false
+            }
         }
-        tally.shown += 1;
+    })?;
+    tally.more |= done.more;
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        r => r.map(|()| true).map_err(Into::into),
     }
-    Ok(true)
 }

@@ -7,27 +7,7 @@ use crate::render;
 use audit_core::attribution::{Attribution, Confidence};
 use audit_core::{Bytes, Stored};
 use audit_views::acts::{place_of, text_of};
-use serde::Serialize;
 use std::io::Write;
-
-#[derive(Serialize)]
-struct Hit<'a> {
-    hit: &'static str,
-    #[serde(flatten)]
-    stored: &'a Stored,
-    text: String,
-}
-
-/// One JSON object: `"hit": "command"`, the event's fields, and `text`, what matched.
-pub fn json(out: &mut impl Write, s: &Stored) -> std::io::Result<()> {
-    let hit = Hit {
-        hit: "command",
-        stored: s,
-        text: Bytes(text_of(&s.event)).lossless_text(),
-    };
-    serde_json::to_writer(&mut *out, &hit)?;
-    writeln!(out)
-}
 
 /// `TIME  SESSION:PANE  WHO  KIND  TEXT  (seq N)`; a heading before the first.
 pub fn text(out: &mut impl Write, s: &Stored, first: bool) -> std::io::Result<()> {

@@ -4,9 +4,8 @@
 use super::Args;
 use crate::common::{absolute, Global};
 use crate::render;
-use audit_core::{Stored, Timestamp};
-use audit_views::hits::{Found, Matcher};
-use audit_views::presence::Span;
+use audit_views::hits::Matcher;
+use audit_views::search::{HitRow, OutputHit};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
 
@@ -21,33 +20,15 @@ pub struct Printer<'a> {
     width: usize,
 }
 
+/// An output hit as `--json` prints it: the host of a central store's hit first, the
+/// `replay` command that shows it last.
 #[derive(Serialize)]
 struct JsonHit<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<&'a str>,
-    time: Timestamp,
-    seq: u64,
-    server: &'a str,
-    session: Option<&'a str>,
-    session_id: Option<&'a str>,
-    window_index: Option<i64>,
-    pane_id: Option<&'a str>,
-    pane_index: Option<i64>,
-    line: &'a str,
-    /// Whether the line comes from output committed to the chain (false: read from a spool,
-    /// because the daemon did not commit it for this search).
-    committed: bool,
-    attached: Vec<JsonClient<'a>>,
+    #[serde(flatten)]
+    row: &'a HitRow,
     replay: String,
-}
-
-#[derive(Serialize)]
-struct JsonClient<'a> {
-    client: &'a str,
-    user: Option<&'a str>,
-    uid: Option<i64>,
-    readonly: bool,
-    control: bool,
 }
 
 impl<'a> Printer<'a> {
@@ -77,9 +58,8 @@ impl<'a> Printer<'a> {
     }
 
     /// `tmux-audit replay %N --from TIME`, quoted for a POSIX shell.
-    fn replay(&self, s: &Stored, time: Timestamp) -> String {
-        let e = &s.event;
-        let time = time.to_string();
+    fn replay(&self, hit: &OutputHit) -> String {
+        let time = hit.time.to_string();
         let mut words = vec!["tmux-audit"];
         if let Some(db) = &self.db {
             words.extend(["--db", db]);
@@ -87,95 +67,34 @@ impl<'a> Printer<'a> {
         if let Some(host) = self.host {
             words.extend(["--host", host]);
         }
-        words.extend(["replay", e.pane_id.as_deref().unwrap_or("?")]);
+        words.extend(["replay", hit.pane_id.as_deref().unwrap_or("?")]);
         if self.with_server {
-            words.extend(["--server", &e.server]);
+            words.extend(["--server", &hit.server]);
         }
         words.extend(["--from", &time]);
         shlex::try_join(words.iter().copied()).unwrap_or_else(|_| format!("{words:?}"))
     }
 
-    /// Writes one hit (JSON or for people, as asked) and flushes it; `Ok(false)` once the
-    /// reader has gone (a closed pipe ends a search quietly, as `| head` expects).
-    #[allow(clippy::too_many_arguments)]
-    pub fn hit(
-        &self,
-        out: &mut impl Write,
-        json: bool,
-        s: &Stored,
-        f: &Found,
-        attached: &[&Span],
-        first: bool,
-        committed: bool,
-    ) -> std::io::Result<bool> {
-        let written = if json {
-            self.json(out, s, f, attached, committed)
-        } else {
-            self.text(out, s, f, attached, first, committed)
-        };
-        match written.and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-            r => r.map(|()| true),
-        }
-    }
-
-    pub fn json(
-        &self,
-        out: &mut impl Write,
-        s: &Stored,
-        f: &Found,
-        attached: &[&Span],
-        committed: bool,
-    ) -> std::io::Result<()> {
-        let e = &s.event;
-        let time = Timestamp(f.time);
-        let hit = JsonHit {
+    /// The output hit `hit` (of `row`) as one JSON object.
+    pub fn json(&self, out: &mut impl Write, row: &HitRow, hit: &OutputHit) -> std::io::Result<()> {
+        let json = JsonHit {
             host: self.host,
-            time,
-            seq: s.seq,
-            server: &e.server,
-            session: e.session.as_deref(),
-            session_id: e.session_id.as_deref(),
-            window_index: e.window_index,
-            pane_id: e.pane_id.as_deref(),
-            pane_index: e.pane_index,
-            line: &f.line,
-            committed,
-            attached: attached
-                .iter()
-                .map(|a| JsonClient {
-                    client: &a.client,
-                    user: a.user.as_deref(),
-                    uid: a.uid,
-                    readonly: a.readonly,
-                    control: a.control,
-                })
-                .collect(),
-            replay: self.replay(s, time),
+            row,
+            replay: self.replay(hit),
         };
-        render::json_line(out, &hit)
+        render::json_line(out, &json)
     }
 
     /// Three lines — when, where and who; the line; the replay command — and a blank line
     /// between hits. Everything from the store is escaped.
-    pub fn text(
-        &self,
-        out: &mut impl Write,
-        s: &Stored,
-        f: &Found,
-        attached: &[&Span],
-        first: bool,
-        committed: bool,
-    ) -> std::io::Result<()> {
-        let e = &s.event;
-        let time = Timestamp(f.time);
-        let position = match (&e.session, e.window_index, e.pane_index) {
+    pub fn text(&self, out: &mut impl Write, hit: &OutputHit, first: bool) -> std::io::Result<()> {
+        let position = match (&hit.session, hit.window_index, hit.pane_index) {
             (Some(session), Some(w), Some(p)) => format!("{session}:{w}.{p}"),
             (Some(session), _, _) => session.clone(),
             _ => "?".into(),
         };
         let mut who: Vec<String> = Vec::new();
-        for a in attached {
+        for a in &hit.attached {
             let mut name = a.user.clone().unwrap_or_else(|| "?".into());
             if a.control {
                 name.push_str(" (control mode)");
@@ -195,24 +114,24 @@ impl<'a> Printer<'a> {
         let mut head = self.host.map(|h| format!("{h}  ")).unwrap_or_default();
         head += &format!(
             "{}  {}  {}  {}",
-            render::time(time),
+            render::time(hit.time),
             position,
-            e.pane_id.as_deref().unwrap_or("?"),
+            hit.pane_id.as_deref().unwrap_or("?"),
             who
         );
         if self.with_server {
-            head.push_str(&format!("  server {}", e.server));
+            head.push_str(&format!("  server {}", hit.server));
         }
-        if !committed {
+        if !hit.committed {
             head.push_str("  (not yet committed)");
         }
         if !first {
             writeln!(out)?;
         }
         writeln!(out, "{}", render::escape(&head))?;
-        let at = self.matcher.find(&f.line);
-        writeln!(out, "    {}", excerpt(&f.line, at, self.width))?;
-        writeln!(out, "    {}", render::escape(&self.replay(s, time)))
+        let at = self.matcher.find(&hit.line);
+        writeln!(out, "    {}", excerpt(&hit.line, at, self.width))?;
+        writeln!(out, "    {}", render::escape(&self.replay(hit)))
     }
 }
 

@@ -1,28 +1,38 @@
-//! Output not yet committed: when the daemon did not commit the panes' pending output for this
+//! Output not yet committed: when the daemon did not commit the panes' pending output for a
 //! search (none answered — a killed daemon leaves its copiers spooling — or it could not commit
 //! in time), the spools are searched too, after each pane's last committed chunk, and their hits
 //! are marked `committed: false`. Only spools this user may read (the server's owner, or root)
 //! are searched; the others are left out silently, as the store holds nothing of them yet.
 
-use anyhow::Result;
+use super::rows::ChunkError;
+use super::SearchError;
+use crate::hits::{Found, Matcher, PaneScan};
+use crate::live::{FollowError, Follower};
+use crate::recording::load;
 use audit_capture::{chunk, spool};
 use audit_core::Stored;
 use audit_state::StateDir;
-use audit_store::EventStore;
-use audit_views::hits::{Found, Matcher, PaneScan};
-use audit_views::live::Follower;
-use audit_views::recording::load;
+use audit_store::Reader;
 use std::collections::HashMap;
 
-/// The hits in what the spools hold after `last` (each pane's last committed chunk), with the
-/// event that chunk belongs to (for the pane's names).
-pub fn hits(
+/// What the spools give.
+pub(super) enum Pending {
+    /// A hit, with the event of the pane's last committed chunk (for the pane's names).
+    Hit(Box<Stored>, Found),
+    /// A pane whose spools could not be read.
+    Unspooled { pane: String, error: FollowError },
+}
+
+/// The hits in what the spools hold after `last` (each pane's last committed chunk), oldest
+/// first, after the panes whose spools could not be read.
+pub(super) fn hits(
     state: &StateDir,
-    store: &dyn EventStore,
+    store: &dyn Reader,
     last: &HashMap<(String, String), Stored>,
     matcher: &Matcher,
-) -> Result<Vec<(Stored, Found)>> {
-    let mut out = Vec::new();
+) -> Result<Vec<Pending>, SearchError> {
+    let mut unspooled = Vec::new();
+    let mut found = Vec::new();
     for ((server, pane), s) in last {
         let until = s.event.until.unwrap_or(s.event.time).as_micros();
         let Ok(mut follower) = Follower::new(state, server, pane, until) else {
@@ -30,8 +40,11 @@ pub fn hits(
         };
         let polled = match follower.poll() {
             Ok(p) => p,
-            Err(e) => {
-                eprintln!("tmux-audit: warning: output of {pane} not yet committed is not searched: {e:#}");
+            Err(error) => {
+                unspooled.push(Pending::Unspooled {
+                    pane: pane.clone(),
+                    error,
+                });
                 continue;
             }
         };
@@ -49,11 +62,14 @@ pub fn hits(
         }
         // The picture the pane's last chunk left: lines on it are not found again.
         let mut scan = PaneScan::default();
-        scan.scan(&load(store, s)?, matcher)?;
+        let chunk = load(store, s).map_err(ChunkError::from)?;
+        scan.scan(&chunk, matcher)
+            .map_err(|error| ChunkError::Corrupt { seq: s.seq, error })?;
         for f in scan.scan_after(records, matcher)? {
-            out.push((s.clone(), f));
+            found.push((Box::new(s.clone()), f));
         }
     }
-    out.sort_by_key(|(_, f)| f.time);
-    Ok(out)
+    found.sort_by_key(|(_, f)| f.time);
+    unspooled.extend(found.into_iter().map(|(s, f)| Pending::Hit(s, f)));
+    Ok(unspooled)
 }

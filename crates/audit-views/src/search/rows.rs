@@ -303,3 +303,155 @@ impl Watcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hits::Matcher;
+    use audit_capture::chunk::{self, Chunk, Record};
+    use audit_core::{Event, Kind};
+    use audit_store::{Access, Attachment, SqliteStore, Writer};
+
+    fn ev(t: i64, kind: Kind) -> Event {
+        let mut e = Event::new(Timestamp::from_secs(t), kind, "web1", "/s");
+        e.session_id = Some("$1".into());
+        e.session = Some("prod".into());
+        e
+    }
+
+    /// A `pane-output` event of pane %3 from `from` to `from + 1` s with what the pane wrote.
+    fn output(from: i64, bytes: &[u8]) -> (Event, Option<Attachment>) {
+        let start = Timestamp::from_secs(from).as_micros();
+        let encoded = Chunk {
+            start,
+            end: start + 1_000_000,
+            width: 80,
+            height: 24,
+            snapshot: Vec::new(),
+            records: vec![Record::Output {
+                time: start + 1_000_000,
+                bytes: bytes.to_vec(),
+            }],
+        }
+        .encode();
+        let stored = chunk::compress(&encoded, 3);
+        let mut e = ev(from + 2, Kind::PaneOutput);
+        e.pane_id = Some("%3".into());
+        e.window_index = Some(0);
+        e.pane_index = Some(1);
+        e.from = Some(Timestamp::from_secs(from));
+        e.until = Some(Timestamp::from_secs(from + 1));
+        e.digest = Some(blake3::hash(&stored).to_hex().to_string());
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        (
+            e,
+            Some(Attachment {
+                chunk: stored,
+                text,
+            }),
+        )
+    }
+
+    fn store(dir: &std::path::Path) -> SqliteStore {
+        let mut store = SqliteStore::open(&dir.join("a.db"), Access::Create).unwrap();
+        let mut attached = ev(2, Kind::ClientAttached);
+        attached.client = Some("/dev/pts/1".into());
+        attached.user = Some("alice".into());
+        attached.uid = Some(1000);
+        let mut psql = ev(40, Kind::Command);
+        psql.pane_id = Some("%3".into());
+        psql.from = Some(Timestamp::from_secs(35));
+        psql.argv = Some(vec![
+            Bytes(b"psql".to_vec()),
+            Bytes(b"-c".to_vec()),
+            Bytes(b"drop table users".to_vec()),
+        ]);
+        store
+            .append_attached(&[
+                (ev(1, Kind::SessionCreated), None),
+                (attached, None),
+                output(10, b"DROP TABLE users;\r\n"),
+                output(20, b"nothing to see\r\n"),
+                output(30, b"drop table orders;\r\n"),
+                (psql, None),
+            ])
+            .unwrap();
+        store
+    }
+
+    fn query(pattern: &str) -> SearchQuery {
+        SearchQuery {
+            matcher: Matcher::words(pattern).unwrap(),
+            socket: None,
+            server: None,
+            session: None,
+            user: None,
+            since: None,
+            until: None,
+        }
+    }
+
+    #[test]
+    fn output_hits_carry_where_and_when_and_who_then_commands_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let found = hits(&store, &query("drop table"), None).unwrap();
+        assert!(!found.more && found.unreadable.is_empty() && !found.several_servers);
+        assert_eq!(found.rows.len(), 3, "{:?}", found.rows);
+        let HitRow::Output(first) = &found.rows[0] else {
+            panic!("output first: {:?}", found.rows[0]);
+        };
+        assert_eq!(first.time, Timestamp::from_secs(11));
+        assert_eq!(first.line, "DROP TABLE users;");
+        assert_eq!(
+            (first.server.as_str(), first.pane_id.as_deref(), first.seq),
+            ("/s", Some("%3"), 3)
+        );
+        assert!(first.committed);
+        let users: Vec<_> = first.attached.iter().map(|a| a.user.as_deref()).collect();
+        assert_eq!(users, [Some("alice")]);
+        let json = serde_json::to_value(&found.rows[0]).unwrap();
+        assert_eq!(json["hit"], "output");
+        assert_eq!(json["time"], "1970-01-01T00:00:11.000000Z");
+        assert_eq!(json["pane_id"], "%3");
+        let HitRow::Command(psql) = &found.rows[2] else {
+            panic!("the command last: {:?}", found.rows[2]);
+        };
+        assert_eq!(psql.text, "psql -c drop table users");
+        let json = serde_json::to_value(&found.rows[2]).unwrap();
+        assert_eq!(
+            (&json["hit"], &json["pane_id"], &json["server"]),
+            (&"command".into(), &"%3".into(), &"/s".into())
+        );
+    }
+
+    #[test]
+    fn a_limit_stops_at_n_hits_and_says_there_are_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let found = hits(&store, &query("drop table"), Some(2)).unwrap();
+        assert!(found.more);
+        let lines: Vec<_> = found
+            .rows
+            .iter()
+            .map(|r| match r {
+                HitRow::Output(h) => h.line.clone(),
+                HitRow::Command(c) => c.text.clone(),
+            })
+            .collect();
+        assert_eq!(lines, ["DROP TABLE users;", "drop table orders;"]);
+        let exact = hits(&store, &query("drop table"), Some(3)).unwrap();
+        assert!(!exact.more && exact.rows.len() == 3);
+        let late = SearchQuery {
+            since: Some(Timestamp::from_secs(25)),
+            user: Some("bob".into()),
+            ..query("drop table")
+        };
+        let none = hits(&store, &late, None).unwrap();
+        assert!(
+            none.rows.is_empty(),
+            "bob was never attached, nor could run psql: {:?}",
+            none.rows
+        );
+    }
+}

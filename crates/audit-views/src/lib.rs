@@ -20,6 +20,7 @@
 //!               sessions ─── each session's life as a row, folded incrementally; a page
 //!               who ──────── who was attached at a moment, with the record's caveats
 //!               log ──────── the events a log query admits, a page at a time
+//!               verify ───── a store's chain, seals and tail checked, as one report
 //!               show ─────── times, durations and recorded text made safe for people
 //!        │
 //!        ▼
@@ -47,5 +48,6 @@ pub mod recording;
 pub mod search;
 pub mod sessions;
 pub mod show;
+pub mod verify;
 pub mod watch;
 pub mod who;

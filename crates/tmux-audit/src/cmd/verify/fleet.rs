@@ -5,13 +5,13 @@
 //! batches are kept as evidence): its own store was rewritten after shipping, while the
 //! center's copy of what it shipped first stands.
 
-use super::{finding_json, seal_line, seal_problem_json, Verdict};
 use crate::common::Global;
 use crate::render;
 use anyhow::Result;
 use audit_core::chain;
 use audit_core::seal::{self, VerificationKey};
 use audit_store::{Access, HostState, Location, PgLocation, PgStore};
+use audit_views::verify::{events, finding_json, seal_line, seal_problem_json, Verdict};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -37,7 +37,7 @@ pub fn run(
         let name = host.host.as_deref().unwrap_or_default();
         let report = host.store.inspect()?;
         let seals = key.map(|k| seal::check(&report.seals, report.records, k));
-        let verdict = Verdict::of(&report, seals.as_ref(), None);
+        let verdict = Verdict::of(&report, seals.as_ref(), false);
         let state = state_of(name);
         let forks = match state {
             Some(s) if s.forks > 0 => PgStore::open(center, Access::ReadOnly)?.forks(name)?,
@@ -92,7 +92,7 @@ pub fn run(
         println!(
             "{}: {headline}: {} in its central chain, head {}{}{}",
             render::escape(name),
-            super::events(report.records),
+            events(report.records),
             &chain::to_hex(&report.head)[..16],
             state_note(state),
             match report.seals.len() {

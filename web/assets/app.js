@@ -10,7 +10,8 @@
 // - the sessions page sets `document.body.dataset.sessions = "drawn"` once its rows are in the DOM
 //   (and "loading" while a request is out);
 // - the player sets `document.body.dataset.frame = "loading"` when it starts loading a piece and
-//   `"drawn"` after the player's terminal has drawn the piece's first frame (its text is non-empty).
+//   `"drawn"` after the player's terminal has drawn the piece's first frame (its text is non-empty);
+//   `window.tmuxAuditPlayer.load(seconds)` loads the piece from there, as any seek does.
 "use strict";
 
 (() => {
@@ -884,6 +885,10 @@
       replaceHash("player", { ...parseHash().params, idle: state.idle });
       reload();
     });
+
+    // The benchmark's hook (web/test/bench.mjs): load a piece from `off` seconds, as a seek does.
+    window.tmuxAuditPlayer = { load: (off, autoPlay) => load(off, autoPlay), offset: currentOffset };
+    onLeave(() => { delete window.tmuxAuditPlayer; });
 
     const t0 = offsetOf(p.t, pane);
     await load(t0 === null ? 0 : Math.max(0, t0), false);

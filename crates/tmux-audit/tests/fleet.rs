@@ -67,7 +67,7 @@ fn two_hosts_ship_to_one_collector_and_every_central_view_agrees_with_the_hosts_
                     &h.db(),
                     &["search", &format!("marker-of-{}", h.name), "--json"],
                 );
-                (hits.iter().filter(|v| v["hit"].is_null()).count() >= 1).then_some(hits)
+                (hits.iter().filter(|v| v["hit"] == "output").count() >= 1).then_some(hits)
             },
             || h.daemon.as_ref().unwrap().stderr(),
         );
@@ -113,7 +113,7 @@ fn two_hosts_ship_to_one_collector_and_every_central_view_agrees_with_the_hosts_
         let pattern = format!("marker-of-{}", h.name);
         let output_hits = |rows: Vec<Value>| -> Vec<Value> {
             rows.into_iter()
-                .filter(|v| v["hit"].is_null())
+                .filter(|v| v["hit"] == "output")
                 .map(|mut v| {
                     v.as_object_mut().unwrap().remove("replay");
                     v
@@ -139,7 +139,7 @@ fn two_hosts_ship_to_one_collector_and_every_central_view_agrees_with_the_hosts_
         };
         assert!(on(&["search", other, "--json"])
             .iter()
-            .all(|v| !v["hit"].is_null()));
+            .all(|v| v["hit"] != "output"));
         // The pane exports byte for byte as it does on the host.
         let pane = h.server.display(h.server.first_session_id(), "#{pane_id}");
         let local = cli(&h.db(), &["export", &pane, "--format", "asciicast"]);
@@ -582,7 +582,7 @@ fn a_network_cut_over_tls_loses_nothing_stores_nothing_twice_and_is_one_outage()
         || {
             let hits = cli_json(&h.db(), &["search", "printed-while-cut", "--json"]);
             hits.iter()
-                .any(|v| v["hit"].is_null() && v["line"] == "printed-while-cut")
+                .any(|v| v["hit"] == "output" && v["line"] == "printed-while-cut")
                 .then_some(())
         },
         daemon_stderr,

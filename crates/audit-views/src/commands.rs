@@ -173,15 +173,8 @@ fn start(s: &Stored) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use audit_core::Event;
+    use crate::testing::ev;
     use audit_store::{Access, SqliteStore, Writer};
-
-    fn ev(t: i64, kind: Kind) -> Event {
-        let mut e = Event::new(Timestamp::from_secs(t), kind, "web1", "/s");
-        e.session_id = Some("$1".into());
-        e.session = Some("prod".into());
-        e
-    }
 
     fn store_with_acts(dir: &std::path::Path) -> SqliteStore {
         let mut store = SqliteStore::open(&dir.join("a.db"), Access::Create).unwrap();

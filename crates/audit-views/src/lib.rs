@@ -48,6 +48,8 @@ pub mod recording;
 pub mod search;
 pub mod sessions;
 pub mod show;
+#[cfg(test)]
+mod testing;
 pub mod verify;
 pub mod watch;
 pub mod who;

@@ -286,3 +286,101 @@ pub fn events(n: u64) -> String {
         format!("{n} events")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_core::seal::Schedule;
+    use audit_core::{Event, Kind};
+    use audit_store::{Access, SqliteStore, Writer};
+    use std::path::Path;
+
+    fn ev(t: i64) -> Event {
+        Event::new(Timestamp::from_secs(t), Kind::SessionCreated, "web1", "/s")
+    }
+
+    fn key() -> VerificationKey {
+        let schedule = Schedule {
+            start: Timestamp::from_secs(0),
+            interval_us: 60_000_000,
+        };
+        VerificationKey::new([7; 32], schedule).unwrap()
+    }
+
+    /// Three events, a seal at 100 s over them, and one event after it.
+    fn sealed_store(db: &Path) -> SqliteStore {
+        let mut store = SqliteStore::open(db, Access::Create).unwrap();
+        store.append(&[ev(1), ev(2), ev(3)]).unwrap();
+        let mut sealing = key().sealing_key();
+        let at = Timestamp::from_secs(100);
+        store
+            .append_after_head(&mut |seq, head| {
+                let (epoch, seal) = sealing.seal(seq, head, at).unwrap();
+                let mut e = Event::new(at, Kind::Seal, "web1", "-");
+                e.epoch = Some(epoch as i64);
+                e.seal = Some(chain::to_hex(&seal));
+                e.key_id = Some(sealing.key_id());
+                e
+            })
+            .unwrap();
+        store.append(&[ev(101)]).unwrap();
+        store
+    }
+
+    #[test]
+    fn an_intact_sealed_store_is_ok_and_names_its_last_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let store = sealed_store(&db);
+        let location = Location::Sqlite(db);
+        let unchecked = report(&store, &location, None, None).unwrap();
+        assert_eq!((unchecked.verdict, unchecked.ok), (Verdict::Intact, true));
+        assert_eq!(unchecked.events, 5);
+        assert_eq!(unchecked.last_seal, Some(Timestamp::from_secs(100)));
+        let json = serde_json::to_value(&unchecked).unwrap();
+        assert_eq!(json["status"], "intact");
+        assert_eq!(json["ok"], true);
+        assert_eq!(json["events"], 5);
+        assert_eq!(json["seals"]["present"], 1);
+        assert_eq!(json["seals"]["checked"], false);
+        assert_eq!(json["seals"]["last_seal"], "1970-01-01T00:01:40.000000Z");
+        assert_eq!(json["findings"], json!([]));
+
+        let checked = report(&store, &location, Some(&key()), None).unwrap();
+        assert!(checked.ok, "{:?}", checked.lines());
+        let json = checked.json();
+        assert_eq!(
+            (&json["seals"]["good"], &json["seals"]["unsealed"]),
+            (&json!(1), &json!(1))
+        );
+        assert_eq!(json["seals"]["tail"], "unsealed", "no daemon records here");
+        assert!(checked
+            .seals_text()
+            .starts_with("1 of 1 check with the key"));
+    }
+
+    #[test]
+    fn an_edited_event_is_named_and_the_report_is_not_ok() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        drop(sealed_store(&db));
+        let sql = rusqlite::Connection::open(&db).unwrap();
+        sql.execute_batch(
+            "DROP TRIGGER events_append_only_update;
+             UPDATE events SET server = '/elsewhere' WHERE seq = 2;",
+        )
+        .unwrap();
+        drop(sql);
+        let store = SqliteStore::open(&db, Access::ReadOnly).unwrap();
+        let r = report(&store, &Location::Sqlite(db), Some(&key()), None).unwrap();
+        assert_eq!((r.verdict, r.ok), (Verdict::Tampered, false));
+        let lines = r.lines();
+        assert!(
+            lines.first().is_some_and(|l| l.contains("seq 2")),
+            "{lines:?}"
+        );
+        let json = r.json();
+        assert_eq!(json["status"], "tampered");
+        assert_eq!(json["findings"][0]["from"], 2);
+    }
+}

@@ -115,15 +115,8 @@ pub fn attached(
 mod tests {
     use super::*;
     use crate::hosts;
-    use audit_core::Event;
+    use crate::testing::ev;
     use audit_store::{Access, Location, SqliteStore, Writer};
-
-    fn ev(t: i64, kind: Kind) -> Event {
-        let mut e = Event::new(Timestamp::from_secs(t), kind, "web1", "/s");
-        e.session_id = Some("$1".into());
-        e.session = Some("prod".into());
-        e
-    }
 
     #[test]
     fn a_moment_in_a_gap_or_after_a_stop_is_answered_with_a_warning() {

@@ -308,16 +308,10 @@ impl Watcher {
 mod tests {
     use super::*;
     use crate::hits::Matcher;
+    use crate::testing::ev;
     use audit_capture::chunk::{self, Chunk, Record};
     use audit_core::{Event, Kind};
     use audit_store::{Access, Attachment, SqliteStore, Writer};
-
-    fn ev(t: i64, kind: Kind) -> Event {
-        let mut e = Event::new(Timestamp::from_secs(t), kind, "web1", "/s");
-        e.session_id = Some("$1".into());
-        e.session = Some("prod".into());
-        e
-    }
 
     /// A `pane-output` event of pane %3 from `from` to `from + 1` s with what the pane wrote.
     fn output(from: i64, bytes: &[u8]) -> (Event, Option<Attachment>) {

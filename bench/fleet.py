@@ -188,25 +188,25 @@ log_line_prefix = '%m [%p] %d '
                    quiet=True)
 
 
-class Collector:
-    """`tmux-audit --db URL collector --listen 127.0.0.1:0`, ended by pid."""
+class Served:
+    """A tmux-audit server process started on 127.0.0.1:0 (the collector, the web UI): `found`
+    is what `pattern` captured in its stderr once it listens; ended by pid."""
 
-    def __init__(self, binary, url, tmp, name):
-        self.err = os.path.join(tmp, f"{name}.stderr")
-        self.proc = subprocess.Popen([binary, "--db", url, "collector", "--listen",
-                                      "127.0.0.1:0"], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=open(self.err, "wb"))
+    def __init__(self, argv, err_path, pattern, what):
+        self.err = err_path
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.err, "wb"))
 
         def listening():
             text = open(self.err, errors="replace").read()
-            m = re.search(r"collector listening on (\S+)", text)
             if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited: {text}")
+                raise RuntimeError(f"{what} exited: {text}")
+            m = re.search(pattern, text)
             return m.group(1) if m else None
 
-        self.addr, _ = poll(listening, 30, 0.02)
-        if not self.addr:
-            raise RuntimeError("the collector did not listen within 30 s")
+        self.found, _ = poll(listening, 30, 0.02)
+        if not self.found:
+            raise RuntimeError(f"{what} did not listen within 30 s")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -216,6 +216,16 @@ class Collector:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Collector(Served):
+    """`tmux-audit --db URL collector --listen 127.0.0.1:0`, ended by pid."""
+
+    def __init__(self, binary, url, tmp, name):
+        super().__init__([binary, "--db", url, "collector", "--listen", "127.0.0.1:0"],
+                         os.path.join(tmp, f"{name}.stderr"), r"collector listening on (\S+)",
+                         "the collector")
+        self.addr = self.found
 
 
 def enroll(binary, url, name):

@@ -30,10 +30,8 @@ its pid and every wait is bounded.
 import http.cookiejar
 import json
 import os
-import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,8 +41,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import views  # noqa: E402
-from fleet import Postgres, enroll, log, stats  # noqa: E402
-from lab import poll  # noqa: E402
+from fleet import Postgres, Served, enroll, log, stats  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KNOBS = {
@@ -81,36 +78,15 @@ class Auditor:
         subprocess.run(["groupdel", self.group], capture_output=True)
 
 
-class Web:
+class Web(Served):
     """`tmux-audit web --listen 127.0.0.1:0` over one store, ended by pid."""
 
     def __init__(self, binary, db, tmp, name, group):
-        self.err = os.path.join(tmp, f"{name}.stderr")
-        self.proc = subprocess.Popen([binary, "--db", db, "web", "--listen", "127.0.0.1:0",
-                                      "--auditors-group", group],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.err, "wb"))
-
-        def listening():
-            text = open(self.err, errors="replace").read()
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tmux-audit web exited: {text}")
-            m = re.search(r"web UI on (http://\S+)", text)
-            return m.group(1) if m else None
-
-        self.base, _ = poll(listening, 30, 0.02)
-        if not self.base:
-            raise RuntimeError("tmux-audit web did not listen within 30 s")
-        self.base = self.base.rstrip("/")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__([binary, "--db", db, "web", "--listen", "127.0.0.1:0",
+                          "--auditors-group", group],
+                         os.path.join(tmp, f"{name}.stderr"), r"web UI on (http://\S+)",
+                         "tmux-audit web")
+        self.base = self.found.rstrip("/")
 
 
 class Client:

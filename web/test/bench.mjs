@@ -11,22 +11,11 @@
 // measured inside the page with performance.now().
 // One warm-up run, then BENCH_RUNS timed ones. The LAST stdout line is one JSON object:
 // {"sessions_page_ms": {"median", "p99", "min", "n"}} or {"player_seek_ms": {...}}.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { env, launch, login } from "./browser.mjs";
 
-const need = (name) => {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`bench.mjs: set ${name}`);
-    process.exit(2);
-  }
-  return v;
-};
-const BASE = need("BASE_URL").replace(/\/$/, "");
-const USER = need("AUDIT_USER");
-const PASSWORD = need("AUDIT_PASSWORD");
+const BASE = env("BASE_URL").replace(/\/$/, "");
+const USER = env("AUDIT_USER");
+const PASSWORD = env("AUDIT_PASSWORD");
 const RUNS = Math.max(1, parseInt(process.env.BENCH_RUNS || "20", 10));
 const PANE = process.env.BENCH_PANE || "";
 
@@ -39,23 +28,11 @@ function stats(xs) {
   return { median: r(median), p99: r(p99), min: r(s[0]), n: s.length };
 }
 
-const profile = mkdtempSync(join(tmpdir(), "tmux-audit-bench-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-context.setDefaultTimeout(30000);
-const page = context.pages()[0] || (await context.newPage());
+const { page, close } = await launch(30000);
 
 let result;
 try {
-  await page.goto(`${BASE}/login`);
-  await page.fill("#login-user", USER);
-  await page.fill("#login-password", PASSWORD);
-  await page.click("#login-submit");
+  await login(page, BASE, USER, PASSWORD);
   await page.waitForURL((u) => u.pathname === "/");
 
   if (!PANE) {
@@ -109,7 +86,6 @@ try {
     result = { player_seek_ms: stats(xs) };
   }
 } finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(result));

@@ -9,20 +9,9 @@
 // for LIVE_MARK to appear in it: the harness types it into that pane when it reads the line.
 // One PNG per step goes to SHOTS. Any JavaScript dialog (alert, confirm…) fails the run: hostile
 // names must render as text.
-import { chromium } from "playwright-core";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-
-const env = (name, fallback) => {
-  const v = process.env[name];
-  if (v === undefined || v === "") {
-    if (fallback !== undefined) return fallback;
-    console.error(`ui.mjs: set ${name}`);
-    process.exit(2);
-  }
-  return v;
-};
+import { env, launch, login as fillLogin } from "./browser.mjs";
 
 const BASE = env("BASE_URL").replace(/\/$/, "");
 const AUDIT_USER = env("AUDIT_USER");
@@ -38,16 +27,7 @@ const LIVE_MARK = env("LIVE_MARK");
 const TIMEOUT = 15000;
 
 mkdirSync(SHOTS, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), "tmux-audit-ui-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1400, height: 900 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-context.setDefaultTimeout(TIMEOUT);
-const page = context.pages()[0] || (await context.newPage());
+const { page, close } = await launch(TIMEOUT);
 
 const dialogs = [];
 page.on("dialog", async (d) => {
@@ -89,12 +69,7 @@ const hashParams = () => {
 const apiStatus = (path) => page.evaluate(async (p) => (await fetch(p, { credentials: "same-origin" })).status, path);
 const sessionNames = () => page.$$eval("table.sessions tbody td.session-name > a", (as) => as.map((a) => a.textContent));
 
-async function login(user, password) {
-  await page.goto(`${BASE}/login`);
-  await page.fill("#login-user", user);
-  await page.fill("#login-password", password);
-  await page.click("#login-submit");
-}
+const login = (user, password) => fillLogin(page, BASE, user, password);
 
 try {
   await step("without a session: / lands on /login and the API answers 401", async () => {
@@ -237,8 +212,7 @@ try {
     check(status === 401, `GET /api/me after logout gave ${status}`);
   });
 } finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 
 if (dialogs.length) console.log(`# dialogs: ${dialogs.join("; ")}`);

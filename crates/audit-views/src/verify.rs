@@ -83,8 +83,6 @@ impl Verdict {
 pub struct VerifyReport {
     /// The answer.
     pub verdict: Verdict,
-    /// Whether the answer is "intact".
-    pub ok: bool,
     /// Records stored.
     pub events: u64,
     /// The store, as shown (a server store without its password).
@@ -120,7 +118,6 @@ pub fn report(
     let seals_view = SealsView::new(recording, sealing.as_ref(), &inspect, key, seals.as_ref());
     Ok(VerifyReport {
         verdict,
-        ok: verdict == Verdict::Intact,
         events: inspect.records,
         store: location.to_string(),
         last_seal: inspect.seals.last().map(|s| s.time),
@@ -132,6 +129,11 @@ pub fn report(
 }
 
 impl VerifyReport {
+    /// Whether the answer is "intact".
+    pub fn ok(&self) -> bool {
+        self.verdict == Verdict::Intact
+    }
+
     /// Everything found wrong, one line each, in order: the chain's findings, the seals'
     /// problems, a cut-off tail.
     pub fn lines(&self) -> Vec<String> {
@@ -173,7 +175,7 @@ impl VerifyReport {
         }
         let mut doc = json!({
             "status": self.verdict.word(),
-            "ok": self.ok,
+            "ok": self.ok(),
             "store": self.store,
             "events": report.records,
             "last_seq": report.last_seq,
@@ -334,7 +336,7 @@ mod tests {
         let store = sealed_store(&db);
         let location = Location::Sqlite(db);
         let unchecked = report(&store, &location, None, None).unwrap();
-        assert_eq!((unchecked.verdict, unchecked.ok), (Verdict::Intact, true));
+        assert_eq!((unchecked.verdict, unchecked.ok()), (Verdict::Intact, true));
         assert_eq!(unchecked.events, 5);
         assert_eq!(unchecked.last_seal, Some(Timestamp::from_secs(100)));
         let json = serde_json::to_value(&unchecked).unwrap();
@@ -347,7 +349,7 @@ mod tests {
         assert_eq!(json["findings"], json!([]));
 
         let checked = report(&store, &location, Some(&key()), None).unwrap();
-        assert!(checked.ok, "{:?}", checked.lines());
+        assert!(checked.ok(), "{:?}", checked.lines());
         let json = checked.json();
         assert_eq!(
             (&json["seals"]["good"], &json["seals"]["unsealed"]),
@@ -373,7 +375,7 @@ mod tests {
         drop(sql);
         let store = SqliteStore::open(&db, Access::ReadOnly).unwrap();
         let r = report(&store, &Location::Sqlite(db), Some(&key()), None).unwrap();
-        assert_eq!((r.verdict, r.ok), (Verdict::Tampered, false));
+        assert_eq!((r.verdict, r.ok()), (Verdict::Tampered, false));
         let lines = r.lines();
         assert!(
             lines.first().is_some_and(|l| l.contains("seq 2")),

@@ -23,7 +23,6 @@
 //!   (chunk text).
 #![deny(missing_docs)]
 
-mod body;
 mod config;
 mod error;
 mod intakes;

@@ -1,11 +1,11 @@
 //! The two endpoints: `GET /v1/head` and `POST /v1/records`. Every refusal is logged with the
 //! peer (never the token); a chain fork is logged as an alert.
 
-use crate::body::{self, BodyError};
 use crate::config::Limits;
 use crate::intakes::{Intakes, JobError};
 use crate::render;
 use audit_core::Timestamp;
+use audit_http::body::{self, BodyError};
 use audit_ship::batch::MAX_BODY;
 use audit_ship::{ErrorAnswer, HeadAnswer, PostAnswer, CONTENT_TYPE, PATH_HEAD, PATH_RECORDS};
 use audit_store::central::Verdict;

@@ -109,16 +109,10 @@ pub fn record(location: &Location, viewer: &Viewer, view: View) -> Outcome {
 
 /// Appends the event as this process (it can write the store).
 fn append(location: &Location, viewer: &Viewer, view: &View) -> Result<(), StoreError> {
-    // `server` names what was accessed: the store (a view's -S/--server is in its argv).
-    let server = location.to_string();
-    let mut e = Event::new(Timestamp::now(), Kind::AuditAccess, &viewer.host, &server)
-        .observed(Observed::Live);
+    let mut e = event(location, &viewer.host, view);
     e.uid = Some(i64::from(viewer.uid));
     e.user = viewer.user.clone();
     e.pid = Some(i64::from(viewer.pid));
-    e.view = Some(view.view.into());
-    e.query = view.query.clone().or_else(|| view.pane.clone());
-    e.pane_id = view.pane.clone().filter(|p| p.starts_with('%'));
     e.argv = Some(
         (viewer.argv.iter())
             .map(|a| Bytes(a.as_bytes().to_vec()))
@@ -126,16 +120,85 @@ fn append(location: &Location, viewer: &Viewer, view: &View) -> Result<(), Store
     );
     e.recorded_by = Some("viewer".into());
     e.message = Some("recorded by the viewer itself (it could write the store; no daemon answered): uid is its real uid".into());
-    // A central store's readers write into the center's own chain, never into a host's:
-    // a host's chain holds only what the host shipped.
-    let target = match location {
+    store_event(location, e)
+}
+
+/// Someone a server in front of the store vouches for: the web UI's logged-in auditor. The
+/// kernel attests only the server's own uid, so the server records the access itself, naming
+/// the user its login checked and the address the request came from.
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    /// This host's name.
+    pub host: String,
+    /// The user the server's login checked (PAM).
+    pub user: String,
+    /// Their uid in this host's user database, when they have one.
+    pub uid: Option<u32>,
+    /// The client's address, as the server's socket saw it.
+    pub origin: String,
+    /// The server's pid.
+    pub pid: u32,
+    /// Which server records it (`web`).
+    pub recorded_by: &'static str,
+}
+
+/// Records a view (or a login, `web-login…`) by `visitor`, written by the server itself; the
+/// caller refuses to serve the view when this fails (fail closed: an auditor's view that is
+/// not in the log must not happen through a server that could have logged it). A server that
+/// records often keeps a store of [`target`] open and appends [`visit_event`]s itself.
+pub fn record_visit(location: &Location, visitor: &Visitor, view: View) -> Result<(), StoreError> {
+    let mut store = audit_store::open(&target(location), Access::Create)?;
+    store.append(&[visit_event(location, visitor, &view)])?;
+    Ok(())
+}
+
+/// The `audit-access` event of `visitor`'s `view` of the store at `location`.
+pub fn visit_event(location: &Location, visitor: &Visitor, view: &View) -> Event {
+    let mut e = event(location, &visitor.host, view);
+    e.uid = visitor.uid.map(i64::from);
+    e.user = Some(clip(&visitor.user));
+    e.pid = Some(i64::from(visitor.pid));
+    e.origin = Some(clip(&visitor.origin));
+    e.recorded_by = Some(visitor.recorded_by.into());
+    e
+}
+
+/// Where views of the store at `location` are recorded: the store itself, or on a central
+/// store the center's own chain — never a host's, which holds only what the host shipped.
+pub fn target(location: &Location) -> Location {
+    match location {
         Location::Postgres(_) => location.on_host(audit_store::central::CENTER),
         Location::Sqlite(_) => location.clone(),
-    };
-    let mut store = audit_store::open(&target, Access::Create)?;
+    }
+}
+
+/// The `audit-access` event of `view` of the store at `location`, without its viewer.
+fn event(location: &Location, host: &str, view: &View) -> Event {
+    // `server` names what was accessed: the store (a view's -S/--server is in its argv).
+    let server = location.to_string();
+    let mut e =
+        Event::new(Timestamp::now(), Kind::AuditAccess, host, &server).observed(Observed::Live);
+    e.view = Some(view.view.into());
+    e.query = view
+        .query
+        .clone()
+        .or_else(|| view.pane.clone())
+        .map(|q| clip(&q));
+    e.pane_id = view
+        .pane
+        .clone()
+        .filter(|p| p.starts_with('%'))
+        .map(|p| clip(&p));
+    e
+}
+
+/// Appends `e` where views of `location` are recorded.
+fn store_event(location: &Location, e: Event) -> Result<(), StoreError> {
+    let mut store = audit_store::open(&target(location), Access::Create)?;
     store.append(&[e])?;
     Ok(())
 }
+
 /// At most 1024 bytes, cut at a character boundary (the daemon refuses longer values).
 fn clip(text: &str) -> String {
     let mut end = text.len().min(1024);

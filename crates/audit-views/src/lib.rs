@@ -22,6 +22,7 @@
 //!               log ──────── the events a log query admits, a page at a time
 //!               verify ───── a store's chain, seals and tail checked, as one report
 //!               show ─────── times, durations and recorded text made safe for people
+//!               when ─────── times as people write them (RFC 3339, a local time, an age)
 //!        │
 //!        ▼
 //! front ends: the `tmux-audit` CLI (arguments → query → print); a web UI next
@@ -52,4 +53,5 @@ pub mod show;
 mod testing;
 pub mod verify;
 pub mod watch;
+pub mod when;
 pub mod who;

@@ -10,7 +10,7 @@ mod config;
 mod fuzz_config;
 mod render;
 mod target;
-mod timearg;
+use audit_views::when as timearg;
 
 use clap::Parser;
 use std::process::ExitCode;

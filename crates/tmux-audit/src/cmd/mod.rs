@@ -15,6 +15,7 @@ mod search;
 mod sessions;
 mod shell_init;
 mod verify;
+mod web;
 mod who;
 
 use crate::common::Global;
@@ -42,6 +43,7 @@ Examples:
   tmux-audit collector --listen 0.0.0.0:7700 --db postgres://audit@db/audit
                                           receive a fleet's records into one central store
   tmux-audit who --db postgres://audit@db/audit   the same views across the fleet (--host NAME)
+  tmux-audit web                          the auditors' web UI on http://127.0.0.1:7681
 
 Exit status: 0 success; 1 verify found tampering; 2 the command could not do its job.";
 
@@ -69,6 +71,7 @@ enum Command {
     Export(export::Args),
     Search(search::Args),
     Collector(collector::Args),
+    Web(web::Args),
     ShellInit(shell_init::Args),
     #[command(hide = true)]
     PanePipe(pane_pipe::Args),
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(a) => export::run(&cli.global, a),
         Command::Search(a) => search::run(&cli.global, a),
         Command::Collector(a) => collector::run(&cli.global, a),
+        Command::Web(a) => web::run(&cli.global, a),
         Command::ShellInit(a) => shell_init::run(a),
         Command::PanePipe(a) => pane_pipe::run(&cli.global, a),
     }

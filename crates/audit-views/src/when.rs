@@ -1,4 +1,4 @@
-//! Reading times from the command line: RFC 3339 (`2026-11-28T14:05:00Z`), a local date and
+//! Times as people write them, in a command line or a web form: RFC 3339 (`2026-11-28T14:05:00Z`), a local date and
 //! time (`2026-11-28 14:05`, `2026-11-28`), `now`, or an age (`90s`, `15m`, `2h`, `1d`, `1h30m`,
 //! `2 days`) meaning that long ago.
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Why a body was not read.
 #[derive(Debug)]
-pub(crate) enum BodyError {
+pub enum BodyError {
     /// More than the limit.
     TooLarge,
     /// Not complete within the timeout.
@@ -18,7 +18,7 @@ pub(crate) enum BodyError {
 }
 
 /// Reads the whole body: at most `limit` bytes, within `timeout`.
-pub(crate) async fn read(
+pub async fn read(
     mut body: Incoming,
     limit: usize,
     timeout: Duration,

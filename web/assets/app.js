@@ -1,4 +1,4 @@
-// tmux-audit web UI: one page, routed on the URL hash (docs/WEB-CONTRACT.md), plain DOM.
+// tmux-audit web UI: one page, routed on the URL hash (docs/WEB.md), plain DOM.
 //
 // Rules this file keeps, because the data is hostile (session names, command lines, output):
 // - all DOM is built with createElement/textContent (see `h`), never innerHTML with data;
@@ -800,10 +800,14 @@
 
     function watchFirstFrame(player) {
       if (frameWatch) cancelAnimationFrame(frameWatch);
+      // A piece may start on a blank screen: once the player has read the piece (its duration
+      // is known) and its terminal is in the page, the first frame is drawn, text or not.
+      let parsed = false;
+      Promise.resolve(player.getDuration()).then((d) => { parsed = typeof d === "number"; }, () => {});
       const check = () => {
         if (!live() || state.player !== player) return;
         const term = playerBox.querySelector(".ap-term-text") || playerBox.querySelector(".ap-term");
-        if (term && term.textContent.trim() !== "") {
+        if (term && (parsed || term.textContent.trim() !== "")) {
           document.body.dataset.frame = "drawn";
           frameWatch = null;
           return;

@@ -29,6 +29,11 @@ function stats(xs) {
 }
 
 const { page, close } = await launch(30000);
+// What went wrong in the page, for a run that times out.
+page.on("pageerror", (e) => console.error(`bench.mjs: page error: ${e.message}`));
+page.on("response", (r) => {
+  if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) console.error(`bench.mjs: HTTP ${r.status()} ${r.url()}`);
+});
 
 let result;
 try {

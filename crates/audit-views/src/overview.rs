@@ -232,6 +232,10 @@ pub struct PaneOverview {
     pub session: Option<String>,
     /// Its session's id.
     pub session_id: Option<String>,
+    /// Its window's index, as last recorded in the recording.
+    pub window_index: Option<i64>,
+    /// Its index in the window, as last recorded.
+    pub pane_index: Option<i64>,
     /// Where the recording starts.
     pub start: Timestamp,
     /// Where its committed part ends.
@@ -351,6 +355,8 @@ pub fn pane(
         title: rec.describe(),
         session: last.session.clone(),
         session_id,
+        window_index: last.window_index,
+        pane_index: last.pane_index,
         start,
         end,
         duration: offset(end).max(0.0),

@@ -167,6 +167,7 @@ def cast_api(client, server, facts, runs):
     offset = (facts["last_minute"] - facts["t0"]) / 1e6
     pane = urllib.parse.quote("%0")
     path = (f"/api/cast?server={urllib.parse.quote(server)}&pane={pane}"
+            f"&at={urllib.parse.quote(views.iso(facts['last_minute']))}"
             f"&from={offset:.3f}&to={offset + 60:.3f}")
     client.timed_get(path)
     firsts, wholes, size = [], [], 0
@@ -268,7 +269,8 @@ def main():
         res["chromium"] = {
             "central": chromium(central.base, auditor, "", runs),
             "recording": chromium(local.base, auditor,
-                                  f"{server.sock}|%0|{(facts['last_minute'] - facts['t0']) / 1e6:.0f}",
+                                  f"{server.sock}|%0|{(facts['last_minute'] - facts['t0']) / 1e6:.0f}|"
+                                  f"{views.iso(facts['last_minute'])}",
                                   runs),
         }
     finally:

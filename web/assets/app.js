@@ -533,7 +533,7 @@
     app.append(h("div", { class: "panel" }, panes.length
       ? h("ul", { class: "pane-list" }, panes.map((pn) => h("li", null,
         h("a", {
-          href: hashOf("player", { host, server: s.server, pane: pn.pane_id }),
+          href: hashOf("player", { host, server: s.server, pane: pn.pane_id, t: pn.first }),
           title: `${fmtTime(pn.first)} – ${fmtTime(pn.last)}`,
         }, `window ${pn.window_index}${pn.window_name ? ` (${pn.window_name})` : ""} · pane ${pn.pane_index} · ${pn.pane_id}`))))
       : h("p", { class: "muted" }, "no pane recorded")));
@@ -629,7 +629,10 @@
   }
 
   routes.player = async (app, p, live) => {
-    const pane = await api("pane", { host: p.host, server: p.server, pane: p.pane });
+    // A time in `t` (a search hit's) names the recording holding it: a pane id is reused by
+    // later server lives on the same socket.
+    const tIsTime = p.t && !/^-?\d+(\.\d+)?$/.test(String(p.t));
+    const pane = await api("pane", { host: p.host, server: p.server, pane: p.pane, at: tIsTime ? p.t : "" });
     if (!live()) return;
     const duration = Number(pane.duration) || 0;
     const startMs = parseTime(pane.start);
@@ -758,7 +761,7 @@
       document.body.dataset.frame = "loading";
       status.textContent = "loading…";
       const text = await api("cast", {
-        host: p.host, server: pane.server || p.server, pane: pane.pane_id || p.pane, from: from.toFixed(3),
+        host: p.host, server: pane.server || p.server, pane: pane.pane_id || p.pane, at: pane.start, from: from.toFixed(3),
       }, { text: true });
       if (!live() || my !== state.loading) return;
       const { header, events } = parseCast(text);

@@ -5,7 +5,7 @@
 //
 // BENCH_PANE empty: the sessions page — from navigating to `/#/sessions` (a full page load) until
 // its rows are in the DOM (app.js sets body[data-sessions="drawn"]).
-// BENCH_PANE="SERVER|PANE_ID|OFFSET_SECONDS": the player — from asking for the piece at OFFSET
+// BENCH_PANE="SERVER|PANE_ID|OFFSET_SECONDS[|AT]" (AT: a time in that recording): the player — from asking for the piece at OFFSET
 // (app.js's `window.tmuxAuditPlayer.load`, what every seek calls) until the player's terminal has
 // drawn its first frame (body[data-frame="drawn"], set when the terminal's text is non-empty);
 // measured inside the page with performance.now().
@@ -60,15 +60,21 @@ try {
     }
     result = { sessions_page_ms: stats(xs) };
   } else {
-    const [server, pane, offsetText] = PANE.split("|");
+    // AT (optional): a time in the recording meant, when the pane id had later recordings.
+    const [server, pane, offsetText, at] = PANE.split("|");
     const offset = parseFloat(offsetText);
     if (!server || !pane || Number.isNaN(offset)) {
-      console.error("bench.mjs: BENCH_PANE is SERVER|PANE_ID|OFFSET_SECONDS");
+      console.error("bench.mjs: BENCH_PANE is SERVER|PANE_ID|OFFSET_SECONDS[|AT]");
       process.exit(2);
     }
-    const q = new URLSearchParams({ server, pane, t: "0" });
+    const q = new URLSearchParams({ server, pane, t: at || "0" });
     await page.goto(`${BASE}/#/player?${q}`);
-    await page.waitForFunction(() => document.body.dataset.frame === "drawn" && window.tmuxAuditPlayer);
+    await page.waitForFunction(() => document.body.dataset.frame === "drawn" && window.tmuxAuditPlayer)
+      .catch(async (e) => {
+        const shown = await page.evaluate(() => `frame=${document.body.dataset.frame} text=${document.body.innerText.slice(0, 1500)}`);
+        console.error(`bench.mjs: the player drew no frame: ${shown}`);
+        throw e;
+      });
     const once = (off) => page.evaluate((o) => new Promise((resolve, reject) => {
       const t0 = performance.now();
       window.tmuxAuditPlayer.load(o, false).catch(reject);

@@ -5,7 +5,7 @@
 use super::Ctx;
 use crate::http::{self, ApiError, Body};
 use crate::state::lock;
-use audit_core::Stored;
+use audit_core::{Stored, Timestamp};
 use audit_state::StateDir;
 use audit_views::encode::{self, Format};
 use audit_views::overview;
@@ -36,8 +36,8 @@ pub(crate) fn overview(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     )))
 }
 
-/// `GET /api/cast?host=&server=&pane=&from=SECS&to=SECS`: asciicast v2, its times relative to
-/// `from`.
+/// `GET /api/cast?host=&server=&pane=&at=T&from=SECS&to=SECS`: asciicast v2, its times relative
+/// to `from`.
 pub(crate) fn cast(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let (server, pane) = named(ctx)?;
     let seconds = |name| {
@@ -48,6 +48,7 @@ pub(crate) fn cast(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     };
     let from = seconds("from")?.unwrap_or(0.0);
     let to = seconds("to")?.unwrap_or(from + PIECE_SECS).max(from);
+    let at = ctx.query.time("at")?;
     let micros = |s: f64| (s * 1e6) as i64;
     let host = ctx.host()?;
     ctx.record(
@@ -57,16 +58,33 @@ pub(crate) fn cast(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     )?;
     let host = lock(&host);
     let store = host.store.store.as_ref();
-    let rec = Recording::find(
-        store,
-        &PaneQuery {
-            pane: PaneName::Id(pane),
-            socket: Some(server),
-            server: None,
-            from: Some(TimeRef::Offset(micros(from))),
-            to: Some(TimeRef::Offset(micros(to))),
-        },
-    )
+    let query = |from, to| PaneQuery {
+        pane: PaneName::Id(pane.clone()),
+        socket: Some(server.clone()),
+        server: None,
+        from: Some(from),
+        to: Some(to),
+    };
+    // Offsets count from the start of the recording holding `at` (the player passes the start
+    // /api/pane gave it, so every piece is of that recording), else of the latest.
+    let rec = match at {
+        Some(at) => {
+            let holding = Recording::find(store, &query(TimeRef::At(at), TimeRef::At(at)))
+                .map_err(recording_error)?;
+            let first = &holding
+                .events
+                .first()
+                .expect("a recording has events")
+                .event;
+            let start = first.from.unwrap_or(first.time).as_micros();
+            let at = |secs| TimeRef::At(Timestamp(start.saturating_add(micros(secs))));
+            Recording::find(store, &query(at(from), at(to)))
+        }
+        None => Recording::find(
+            store,
+            &query(TimeRef::Offset(micros(from)), TimeRef::Offset(micros(to))),
+        ),
+    }
     .map_err(recording_error)?;
     let mut out = Vec::new();
     render(&rec, store, Format::Asciicast, &mut out)?;

@@ -173,7 +173,13 @@
   }
 
   function go(route, params) {
-    location.hash = hashOf(route, params);
+    // The page's readiness flags describe the view being left until hashchange renders the
+    // next one (an event that comes later): clear them now, so nothing reads a stale "drawn".
+    delete document.body.dataset.sessions;
+    delete document.body.dataset.frame;
+    const next = hashOf(route, params);
+    if (location.hash === next) render();
+    else location.hash = next;
   }
 
   /** Rewrites the hash without re-rendering (the view already shows it). */

@@ -37,3 +37,4 @@ mod seal;
 mod search;
 mod second_user;
 mod tamper;
+mod web;

@@ -56,6 +56,40 @@ impl Ctx {
         self.state.record(event)
     }
 
+    /// Asks the daemon recording a host's own store (when one does) to commit what its panes
+    /// printed, so that a search or a replay opened now includes the last seconds. The daemon
+    /// records that request as its own `audit-access` (the kernel's uid is the web UI's; the
+    /// arguments name the auditor); `record` still records the auditor's. Without a daemon, or
+    /// when it does not answer in time, the view shows what is committed.
+    pub fn commit_first(&self, host: &Host, view: &'static str, query: Option<String>) {
+        let h = &host.store;
+        if h.host.is_some() {
+            return; // a central store: no daemon beside it
+        }
+        let state = audit_state::StateDir::of(&h.location);
+        if state.is_recording() != Some(true) {
+            return;
+        }
+        let request = audit_state::control::Request {
+            view: view.into(),
+            query: query.map(|q| q.chars().take(512).collect()),
+            pane: None,
+            argv: vec![
+                "tmux-audit web".into(),
+                format!("for {}", self.login.user),
+                format!("from {}", self.peer.ip()),
+            ],
+        };
+        let asked = audit_state::control::ask(
+            state.control_socket(),
+            &request,
+            std::time::Duration::from_millis(2500),
+        );
+        if let Err(e) = asked {
+            tracing::warn!("the daemon did not commit the panes' latest output first: {e}");
+        }
+    }
+
     /// The hosts the request's `host` names (every host when none).
     pub fn hosts(&self) -> Result<Vec<Arc<Mutex<Host>>>, ApiError> {
         lock(&self.state.hosts).select(self.query.text("host").as_deref())

@@ -28,6 +28,7 @@ pub(crate) fn overview(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         Some(pane.clone()),
     )?;
     let host = lock(&host);
+    ctx.commit_first(&host, "replay", Some(pane.clone()));
     let found =
         overview::pane(host.store.store.as_ref(), &server, &pane, at).map_err(recording_error)?;
     Ok(http::ok(&super::with_host(

@@ -32,12 +32,13 @@ pub(crate) fn answer(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     };
     let mut room = q.count("limit", 200, MAX_LIMIT)?;
     let hosts = ctx.hosts()?;
-    ctx.record("search", Some(pattern), None)?;
+    ctx.record("search", Some(pattern.clone()), None)?;
     let mut rows = Vec::new();
     let mut more = false;
     let mut unreadable = Vec::new();
     for host in hosts {
         let host = lock(&host);
+        ctx.commit_first(&host, "search", Some(pattern.clone()));
         let hits = search::hits(host.store.store.as_ref(), &query, Some(room))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         room -= hits.rows.len().min(room);

@@ -16,6 +16,8 @@ pub(crate) fn answer(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let id = ctx.query.required("id")?;
     let host = ctx.host()?;
     let mut host = lock(&host);
+    // Its panes' recordings as far as they go now (the daemon commits what it holds).
+    ctx.commit_first(&host, "replay", None);
     let host = &mut *host;
     let store = host.store.store.as_ref();
     host.index.refresh(store)?;

@@ -18,6 +18,7 @@
 pub mod fleet;
 pub mod sealed;
 pub mod shown;
+pub mod web;
 
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};

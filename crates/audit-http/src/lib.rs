@@ -12,14 +12,17 @@
 //!   ([`TlsFiles`]), or a [`TlsError`] naming the file and what is wrong with it.
 //! * [`serve`]: the accept loop, with its bounds in [`Options`]. What a request means is the
 //!   caller's handler; this crate knows nothing of routes, bodies or stores.
+//! * [`start`]: [`serve`] on a runtime and thread of its own ([`Running`], [`Stopper`]).
 //! * [`body`]: a request body read within a size limit and a timeout.
 //! * [`plaintext_allowed`]: the rule both servers apply before serving without TLS.
 #![deny(missing_docs)]
 
 pub mod body;
+mod running;
 mod serve;
 pub mod tls;
 
+pub use running::{start, Running, Stopper};
 pub use serve::{bind, serve, Options};
 pub use tls::{TlsError, TlsFiles};
 

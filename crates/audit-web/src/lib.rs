@@ -37,7 +37,7 @@ mod route;
 mod server;
 mod state;
 
-pub use audit_http::TlsFiles;
+pub use audit_http::{Stopper, TlsFiles};
 pub use config::{Config, DEFAULT_PORT};
 pub use error::WebError;
-pub use server::{serve, Stopper, Web};
+pub use server::{serve, Web};

@@ -150,6 +150,31 @@ impl State {
         })
     }
 
+    /// Folds every host's sessions now, on a thread of its own, so the first visitor does not
+    /// wait for it (a central store of a million events takes seconds); a request meanwhile
+    /// waits for its host's fold, as it would have folded it itself.
+    pub fn warm_up(self: &Arc<Self>) {
+        let state = self.clone();
+        let started = std::thread::Builder::new()
+            .name("audit-web-warm".into())
+            .spawn(move || {
+                let hosts = match lock(&state.hosts).select(None) {
+                    Ok(hosts) => hosts,
+                    Err(e) => return tracing::warn!("cannot fold the sessions at start: {e:?}"),
+                };
+                for host in hosts {
+                    let mut host = lock(&host);
+                    let host = &mut *host;
+                    if let Err(e) = host.index.refresh(host.store.store.as_ref()) {
+                        tracing::warn!("cannot fold the sessions at start: {e}");
+                    }
+                }
+            });
+        if let Err(e) = started {
+            tracing::warn!("cannot fold the sessions at start: {e}");
+        }
+    }
+
     /// Appends an access event; the caller refuses the view when this fails.
     pub fn record(&self, event: Event) -> Result<(), ApiError> {
         let mut recorder = lock(&self.recorder);

@@ -1,7 +1,7 @@
 //! What several subcommands share: where the store is, which server is meant, and reading the
 //! log through the store trait.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use audit_core::Stored;
 use audit_state::StateDir;
 use audit_store::{Access, EventStore, Filter, Location};
@@ -190,5 +190,20 @@ pub fn known_server(global: &Global, store: &dyn EventStore) -> Result<()> {
     if !any {
         bail!("unknown server {server}: the store has no events for it (check -L/-S, or list servers with `tmux-audit log`)");
     }
+    Ok(())
+}
+
+/// Stops a server (`tmux-audit collector`, `tmux-audit web`) at the first SIGTERM or SIGINT.
+pub fn stop_on_signals(stopper: audit_web::Stopper) -> Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot watch for SIGTERM")?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            stopper.stop();
+        }
+    });
     Ok(())
 }

@@ -49,6 +49,20 @@ pub enum Piece {
     },
 }
 
+impl Piece {
+    /// The piece `rec` rendered as `format` is (what `export` and the web UI's download prove).
+    pub fn pane(rec: &crate::recording::Recording, format: crate::encode::Format) -> Piece {
+        Piece::Pane {
+            format: format.name().into(),
+            server: rec.server.clone(),
+            pane: rec.pane_id.clone(),
+            chunks: rec.needed().iter().map(|s| s.seq).collect(),
+            from: rec.window.from,
+            to: rec.window.to,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Header {
     pub(crate) proof: String,

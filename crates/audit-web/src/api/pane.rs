@@ -149,14 +149,7 @@ pub(crate) fn export(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         };
         return Ok(http::download(content_type, &name, out.into_inner()));
     }
-    let piece = Piece::Pane {
-        format: format.name().into(),
-        server: rec.server.clone(),
-        pane: rec.pane_id.clone(),
-        chunks: rec.needed().iter().map(|s| s.seq).collect(),
-        from: rec.window.from,
-        to: rec.window.to,
-    };
+    let piece = Piece::pane(&rec, format);
     let mut doc = Vec::new();
     let state = StateDir::of(&host.store.location);
     proof::write(store, &state, piece, out.digest(), &mut doc)

@@ -215,17 +215,7 @@ fn serve(
         }
     };
     let collector = audit_collector::serve(config, open).context("collector")?;
-    let stopper = collector.stopper();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .context("cannot watch for SIGTERM")?;
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            stopper.stop();
-        }
-    });
+    crate::common::stop_on_signals(collector.stopper())?;
     tracing::info!(
         "collector listening on {} into {}",
         collector.local_addr(),

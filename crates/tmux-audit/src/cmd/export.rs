@@ -121,14 +121,7 @@ pub fn run(global: &Global, mut args: Args) -> Result<ExitCode> {
     let out = out.into_inner();
     let flushed = flushed.and_then(|()| match &args.proof {
         Some(path) => {
-            let piece = Piece::Pane {
-                format: format.name().into(),
-                server: rec.server.clone(),
-                pane: rec.pane_id.clone(),
-                chunks: rec.needed().iter().map(|s| s.seq).collect(),
-                from: rec.window.from,
-                to: rec.window.to,
-            };
+            let piece = Piece::pane(&rec, format);
             proof::write(global, store.as_ref(), piece, digest, path)
         }
         None => Ok(()),

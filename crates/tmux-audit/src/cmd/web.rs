@@ -67,17 +67,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     config.key = key;
     let tls = config.tls.is_some();
     let web = audit_web::serve(config).context("web")?;
-    let stopper = web.stopper();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .context("cannot watch for SIGTERM")?;
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            stopper.stop();
-        }
-    });
+    crate::common::stop_on_signals(web.stopper())?;
     let scheme = if tls { "https" } else { "http" };
     eprintln!(
         "tmux-audit: web UI on {scheme}://{} showing {location}",

@@ -2,7 +2,7 @@
 //! `tmux-audit web` run on a free loopback port, and a plain HTTP/1.1 client that sends exactly
 //! the bytes it is given (no path normalization, no cookie jar of its own).
 
-use super::{bin, poll, TIMEOUT};
+use super::{bin, isolate, poll, TIMEOUT};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -107,13 +107,10 @@ pub struct WebServer {
 
 impl WebServer {
     pub fn start(dir: &Path, db: &Path, group: &Group) -> WebServer {
-        let mut child = Command::new(bin())
+        let mut cmd = Command::new(bin());
+        isolate(&mut cmd, dir);
+        let mut child = cmd
             .current_dir(dir)
-            .env("XDG_DATA_HOME", dir.join("xdg-data"))
-            .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
-            .env("TMUX_AUDIT_SYSTEM_CONFIG", dir.join("etc/config.toml"))
-            .env_remove("TMUX_AUDIT_CONFIG")
-            .env_remove("TMUX")
             .arg("--db")
             .arg(db)
             .args([

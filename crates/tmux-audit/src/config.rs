@@ -52,6 +52,40 @@ pub struct FileSettings {
     /// The name this host records under (default: the system's host name).
     #[serde(default, deserialize_with = "host_name")]
     pub host_name: Option<String>,
+    /// `tmux-audit web`'s settings (`[web]`).
+    pub web: Option<WebFile>,
+}
+
+/// The `[web]` table: `tmux-audit web`'s defaults, each overridden by its flag.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebFile {
+    /// `--listen`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `--auditors-group`.
+    pub auditors_group: Option<String>,
+    /// `--pam-service`.
+    pub pam_service: Option<String>,
+    /// `--tls-cert`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    pub tls_key: Option<PathBuf>,
+    /// `--allow-plaintext`.
+    pub allow_plaintext: Option<bool>,
+}
+
+impl WebFile {
+    /// `self` with what `later` says on top.
+    fn overlay(self, later: WebFile) -> WebFile {
+        WebFile {
+            listen: later.listen.or(self.listen),
+            auditors_group: later.auditors_group.or(self.auditors_group),
+            pam_service: later.pam_service.or(self.pam_service),
+            tls_cert: later.tls_cert.or(self.tls_cert),
+            tls_key: later.tls_key.or(self.tls_key),
+            allow_plaintext: later.allow_plaintext.or(self.allow_plaintext),
+        }
+    }
 }
 
 /// Where a setting's value came from.
@@ -153,6 +187,8 @@ pub struct Settings {
     pub sinks: Sourced<Vec<SinkSpec>>,
     /// The name the daemon records as the `host` of its events.
     pub host_name: Sourced<String>,
+    /// `[web]`, every file's merged (later files win, key by key).
+    pub web: WebFile,
 }
 
 /// A file that could not be used, with the line and the reason.
@@ -306,6 +342,7 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
         socket_dirs: Sourced::new(vec![PathBuf::from("/tmp")], Source::Default),
         sinks: Sourced::new(Vec::new(), Source::Default),
         host_name: Sourced::new(system_host_name(), Source::Default),
+        web: WebFile::default(),
     };
     // Each layer overrides what it says, in precedence order.
     for (source, f) in layers {
@@ -317,6 +354,9 @@ pub fn resolve(mode: Mode, flags: &Flags) -> Result<Settings> {
         s.socket_dirs.set(f.socket_dirs, &source);
         s.sinks.set(f.sink, &source);
         s.host_name.set(f.host_name, &source);
+        if let Some(web) = f.web {
+            s.web = std::mem::take(&mut s.web).overlay(web);
+        }
     }
     let env = |name| (env_path(name), Source::Env(name));
     let (policy, from) = env("TMUX_AUDIT_POLICY");
@@ -399,4 +439,35 @@ pub fn view_host_name() -> String {
     resolve(Mode::User, &Flags::default())
         .map(|s| s.host_name.value)
         .unwrap_or_else(|_| system_host_name())
+}
+
+/// `tmux-audit web`'s settings from the files (user mode's layers); a file that cannot be read
+/// is an error, as for every view.
+pub fn view_web() -> Result<WebFile> {
+    resolve(Mode::User, &Flags::default())
+        .map(|s| s.web)
+        .context("reading settings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_web_table_is_read_overlaid_and_checked() {
+        let file = Path::new("config.toml");
+        let system = parse(
+            "[web]\nauditors_group = \"secops\"\nlisten = \"0.0.0.0:7681\"\n",
+            file,
+        )
+        .unwrap();
+        let user = parse("[web]\nauditors_group = \"audit\"\n", file).unwrap();
+        let web = system.web.unwrap().overlay(user.web.unwrap());
+        assert_eq!(web.auditors_group.as_deref(), Some("audit"));
+        assert_eq!(web.listen, Some("0.0.0.0:7681".parse().unwrap()));
+        let typo = parse("[web]\nauditor_group = \"x\"\n", file).unwrap_err();
+        assert!(typo.to_string().contains("auditor_group"), "{typo}");
+        let bad = parse("[web]\nlisten = \"everywhere\"\n", file).unwrap_err();
+        assert!(bad.to_string().starts_with("config.toml:2:"), "{bad}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `tmux-audit web`: the auditors' web UI over the store (`audit_web`).
 
 use crate::common::Global;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use audit_core::seal::VerificationKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +16,8 @@ live view through the web UI, is recorded in the audit log as an audit-access ev
 auditor and their address; a view that cannot be recorded is refused. Plain HTTP is served only
 on a loopback address unless --allow-plaintext; give --tls-cert and --tls-key otherwise. With a
 central store (--db postgres://…) it shows every enrolled host. Logs go to stderr; SIGTERM or
-SIGINT stop it.
+SIGINT stop it. Each option's default can be set in the settings file's [web] table (listen,
+auditors_group, pam_service, tls_cert, tls_key, allow_plaintext).
 
 Examples:
   tmux-audit web                                    http://127.0.0.1:7681, this host's store
@@ -24,25 +25,26 @@ Examples:
       --tls-key /etc/tmux-audit/web.key --db postgres://audit@db/audit
   ssh -L 7681:127.0.0.1:7681 audit-host            then open http://127.0.0.1:7681")]
 pub struct Args {
-    /// Listen on this address and port
-    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from(([127, 0, 0, 1], audit_web::DEFAULT_PORT)))]
-    listen: SocketAddr,
-    /// The TLS certificate chain (PEM)
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    /// Listen on this address and port [default: 127.0.0.1:7681; [web] listen]
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM) [[web] tls_cert]
+    #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
-    /// Its private key (PEM)
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    /// Its private key (PEM) [[web] tls_key]
+    #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
     /// Serve plain HTTP on an address that is not loopback (behind a TLS-terminating proxy)
+    /// [[web] allow_plaintext]
     #[arg(long)]
     allow_plaintext: bool,
-    /// Only members of this group may log in
-    #[arg(long, value_name = "GROUP", default_value = "tmux-audit")]
-    auditors_group: String,
+    /// Only members of this group may log in [default: tmux-audit; [web] auditors_group]
+    #[arg(long, value_name = "GROUP")]
+    auditors_group: Option<String>,
     /// The PAM service passwords are checked with (/etc/pam.d/SERVICE; Linux-PAM falls back
-    /// to /etc/pam.d/other when it does not exist)
-    #[arg(long, value_name = "SERVICE", default_value = "tmux-audit")]
-    pam_service: String,
+    /// to /etc/pam.d/other when it does not exist) [default: tmux-audit; [web] pam_service]
+    #[arg(long, value_name = "SERVICE")]
+    pam_service: Option<String>,
     /// The verification key `seal init` printed: the integrity page then checks the seals
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
@@ -55,15 +57,28 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         .map(VerificationKey::from_text)
         .transpose()
         .context("--key")?;
+    let file = crate::config::view_web()?;
     let mut config = audit_web::Config::new(location.clone(), crate::config::view_host_name());
-    config.listen = args.listen;
-    config.tls = match (args.tls_cert, args.tls_key) {
+    if let Some(listen) = args.listen.or(file.listen) {
+        config.listen = listen;
+    }
+    config.tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
         (Some(cert), Some(key)) => Some(audit_web::TlsFiles { cert, key }),
-        _ => None,
+        (None, None) => None,
+        _ => bail!(
+            "give both --tls-cert and --tls-key (or tls_cert and tls_key in [web]), or neither"
+        ),
     };
-    config.allow_plaintext = args.allow_plaintext;
-    config.auditors_group = args.auditors_group;
-    config.pam_service = args.pam_service;
+    config.allow_plaintext = args.allow_plaintext || file.allow_plaintext == Some(true);
+    if let Some(group) = args.auditors_group.or(file.auditors_group) {
+        config.auditors_group = group;
+    }
+    if let Some(service) = args.pam_service.or(file.pam_service) {
+        config.pam_service = service;
+    }
     config.key = key;
     let tls = config.tls.is_some();
     let web = audit_web::serve(config).context("web")?;

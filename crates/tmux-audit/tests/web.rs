@@ -9,6 +9,7 @@
 use crate::support::web::{request, Group, LocalUser, WebServer};
 use crate::support::*;
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -396,4 +397,105 @@ fn logins_are_checked_limited_and_csrf_protected() {
         })
         .count();
     assert_eq!(failed, 5, "each failed login is recorded once: {access:#?}");
+}
+
+#[test]
+fn over_tls_the_cookie_is_secure_and_plain_http_is_refused_off_loopback() {
+    assert!(
+        is_root(),
+        "the web UI's tests create local users: run them as root, as CI does"
+    );
+    let server = TmuxServer::start("work");
+    let _daemon = Daemon::start_ready(&server, "work");
+    let group = Group::create();
+    let auditor = LocalUser::create(&[&group]);
+    let refused = |args: &[&str]| {
+        let out = Command::new(bin())
+            .arg("--db")
+            .arg(server.db())
+            .arg("web")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Plain HTTP where others can reach it: refused at start, saying what to do.
+    let err = refused(&["--listen", "0.0.0.0:0", "--auditors-group", &group.name]);
+    assert!(
+        err.contains("refusing to serve plain HTTP") && err.contains("--tls-cert"),
+        "{err}"
+    );
+    // A group that does not exist: nobody could log in, so it does not start.
+    let err = refused(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--auditors-group",
+        "no-such-group-ta",
+    ]);
+    assert!(
+        err.contains("no-such-group-ta") && err.contains("groupadd"),
+        "{err}"
+    );
+
+    let (cert, key) = fleet::self_signed(server.dir(), "web", "127.0.0.1".parse().unwrap());
+    let tls_args = [
+        OsStr::new("--tls-cert"),
+        cert.as_os_str(),
+        OsStr::new("--tls-key"),
+        key.as_os_str(),
+    ];
+    let web = WebServer::start_with(server.dir(), &server.db(), &group, &tls_args);
+    assert!(
+        web.stderr().contains("web UI on https://"),
+        "{}",
+        web.stderr()
+    );
+    let body = serde_json::json!({"user": auditor.name, "password": auditor.password}).to_string();
+    let request = format!(
+        "POST /api/login HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        web.addr,
+        body.len()
+    );
+    let mut tls = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &web.addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl s_client (scripts/test installs openssl)");
+    let mut stdin = tls.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, request.as_bytes()).unwrap();
+    // s_client ends when the server closes after its answer (connection: close); stdin stays
+    // open until then, or it would quit before reading the answer.
+    let answer = tls.wait_with_output().unwrap();
+    drop(stdin);
+    let answer = String::from_utf8_lossy(&answer.stdout).to_lowercase();
+    assert!(
+        answer.starts_with("http/1.1 200"),
+        "{answer}\n{}",
+        web.stderr()
+    );
+    let cookie = answer
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_default();
+    assert!(
+        cookie.contains("secure") && cookie.contains("httponly"),
+        "{cookie}"
+    );
+    assert!(answer.contains("strict-transport-security:"), "{answer}");
+    // Plain HTTP to the TLS port is not served.
+    let plain = std::net::TcpStream::connect(&web.addr).and_then(|mut s| {
+        std::io::Write::write_all(&mut s, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")?;
+        s.set_read_timeout(Some(Duration::from_secs(15)))?;
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut s, &mut buf);
+        Ok(buf)
+    });
+    let plain = String::from_utf8_lossy(&plain.unwrap_or_default()).into_owned();
+    assert!(
+        !plain.contains("303") && !plain.contains("location:"),
+        "{plain}"
+    );
 }

@@ -4,6 +4,7 @@
 
 use super::{bin, isolate, poll, TIMEOUT};
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -107,6 +108,11 @@ pub struct WebServer {
 
 impl WebServer {
     pub fn start(dir: &Path, db: &Path, group: &Group) -> WebServer {
+        Self::start_with(dir, db, group, &[])
+    }
+
+    /// With more options (`--tls-cert`…); it must still listen on 127.0.0.1:0.
+    pub fn start_with(dir: &Path, db: &Path, group: &Group, more: &[&OsStr]) -> WebServer {
         let mut cmd = Command::new(bin());
         isolate(&mut cmd, dir);
         let mut child = cmd
@@ -120,6 +126,7 @@ impl WebServer {
                 "--auditors-group",
                 &group.name,
             ])
+            .args(more)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -137,8 +144,8 @@ impl WebServer {
         });
         let addr = poll(TIMEOUT, || {
             let text = stderr.lock().unwrap().clone();
-            let at = text.find("web UI on http://")?;
-            let rest = &text[at + "web UI on http://".len()..];
+            let at = text.find("web UI on http")?;
+            let rest = text[at..].split_once("://")?.1;
             Some(rest.split_whitespace().next()?.to_owned())
         });
         let Some(addr) = addr else {

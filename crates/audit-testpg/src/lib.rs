@@ -170,6 +170,13 @@ impl TestPostgres {
         Ok(self.url_of(name))
     }
 
+    /// Runs `sql` (statements separated by `;`) in the database at `url`, as its user.
+    pub fn execute(&self, url: &str, sql: &str) -> Result<(), Error> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        client.batch_execute(sql)?;
+        Ok(())
+    }
+
     /// Stops the server (`pg_ctl stop -m fast`); the data stays for
     /// [`start_again`](TestPostgres::start_again).
     pub fn stop(&mut self) -> Result<(), Error> {

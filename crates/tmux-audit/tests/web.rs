@@ -499,3 +499,128 @@ fn over_tls_the_cookie_is_secure_and_plain_http_is_refused_off_loopback() {
         "{plain}"
     );
 }
+
+#[test]
+fn on_a_central_store_hosts_are_shown_and_a_view_that_cannot_be_recorded_is_refused() {
+    assert!(
+        is_root(),
+        "the web UI's tests create local users: run them as root, as CI does"
+    );
+    let url = fleet::central_db();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = fleet::enroll(d, &url, "web-1");
+    let collector = fleet::CollectorProc::start(d, &url, 0);
+    let host = fleet::Host::start("web-1", "prod", collector.addr, &token);
+    let id = host.server.first_session_id().to_owned();
+    host.server
+        .wait_piped(&format!("{id}:0.0"), host.daemon.as_ref().unwrap());
+    let word = format!("centralword{}", std::process::id());
+    host.server
+        .tmux(&["send-keys", "-t", &id, &format!("echo {word}"), "Enter"]);
+    let _client = host.server.attach(&id);
+    // The host's own search has its daemon commit the output; then it is shipped.
+    wait_for(
+        "the word in the host's own search",
+        TIMEOUT,
+        || {
+            let hits = cli_json(&host.db(), &["search", &word, "--json"]);
+            hits.iter().any(|v| v["hit"] == "output").then_some(())
+        },
+        String::new,
+    );
+    host.wait_shipped(&url);
+
+    let group = Group::create();
+    let auditor = LocalUser::create(&[&group]);
+    let web = WebServer::start(d, &url, &group);
+    let login = web.login(&auditor);
+    let me = web.get(&login, "/api/me").json();
+    assert_eq!(me["central"], true, "{me}");
+    assert_eq!(me["hosts"], serde_json::json!(["web-1"]), "{me}");
+    let sessions = web.get(&login, "/api/sessions").json();
+    let rows = sessions["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["host"] == "web-1" && r["session"] == "prod"),
+        "{sessions}"
+    );
+    let hits = web
+        .get(&login, &format!("/api/search?q={word}&host=web-1"))
+        .json();
+    assert!(
+        hits["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["hit"] == "output" && h["host"] == "web-1"),
+        "{hits}"
+    );
+    let unknown = web.get(&login, "/api/sessions?host=web-9");
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    // The views are recorded in the center's own chain, never in the host's.
+    let center = fleet::central_json(
+        d,
+        &url,
+        &[
+            "log",
+            "--json",
+            "--host",
+            "@center",
+            "--kind",
+            "audit-access",
+        ],
+    );
+    assert!(
+        center.iter().any(|e| field(e, "view") == Some("search")
+            && field(e, "user") == Some(auditor.name.as_str())
+            && field(e, "recorded_by") == Some("web")),
+        "{center:#?}"
+    );
+    let shipped = fleet::central_json(
+        d,
+        &url,
+        &["log", "--json", "--host", "web-1", "--kind", "audit-access"],
+    );
+    assert!(
+        !shipped
+            .iter()
+            .any(|e| field(e, "recorded_by") == Some("web")),
+        "a web view in the host's chain: {shipped:#?}"
+    );
+
+    // A web UI that may read the store but not write it: nobody gets in, so nothing is viewed
+    // unrecorded; it says why.
+    let reader = format!("tareader{}", std::process::id());
+    let pg = audit_testpg::TestPostgres::shared();
+    pg.execute(
+        &url,
+        &format!("CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA public TO {reader}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};"),
+    )
+    .unwrap();
+    let read_only = url.replacen("postgres://postgres@", &format!("postgres://{reader}@"), 1);
+    let blind = WebServer::start(d, &read_only, &group);
+    let body = serde_json::json!({"user": auditor.name, "password": auditor.password}).to_string();
+    let refused = blind.request(
+        "POST",
+        "/api/login",
+        &[("content-type", "application/json")],
+        &body,
+    );
+    assert_eq!(
+        refused.status,
+        503,
+        "{}\n{}",
+        refused.text(),
+        blind.stderr()
+    );
+    assert!(
+        refused.text().contains("could not be recorded"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        refused.header("set-cookie").is_none(),
+        "a login that was not recorded got a cookie"
+    );
+}

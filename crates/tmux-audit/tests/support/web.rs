@@ -107,18 +107,23 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    pub fn start(dir: &Path, db: &Path, group: &Group) -> WebServer {
+    pub fn start(dir: &Path, db: impl AsRef<OsStr>, group: &Group) -> WebServer {
         Self::start_with(dir, db, group, &[])
     }
 
     /// With more options (`--tls-cert`…); it must still listen on 127.0.0.1:0.
-    pub fn start_with(dir: &Path, db: &Path, group: &Group, more: &[&OsStr]) -> WebServer {
+    pub fn start_with(
+        dir: &Path,
+        db: impl AsRef<OsStr>,
+        group: &Group,
+        more: &[&OsStr],
+    ) -> WebServer {
         let mut cmd = Command::new(bin());
         isolate(&mut cmd, dir);
         let mut child = cmd
             .current_dir(dir)
             .arg("--db")
-            .arg(db)
+            .arg(db.as_ref())
             .args([
                 "web",
                 "--listen",

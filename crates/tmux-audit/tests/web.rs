@@ -70,7 +70,7 @@ impl Scene {
         let group = Group::create();
         let auditor = LocalUser::create(&[&group]);
         let outsider = LocalUser::create(&[]);
-        let web = WebServer::start(server.dir(), &server.db(), &group);
+        let web = WebServer::start(server.dir(), server.db(), &group);
         Scene {
             server,
             _daemon: daemon,
@@ -445,7 +445,7 @@ fn over_tls_the_cookie_is_secure_and_plain_http_is_refused_off_loopback() {
         OsStr::new("--tls-key"),
         key.as_os_str(),
     ];
-    let web = WebServer::start_with(server.dir(), &server.db(), &group, &tls_args);
+    let web = WebServer::start_with(server.dir(), server.db(), &group, &tls_args);
     assert!(
         web.stderr().contains("web UI on https://"),
         "{}",

@@ -20,7 +20,16 @@ fn unique(kind: &str) -> String {
     format!("ta{kind}{}x{n}", std::process::id() % 100_000)
 }
 
+/// Held around every change of the user and group files: the shadow tools (useradd, chpasswd,
+/// groupdel…) fail instead of waiting when a parallel test's call holds their lock.
+static ACCOUNTS: Mutex<()> = Mutex::new(());
+
+fn accounts() -> std::sync::MutexGuard<'static, ()> {
+    ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn run(program: &str, args: &[&str], stdin: Option<&str>) {
+    let _held = accounts();
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -60,6 +69,7 @@ impl Group {
 
 impl Drop for Group {
     fn drop(&mut self) {
+        let _held = accounts();
         let _ = Command::new("groupdel").arg(&self.name).output();
     }
 }
@@ -92,6 +102,7 @@ impl LocalUser {
 
 impl Drop for LocalUser {
     fn drop(&mut self) {
+        let _held = accounts();
         let _ = Command::new("userdel").arg(&self.name).output();
     }
 }
